@@ -1,0 +1,11 @@
+"""Azure Functions entry point (Python v2 programming model).
+
+Only builds the app and registers one blueprint per handler module; heavy SDK
+imports happen lazily on the first event (see ``shared/bootstrap.py``).
+"""
+import azure.functions as func
+
+from handlers.resource_events import bp as resource_events
+
+app = func.FunctionApp()
+app.register_functions(resource_events)

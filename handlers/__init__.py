@@ -1,0 +1,1 @@
+"""Azure Functions triggers: one ``func.Blueprint`` per module."""

@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented over Azure services (and in memory, for tests and the CLI)."""

@@ -1,0 +1,90 @@
+"""In-memory and file adapters: for unit tests, ``replay`` and the demo."""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from ..drift import ResourceState
+from ..ports import ConcurrencyConflict
+from ..resource_ids import ResourceId, parse_resource_id
+
+
+class InMemoryStateStore:
+    """A StateStore with the same optimistic-concurrency contract as the table store."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, ResourceState] = {}
+        self._etags = itertools.count(1)
+        self._lock = threading.Lock()
+        self.loads = 0
+        self.saves = 0
+
+    def load(self, resource_id: ResourceId) -> ResourceState | None:
+        with self._lock:
+            self.loads += 1
+            return self._rows.get(resource_id.key)
+
+    def save(self, previous: ResourceState | None, new: ResourceState) -> None:
+        with self._lock:
+            self.saves += 1
+            key = new.resource_id.lower()
+            current = self._rows.get(key)
+            if (current.etag if current else None) != (previous.etag if previous else None):
+                raise ConcurrencyConflict(f"state of {new.resource_id} changed since it was read")
+            self._rows[key] = replace(new, etag=f"m{next(self._etags)}")
+
+    def states(self) -> Iterator[ResourceState]:
+        with self._lock:
+            snapshot = list(self._rows.values())
+        return iter(sorted(snapshot, key=lambda s: s.resource_id.lower()))
+
+
+class StaticResourceReader:
+    """Answers ARM reads from a fixed set of resource objects; an id not in it is gone."""
+
+    def __init__(self, resources: Iterable[Mapping[str, Any]] = ()) -> None:
+        self._resources: dict[str, Mapping[str, Any]] = {}
+        self.reads = 0
+        for resource in resources:
+            self.put(resource)
+
+    def put(self, resource: Mapping[str, Any]) -> None:
+        self._resources[parse_resource_id(resource.get("id")).key] = copy.deepcopy(dict(resource))
+
+    def remove(self, resource_id: str) -> None:
+        self._resources.pop(parse_resource_id(resource_id).key, None)
+
+    def get(self, resource_id: ResourceId) -> Mapping[str, Any] | None:
+        self.reads += 1
+        found = self._resources.get(resource_id.key)
+        return copy.deepcopy(found) if found is not None else None
+
+
+class MemorySink:
+    """Keeps every record sent, in order."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.calls = 0
+
+    def send(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.calls += 1
+        self.records.extend(dict(r) for r in records)
+
+
+class JsonLinesSink:
+    """Appends each record as one JSON line to a local file (the local alternative to Log Analytics)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def send(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")

@@ -1,0 +1,140 @@
+"""StateStore over Azure Table Storage (``azure-data-tables``).
+
+One partition per resource; a ``resource`` row plus one row per control. One
+evaluation is one partition query and one entity-group transaction. The
+resource row's ETag guards the whole partition: the transaction updates it with
+``IfNotModified`` (or creates it), so a concurrent writer makes it fail with 412
+/ 409 and the caller re-reads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime
+from typing import Any, Iterator
+from urllib.parse import quote
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from ..controls import Status
+from ..drift import ControlState, ResourceState, changed_controls
+from ..findings import bounded_evidence
+from ..ports import ConcurrencyConflict
+from ..resource_ids import ResourceId
+
+log = logging.getLogger(__name__)
+RESOURCE_ROW = "resource"
+CONTROL_PREFIX = "control."
+MAX_BATCH = 100  # entity-group transaction limit
+_MAX_KEY = 1000
+_CONFLICT_CODES = {"UpdateConditionNotSatisfied", "EntityAlreadyExists", "ConditionNotMet"}
+
+
+def partition_key(resource_id: ResourceId | str) -> str:
+    """A PartitionKey for a resource id: lower case, with '/', '\\', '#', '?' and '%' escaped."""
+    key = str(getattr(resource_id, "key", resource_id)).lower()
+    encoded = quote(key, safe="-_.~!$&'()*+,;=:@ ")
+    if len(encoded) > _MAX_KEY:
+        encoded = encoded[:900] + "~" + hashlib.sha256(key.encode()).hexdigest()
+    return encoded
+
+
+def _dt(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+class TableStateStore:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    @classmethod
+    def create_table(cls, table: TableClient) -> "TableStateStore":
+        try:
+            table.create_table()
+        except ResourceExistsError:
+            pass
+        return cls(table)
+
+    # ---------------------------------------------------------------- reading
+    def load(self, resource_id: ResourceId) -> ResourceState | None:
+        entities = list(self.table.query_entities("PartitionKey eq @pk", parameters={"pk": partition_key(resource_id)}))
+        return self._to_state(entities)
+
+    def states(self) -> Iterator[ResourceState]:
+        partition: list = []
+        current = None
+        for entity in self.table.list_entities():
+            if entity["PartitionKey"] != current and partition:
+                state = self._to_state(partition)
+                if state is not None:
+                    yield state
+                partition = []
+            current = entity["PartitionKey"]
+            partition.append(entity)
+        if partition:
+            state = self._to_state(partition)
+            if state is not None:
+                yield state
+
+    @staticmethod
+    def _to_state(entities: list) -> ResourceState | None:
+        head = next((e for e in entities if e["RowKey"] == RESOURCE_ROW), None)
+        if head is None:
+            return None
+        controls = {}
+        for e in entities:
+            if not e["RowKey"].startswith(CONTROL_PREFIX):
+                continue
+            status = e.get("Status") or None
+            controls[e["ControlId"]] = ControlState(
+                control_id=e["ControlId"], status=Status(status) if status else None,
+                version=int(e.get("Version", 0)), since=_dt(e.get("Since")),
+                evidence=tuple(json.loads(e.get("Evidence") or "[]")), note=e.get("Note") or None,
+            )
+        return ResourceState(
+            resource_id=head["ResourceId"], resource_type=head.get("ResourceType", ""),
+            deleted=bool(head.get("Deleted", False)), location=head.get("Location") or None,
+            tags=json.loads(head.get("Tags") or "{}"), last_event_id=head.get("LastEventId") or None,
+            last_event_time=_dt(head.get("LastEventTime")), last_evaluated=_dt(head.get("LastEvaluated")),
+            controls=controls, etag=head.metadata["etag"],
+        )
+
+    # ---------------------------------------------------------------- writing
+    def save(self, previous: ResourceState | None, new: ResourceState) -> None:
+        pk = partition_key(new.resource_id)
+        head = {
+            "PartitionKey": pk, "RowKey": RESOURCE_ROW, "ResourceId": new.resource_id,
+            "ResourceType": new.resource_type, "Deleted": new.deleted, "Location": new.location or "",
+            "Tags": json.dumps(dict(new.tags), separators=(",", ":")), "LastEventId": new.last_event_id or "",
+            "LastEventTime": new.last_event_time, "LastEvaluated": new.last_evaluated,
+            "OpenFindings": sum(1 for c in new.controls.values() if c.status == Status.NONCOMPLIANT),
+        }
+        head = {k: v for k, v in head.items() if v is not None}
+        if previous is None or previous.etag is None:
+            operations: list = [("create", head)]
+        else:
+            operations = [("update", head, {"mode": UpdateMode.REPLACE, "etag": previous.etag,
+                                            "match_condition": MatchConditions.IfNotModified})]
+        for cid in changed_controls(previous, new):
+            cs = new.controls[cid]
+            row = {
+                "PartitionKey": pk, "RowKey": CONTROL_PREFIX + cid, "ResourceId": new.resource_id, "ControlId": cid,
+                "Status": cs.status.value if cs.status else "", "Version": cs.version, "Since": cs.since,
+                "Evidence": json.dumps(bounded_evidence(cs.evidence, 15000), default=str, separators=(",", ":")),
+                "Note": cs.note or "",
+            }
+            operations.append(("upsert", {k: v for k, v in row.items() if v is not None}, {"mode": UpdateMode.REPLACE}))
+        if len(operations) > MAX_BATCH:
+            raise ValueError(
+                f"{new.resource_id}: {len(operations) - 1} control rows changed at once; an entity-group "
+                f"transaction holds at most {MAX_BATCH} entities"
+            )
+        try:
+            self.table.submit_transaction(operations)
+        except TableTransactionError as exc:
+            if exc.error_code in _CONFLICT_CODES or exc.status_code in (409, 412):
+                raise ConcurrencyConflict(f"state of {new.resource_id} changed since it was read") from exc
+            raise

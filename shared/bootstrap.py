@@ -1,0 +1,114 @@
+"""The one place where real adapters are built and wired. Lazily, once per process.
+
+Nothing here runs at import time: the first event pays for building clients,
+later events reuse them. Tests and the CLI install their own dependencies with
+``override``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from .config import ConfigurationError, Settings
+from .service import Dependencies
+
+log = logging.getLogger(__name__)
+ARM_SCOPE = "https://management.azure.com/.default"
+
+_lock = threading.Lock()
+_deps: Dependencies | None = None
+_credential: Any = None
+
+
+def credential() -> Any:
+    """One DefaultAzureCredential per process (managed identity in Azure)."""
+    global _credential
+    if _credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        settings = Settings.from_env()
+        kwargs = {"managed_identity_client_id": settings.managed_identity_client_id} \
+            if settings.managed_identity_client_id else {}
+        _credential = DefaultAzureCredential(**kwargs)
+    return _credential
+
+
+def build_store(settings: Settings):
+    if settings.state_store == "memory":
+        from .adapters.memory import InMemoryStateStore
+
+        return InMemoryStateStore()
+    from azure.data.tables import TableClient
+
+    from .adapters.table_store import TableStateStore
+
+    if settings.state_connection_string:
+        table = TableClient.from_connection_string(settings.state_connection_string, settings.state_table_name)
+    elif settings.state_table_service_uri:
+        table = TableClient(settings.state_table_service_uri, settings.state_table_name, credential=credential())
+    else:
+        raise ConfigurationError(
+            "STATE_STORE=table needs STATE_STORAGE__tableServiceUri (managed identity) or "
+            "STATE_STORAGE__connectionString (Azurite / development)"
+        )
+    return TableStateStore.create_table(table)
+
+
+def build_sink(settings: Settings):
+    if settings.findings_sink == "jsonl":
+        from .adapters.memory import JsonLinesSink
+
+        return JsonLinesSink(settings.findings_path)
+    settings.require("ingestion_endpoint", "ingestion_rule_id")
+    from azure.monitor.ingestion import LogsIngestionClient
+
+    from .adapters.logs_ingestion import LogsIngestionSink
+
+    client = LogsIngestionClient(settings.ingestion_endpoint, credential(), retry_total=5, retry_backoff_factor=0.8)
+    return LogsIngestionSink(client, settings.ingestion_rule_id, settings.ingestion_stream)
+
+
+def build_reader(settings: Settings):
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    from .adapters.arm import ArmResourceReader
+
+    def client(subscription_id: str) -> ResourceManagementClient:
+        return ResourceManagementClient(
+            credential(), subscription_id, base_url=settings.arm_endpoint, credential_scopes=[ARM_SCOPE],
+            retry_total=4, retry_backoff_factor=0.8,
+        )
+
+    return ArmResourceReader(client)
+
+
+def build(settings: Settings | None = None) -> Dependencies:
+    from .controls import load_catalog
+
+    settings = settings or Settings.from_env()
+    catalog = load_catalog(settings.control_directories(), disabled=settings.disabled_controls,
+                           parameters=settings.control_parameters)
+    deps = Dependencies(catalog=catalog, reader=build_reader(settings), store=build_store(settings),
+                        sink=build_sink(settings))
+    log.info("compliance monitor ready: %d controls, state=%s, findings=%s", len(catalog.controls),
+             settings.state_store, settings.findings_sink)
+    return deps
+
+
+def dependencies() -> Dependencies:
+    global _deps
+    if _deps is None:
+        with _lock:
+            if _deps is None:
+                _deps = build()
+    return _deps
+
+
+def override(deps: Dependencies | None) -> None:
+    """Install ``deps`` for this process (tests, CLI); None resets to lazy building."""
+    global _deps, _credential
+    with _lock:
+        _deps = deps
+        if deps is None:
+            _credential = None

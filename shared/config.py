@@ -1,0 +1,92 @@
+"""Settings from app settings / environment variables. Every setting is listed in
+``local.settings.sample.json`` and explained in the README."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or invalid; the message names the setting."""
+
+
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_STREAM = "Custom-ComplianceFindings"
+DEFAULT_TABLE = "ComplianceState"
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_store: str = "table"  # table | memory
+    state_table_name: str = DEFAULT_TABLE
+    state_connection_string: str | None = None  # keys / Azurite (development)
+    state_table_service_uri: str | None = None  # identity-based (production)
+    state_client_id: str | None = None
+    findings_sink: str = "logsIngestion"  # logsIngestion | jsonl
+    ingestion_endpoint: str | None = None
+    ingestion_rule_id: str | None = None
+    ingestion_stream: str = DEFAULT_STREAM
+    findings_path: str = "findings.jsonl"
+    arm_endpoint: str = DEFAULT_ARM_ENDPOINT
+    managed_identity_client_id: str | None = None
+    controls_paths: tuple[str, ...] = ()
+    disabled_controls: tuple[str, ...] = ()
+    control_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        get = lambda name, default=None: (env.get(name) or "").strip() or default  # noqa: E731
+
+        def choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+            value = get(name, default)
+            match = next((a for a in allowed if a.lower() == value.lower()), None)
+            if match is None:
+                raise ConfigurationError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
+            return match
+
+        raw_params = get("CONTROL_PARAMETERS")
+        params: dict = {}
+        if raw_params:
+            try:
+                params = json.loads(raw_params)
+            except json.JSONDecodeError as exc:
+                raise ConfigurationError(f"CONTROL_PARAMETERS is not valid JSON: {exc.msg}") from None
+            if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+                raise ConfigurationError(
+                    'CONTROL_PARAMETERS must be a JSON object of control id -> {parameter: value}')
+        split = lambda name: tuple(p.strip() for p in (get(name) or "").replace(";", ",").split(",") if p.strip())  # noqa: E731
+        return cls(
+            state_store=choice("STATE_STORE", "table", ("table", "memory")),
+            state_table_name=get("STATE_TABLE_NAME", DEFAULT_TABLE),
+            state_connection_string=get("STATE_STORAGE__connectionString") or get("STATE_STORAGE"),
+            state_table_service_uri=get("STATE_STORAGE__tableServiceUri"),
+            state_client_id=get("STATE_STORAGE__clientId"),
+            findings_sink=choice("FINDINGS_SINK", "logsIngestion", ("logsIngestion", "jsonl")),
+            ingestion_endpoint=get("LOGS_INGESTION__endpoint"),
+            ingestion_rule_id=get("LOGS_INGESTION__ruleId"),
+            ingestion_stream=get("LOGS_INGESTION__streamName", DEFAULT_STREAM),
+            findings_path=get("FINDINGS_JSONL_PATH", "findings.jsonl"),
+            arm_endpoint=get("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT),
+            managed_identity_client_id=get("AZURE_CLIENT_ID"),
+            controls_paths=split("CONTROLS_PATH"),
+            disabled_controls=split("DISABLED_CONTROLS"),
+            control_parameters=params,
+        )
+
+    def require(self, *names: str) -> None:
+        env_names = {
+            "ingestion_endpoint": "LOGS_INGESTION__endpoint",
+            "ingestion_rule_id": "LOGS_INGESTION__ruleId",
+        }
+        missing = [env_names.get(n, n) for n in names if not getattr(self, n)]
+        if missing:
+            raise ConfigurationError(f"missing required setting(s): {', '.join(missing)}")
+
+    def control_directories(self) -> list[Path]:
+        from .controls import BUILTIN_DIR
+
+        return [BUILTIN_DIR, *(Path(p) for p in self.controls_paths)]

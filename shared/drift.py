@@ -1,0 +1,148 @@
+"""The drift state machine. Pure: (previous state, new results) -> (new state, transitions).
+
+A control's *status* is the last verdict that was decided (Compliant or
+NonCompliant). ``NotEvaluated`` never overwrites it, so a Compliant ->
+NotEvaluated -> NonCompliant sequence is still a drift. Each status change
+bumps the control's ``version``; (resource, control, version) names one
+transition, whichever worker or delivery computes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from typing import Iterable, Mapping
+
+from .controls import ControlResult, Status
+
+
+class Transition(str, Enum):
+    NEW = "New"  # first seen non-compliant
+    DRIFTED = "Drifted"  # Compliant -> NonCompliant
+    RESOLVED = "Resolved"  # NonCompliant -> Compliant
+    DELETED = "Deleted"  # the resource is gone: its open finding is closed
+
+
+@dataclass(frozen=True)
+class ControlState:
+    control_id: str
+    status: Status | None  # last decided verdict; None when never decided (or after a delete)
+    version: int = 0
+    since: datetime | None = None  # when the status last changed
+    evidence: tuple = ()
+    note: str | None = None  # why the last evaluation was NotEvaluated, if it was
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    resource_id: str  # normalised id, names' case kept
+    resource_type: str
+    deleted: bool = False
+    location: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    last_event_id: str | None = None
+    last_event_time: datetime | None = None
+    last_evaluated: datetime | None = None
+    controls: Mapping[str, ControlState] = field(default_factory=dict)
+    etag: str | None = None  # concurrency token of the stored copy (None: not stored yet)
+
+
+@dataclass(frozen=True)
+class ControlTransition:
+    control_id: str
+    title: str
+    severity: str
+    transition: Transition
+    status: Status  # the status after the transition
+    previous_status: Status | None
+    version: int
+    evidence: tuple = ()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation observed: the resource's current facts and verdicts.
+
+    ``results`` is None when the resource no longer exists.
+    """
+
+    resource_id: str
+    resource_type: str
+    at: datetime
+    event_id: str
+    event_time: datetime
+    results: tuple[ControlResult, ...] | None
+    location: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
+                     titles: Mapping[str, tuple[str, str]] | None = None,
+                     ) -> tuple[ResourceState, list[ControlTransition]]:
+    """Compute the next state and the transitions between ``previous`` and ``evaluation``.
+
+    ``titles`` maps control id -> (title, severity), used to describe controls
+    that close on delete. Nothing is emitted when nothing changed.
+    """
+    titles = titles or {}
+    prior = previous.controls if previous is not None and not previous.deleted else {}
+    if previous is not None and previous.deleted:
+        # a resource that comes back starts over, but keeps version numbers increasing
+        prior = {cid: replace(cs, status=None) for cid, cs in previous.controls.items()}
+    controls = dict(prior)
+    transitions: list[ControlTransition] = []
+
+    if evaluation.results is None:
+        for cid, cs in sorted(prior.items()):
+            if cs.status == Status.NONCOMPLIANT:
+                title, severity = titles.get(cid, (cid, "Unknown"))
+                transitions.append(ControlTransition(cid, title, severity, Transition.DELETED, Status.COMPLIANT,
+                                                     Status.NONCOMPLIANT, cs.version + 1, ()))
+            controls[cid] = replace(cs, status=None, version=cs.version + (cs.status is not None),
+                                    since=evaluation.at, evidence=(), note=None)
+        state = ResourceState(
+            resource_id=evaluation.resource_id, resource_type=evaluation.resource_type, deleted=True,
+            location=previous.location if previous else None, tags=previous.tags if previous else {},
+            last_event_id=evaluation.event_id, last_event_time=evaluation.event_time,
+            last_evaluated=evaluation.at, controls=controls, etag=previous.etag if previous else None,
+        )
+        return state, transitions
+
+    for result in evaluation.results:
+        cs = controls.get(result.control_id) or ControlState(result.control_id, None)
+        if result.status == Status.NOT_EVALUATED:
+            controls[result.control_id] = replace(cs, note=result.reason)
+            continue
+        evidence = tuple(result.evidence)
+        if cs.status == result.status:
+            controls[result.control_id] = replace(cs, evidence=evidence, note=None)
+            continue
+        kind = None
+        if result.status == Status.NONCOMPLIANT:
+            kind = Transition.DRIFTED if cs.status == Status.COMPLIANT else Transition.NEW
+        elif cs.status == Status.NONCOMPLIANT:
+            kind = Transition.RESOLVED
+        version = cs.version + 1
+        controls[result.control_id] = ControlState(result.control_id, result.status, version, evaluation.at,
+                                                   evidence, None)
+        if kind is not None:
+            transitions.append(ControlTransition(result.control_id, result.title, result.severity, kind,
+                                                 result.status, cs.status, version, evidence))
+    state = ResourceState(
+        resource_id=evaluation.resource_id, resource_type=evaluation.resource_type, deleted=False,
+        location=evaluation.location, tags=dict(evaluation.tags), last_event_id=evaluation.event_id,
+        last_event_time=evaluation.event_time, last_evaluated=evaluation.at, controls=controls,
+        etag=previous.etag if previous else None,
+    )
+    return state, transitions
+
+
+def changed_controls(previous: ResourceState | None, new: ResourceState) -> list[str]:
+    """Ids of the control rows whose stored content differs (what a store must write)."""
+    before = previous.controls if previous else {}
+    return [cid for cid, cs in new.controls.items() if before.get(cid) != cs]
+
+
+def open_findings(states: Iterable[ResourceState]) -> list[tuple[ResourceState, ControlState]]:
+    return [(s, cs) for s in states if not s.deleted for cs in s.controls.values()
+            if cs.status == Status.NONCOMPLIANT]

@@ -1,0 +1,262 @@
+"""Event Grid envelopes -> ``ResourceChange``. Pure: no I/O, no SDK clients.
+
+Two sources are understood, in the EventGrid schema and in CloudEvents 1.0:
+
+* Azure Resource Manager events from the subscription / resource group system
+  topics (``Microsoft.Resources.Resource{Write,Delete,Action}Success``). They
+  carry no resource properties: the resource is re-read.
+* Azure Resource Notifications (``Microsoft.ResourceNotifications.Resources.
+  CreatedOrUpdated`` / ``Deleted``). ``CreatedOrUpdated`` carries the resource
+  in ``data.resourceInfo``, which is evaluated as is.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterator, Mapping
+
+from .resource_ids import InvalidResourceId, ResourceId, parse_resource_id, tracked_resource
+
+ARM_WRITE = "Microsoft.Resources.ResourceWriteSuccess"
+ARM_DELETE = "Microsoft.Resources.ResourceDeleteSuccess"
+ARM_ACTION = "Microsoft.Resources.ResourceActionSuccess"
+ARN_UPSERT = "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated"
+ARN_DELETE = "Microsoft.ResourceNotifications.Resources.Deleted"
+
+EVENT_KINDS = {
+    ARM_WRITE.lower(): "write",
+    ARM_DELETE.lower(): "delete",
+    ARM_ACTION.lower(): "action",
+    ARN_UPSERT.lower(): "write",
+    ARN_DELETE.lower(): "delete",
+}
+SUPPORTED_EVENT_TYPES = (ARM_WRITE, ARM_DELETE, ARM_ACTION, ARN_UPSERT, ARN_DELETE)
+
+# Largest event Event Grid delivers.
+MAX_EVENT_BYTES = 1024 * 1024
+
+
+class EventRejected(ValueError):
+    """An event that can never be processed (malformed or unsupported).
+
+    Redelivery cannot help, so the handler logs it and does not raise.
+    """
+
+    def __init__(self, event_id: str | None, reason: str):
+        self.event_id = event_id or "<no id>"
+        self.reason = reason
+        super().__init__(f"event {self.event_id} rejected: {reason}")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The schema-independent fields of one Event Grid delivery."""
+
+    id: str | None
+    type: str | None
+    subject: str | None
+    time: Any  # str or datetime as delivered
+    data: Any
+    source: str | None  # EventGrid 'topic' or CloudEvents 'source'
+    schema: str  # "EventGrid" | "CloudEvents"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made the change, from the event's claims and authorization evidence."""
+
+    upn: str | None = None
+    app_id: str | None = None
+    name: str | None = None
+    principal_id: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.upn or self.name or (f"app:{self.app_id}" if self.app_id else None) or (
+            f"principal:{self.principal_id}" if self.principal_id else "unknown"
+        )
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One resource-change hint: what changed, how, when and by whom."""
+
+    event_id: str
+    event_type: str
+    kind: str  # "write" | "delete" | "action"
+    resource: ResourceId  # the tracked resource to (re-)evaluate
+    subject: ResourceId  # the id the event names (may be a child / extension)
+    event_time: datetime
+    caller: Caller = field(default_factory=Caller)
+    operation_name: str | None = None
+    correlation_id: str | None = None
+    payload: Mapping[str, Any] | None = None  # ARM resource object, when the event carries it
+    schema: str = "EventGrid"
+
+    @property
+    def is_resource_deleted(self) -> bool:
+        """A delete of the tracked resource itself (not of one of its settings)."""
+        return self.kind == "delete" and self.subject.key == self.resource.key
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def envelope_from_dict(obj: Any) -> Envelope:
+    """Detect the schema of one decoded JSON event and return its ``Envelope``."""
+    if not isinstance(obj, Mapping):
+        raise EventRejected(None, f"an event must be a JSON object, got {type(obj).__name__}")
+    event_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+    if "specversion" in obj:
+        for key in ("id", "source", "type"):
+            if not isinstance(obj.get(key), str) or not obj.get(key):
+                raise EventRejected(event_id, f"CloudEvent is missing the required attribute '{key}'")
+        if obj.get("specversion") != "1.0":
+            raise EventRejected(event_id, f"unsupported CloudEvents specversion {obj.get('specversion')!r}")
+        return Envelope(obj["id"], obj["type"], obj.get("subject"), obj.get("time"), obj.get("data"),
+                        obj["source"], "CloudEvents")
+    for key in ("id", "eventType", "subject", "eventTime"):
+        if not isinstance(obj.get(key), str) or not obj.get(key):
+            raise EventRejected(event_id, f"Event Grid event is missing the required field '{key}'")
+    return Envelope(obj["id"], obj["eventType"], obj["subject"], obj["eventTime"], obj.get("data"),
+                    obj.get("topic"), "EventGrid")
+
+
+def iter_envelopes(text: str, origin: str = "input") -> Iterator[Envelope | EventRejected]:
+    """Events from a JSON array, a single JSON object or JSON lines.
+
+    Yields an ``EventRejected`` in place of each event that cannot be decoded,
+    so one bad line never hides the others.
+    """
+    stripped = text.strip()
+    if not stripped:
+        return
+    try:
+        decoded = json.loads(stripped)
+    except json.JSONDecodeError:
+        decoded = None
+        lines = stripped.splitlines()
+    else:
+        lines = None
+    if lines is None:
+        items = decoded if isinstance(decoded, list) else [decoded]
+        for index, item in enumerate(items):
+            try:
+                yield envelope_from_dict(item)
+            except EventRejected as exc:
+                yield EventRejected(exc.event_id if exc.event_id != "<no id>" else f"{origin}[{index}]", exc.reason)
+        return
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield EventRejected(f"{origin}:{number}", f"invalid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        try:
+            yield envelope_from_dict(item)
+        except EventRejected as exc:
+            yield EventRejected(exc.event_id if exc.event_id != "<no id>" else f"{origin}:{number}", exc.reason)
+
+
+def parse_time(value: Any, event_id: str | None = None) -> datetime:
+    """An aware UTC datetime from an ISO-8601 text (7-digit fractions allowed)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not isinstance(value, str) or not value:
+        raise EventRejected(event_id, f"event time must be an ISO-8601 string, got {value!r:.60}")
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if "." in text:
+        head, _, tail = text.partition(".")
+        digits = "".join(ch for ch in tail if ch.isdigit())
+        zone = tail[len(digits):]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise EventRejected(event_id, f"event time is not ISO-8601: {value!r:.60}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _caller(data: Mapping[str, Any]) -> Caller:
+    claims = data.get("claims") if isinstance(data.get("claims"), Mapping) else {}
+    upn = claims.get("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn") or claims.get("upn")
+    name = claims.get("name")
+    app_id = claims.get("appid") or claims.get("azp")
+    auth = data.get("authorization") if isinstance(data.get("authorization"), Mapping) else {}
+    evidence = auth.get("evidence") if isinstance(auth.get("evidence"), Mapping) else {}
+    principal = evidence.get("principalId") or claims.get("http://schemas.microsoft.com/identity/claims/objectidentifier")
+    as_text = lambda v: v if isinstance(v, str) and v else None  # noqa: E731
+    return Caller(as_text(upn), as_text(app_id), as_text(name), as_text(principal))
+
+
+def parse_event(envelope: Envelope) -> ResourceChange:
+    """Turn one envelope into a ``ResourceChange`` or raise ``EventRejected``."""
+    event_id = envelope.id
+    if not event_id:
+        raise EventRejected(None, "event has no id")
+    event_type = envelope.type or ""
+    kind = EVENT_KINDS.get(event_type.lower())
+    if kind is None:
+        raise EventRejected(
+            event_id, f"unsupported event type {event_type!r}; supported: {', '.join(SUPPORTED_EVENT_TYPES)}"
+        )
+    data = envelope.data
+    if isinstance(data, (str, bytes)):
+        try:
+            data = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise EventRejected(event_id, "event data is not valid JSON") from None
+    if not isinstance(data, Mapping):
+        raise EventRejected(event_id, f"event data must be a JSON object, got {type(data).__name__}")
+
+    is_arn = event_type.lower().startswith("microsoft.resourcenotifications.")
+    payload = None
+    event_time_text = envelope.time
+    if is_arn:
+        info = data.get("resourceInfo")
+        if not isinstance(info, Mapping):
+            raise EventRejected(event_id, "Resource Notifications event has no 'data.resourceInfo' object")
+        id_text = info.get("id") or envelope.subject
+        operational = data.get("operationalInfo") if isinstance(data.get("operationalInfo"), Mapping) else {}
+        event_time_text = operational.get("resourceEventTime") or envelope.time
+        if kind == "write":
+            if not isinstance(info.get("properties"), Mapping):
+                raise EventRejected(event_id, "CreatedOrUpdated event has no 'data.resourceInfo.properties' object")
+            payload = dict(info)
+    else:
+        id_text = data.get("resourceUri") or envelope.subject
+    try:
+        subject = parse_resource_id(id_text)
+    except InvalidResourceId as exc:
+        raise EventRejected(event_id, f"event names no valid resource: {exc}") from None
+    if envelope.subject and not is_arn:
+        try:
+            named = parse_resource_id(envelope.subject)
+        except InvalidResourceId:
+            named = None
+        if named is not None and named.key != subject.key:
+            raise EventRejected(event_id, f"subject {envelope.subject!r:.200} and data.resourceUri disagree")
+    tracked = tracked_resource(subject)
+    if payload is not None:
+        if tracked.key != subject.key:
+            payload = None  # the payload is a child resource: re-read the tracked parent
+        else:
+            payload.setdefault("id", subject.value)
+    if event_time_text is None:
+        raise EventRejected(event_id, "event has no time")
+    return ResourceChange(
+        event_id=event_id,
+        event_type=event_type,
+        kind=kind,
+        resource=tracked,
+        subject=subject,
+        event_time=parse_time(event_time_text, event_id),
+        caller=_caller(data),
+        operation_name=data.get("operationName") if isinstance(data.get("operationName"), str) else None,
+        correlation_id=data.get("correlationId") if isinstance(data.get("correlationId"), str) else None,
+        payload=payload,
+        schema=envelope.schema,
+    )

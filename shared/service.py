@@ -1,0 +1,107 @@
+"""The one service: re-evaluate the resource a change names, record state, emit findings."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from .controls import Catalog
+from .drift import Evaluation, apply_evaluation
+from .events import ResourceChange
+from .findings import finding_record
+from .ports import ConcurrencyConflict, FindingsSink, ResourceAccessDenied, ResourceReader, StateStore
+
+log = logging.getLogger(__name__)
+MAX_CONFLICT_RETRIES = 5
+
+
+@dataclass
+class Dependencies:
+    catalog: Catalog
+    reader: ResourceReader
+    store: StateStore
+    sink: FindingsSink
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+
+
+@dataclass
+class Outcome:
+    change: ResourceChange
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    results: list = field(default_factory=list)
+    skipped: str | None = None  # why nothing was evaluated, when nothing was
+    attempts: int = 0
+
+
+def _current_resource(change: ResourceChange, deps: Dependencies) -> Mapping[str, Any] | None:
+    if change.is_resource_deleted:
+        return None
+    if change.payload is not None:
+        return change.payload
+    return deps.reader.get(change.resource)
+
+
+def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
+    """Evaluate the tracked resource of ``change`` and record what changed.
+
+    Findings are sent before the state is committed: if the commit fails or the
+    process dies, redelivery computes and sends the same findings again with the
+    same ``FindingId`` (at least once, never lost). Transient failures raise.
+    """
+    outcome = Outcome(change)
+    if not change.is_resource_deleted and not deps.catalog.may_apply(change.resource.resource_type):
+        outcome.skipped = f"no control applies to type {change.resource.resource_type}"
+        log.info("event %s: %s; nothing to evaluate for %s", change.event_id, outcome.skipped, change.resource.value)
+        return outcome
+    try:
+        resource = _current_resource(change, deps)
+    except ResourceAccessDenied as exc:
+        # Visible, not silent: every control of the type is recorded NotEvaluated with the reason.
+        log.warning("event %s: %s; recording NotEvaluated", change.event_id, exc)
+        resource = {"id": change.resource.value, "type": change.resource.resource_type}
+        results = tuple(deps.catalog.not_evaluated(change.resource.resource_type, str(exc)))
+    else:
+        results = tuple(deps.catalog.evaluate(resource)) if resource is not None else None
+    outcome.results = list(results or ())
+    titles = {c.id: (c.title, c.severity) for c in deps.catalog.controls}
+    resource_type = str(resource.get("type") or change.resource.resource_type) if resource else change.resource.resource_type
+    for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
+        outcome.attempts = attempt
+        previous = deps.store.load(change.resource)
+        if previous is None and results is None:
+            outcome.skipped = "resource does not exist and was never evaluated"
+            log.info("event %s: %s: %s", change.event_id, change.resource.value, outcome.skipped)
+            return outcome
+        if (change.payload is not None and previous is not None and previous.last_event_time is not None
+                and change.event_time < previous.last_event_time):
+            outcome.skipped = (f"stale payload: event time {change.event_time.isoformat()} is older than the "
+                               f"last evaluated change {previous.last_event_time.isoformat()}")
+            log.warning("event %s: %s for %s", change.event_id, outcome.skipped, change.resource.value)
+            return outcome
+        now = deps.clock()
+        evaluation = Evaluation(
+            resource_id=change.resource.value, resource_type=resource_type, at=now, event_id=change.event_id,
+            event_time=change.event_time, results=results,
+            location=str(resource.get("location")) if resource and resource.get("location") else None,
+            tags=dict(resource.get("tags") or {}) if resource else {},
+        )
+        new_state, transitions = apply_evaluation(previous, evaluation, titles)
+        records = [finding_record(t, new_state, change, now) for t in transitions]
+        if records:
+            deps.sink.send(records)
+        try:
+            deps.store.save(previous, new_state)
+        except ConcurrencyConflict:
+            log.warning("event %s: state of %s changed while evaluating (attempt %d of %d); re-reading",
+                        change.event_id, change.resource.value, attempt, MAX_CONFLICT_RETRIES)
+            continue
+        outcome.findings = records
+        for record in records:
+            log.info("event %s: %s %s on %s (%s, caller %s)", change.event_id, record["Transition"],
+                     record["ControlId"], record["ResourceId"], record["Severity"], record["Caller"])
+        return outcome
+    raise ConcurrencyConflict(
+        f"event {change.event_id}: state of {change.resource.value} kept changing; gave up after "
+        f"{MAX_CONFLICT_RETRIES} attempts (Event Grid will redeliver)"
+    )
