@@ -16,22 +16,25 @@ from .service import Dependencies
 log = logging.getLogger(__name__)
 ARM_SCOPE = "https://management.azure.com/.default"
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _deps: Dependencies | None = None
-_credential: Any = None
+_credentials: dict[str, Any] = {}
 
 
-def credential() -> Any:
-    """One DefaultAzureCredential per process (managed identity in Azure)."""
-    global _credential
-    if _credential is None:
-        from azure.identity import DefaultAzureCredential
+def credential(client_id: str | None = None) -> Any:
+    """One DefaultAzureCredential per identity per process (managed identity in Azure).
 
-        settings = Settings.from_env()
-        kwargs = {"managed_identity_client_id": settings.managed_identity_client_id} \
-            if settings.managed_identity_client_id else {}
-        _credential = DefaultAzureCredential(**kwargs)
-    return _credential
+    ``client_id`` selects a user-assigned identity; by default ``AZURE_CLIENT_ID``
+    (empty: the system-assigned identity).
+    """
+    client_id = client_id or Settings.from_env().managed_identity_client_id or ""
+    with _lock:
+        if client_id not in _credentials:
+            from azure.identity import DefaultAzureCredential
+
+            kwargs = {"managed_identity_client_id": client_id} if client_id else {}
+            _credentials[client_id] = DefaultAzureCredential(**kwargs)
+        return _credentials[client_id]
 
 
 def build_store(settings: Settings):
@@ -46,7 +49,7 @@ def build_store(settings: Settings):
     if settings.state_connection_string:
         table = TableClient.from_connection_string(settings.state_connection_string, settings.state_table_name)
     elif settings.state_table_service_uri:
-        table = TableClient(settings.state_table_service_uri, settings.state_table_name, credential=credential())
+        table = TableClient(settings.state_table_service_uri, settings.state_table_name, credential=credential(settings.state_client_id))
     else:
         raise ConfigurationError(
             "STATE_STORE=table needs STATE_STORAGE__tableServiceUri (managed identity) or "
@@ -107,8 +110,8 @@ def dependencies() -> Dependencies:
 
 def override(deps: Dependencies | None) -> None:
     """Install ``deps`` for this process (tests, CLI); None resets to lazy building."""
-    global _deps, _credential
+    global _deps
     with _lock:
         _deps = deps
         if deps is None:
-            _credential = None
+            _credentials.clear()

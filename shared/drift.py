@@ -28,7 +28,7 @@ class ControlState:
     control_id: str
     status: Status | None  # last decided verdict; None when never decided (or after a delete)
     version: int = 0
-    since: datetime | None = None  # when the status last changed
+    since: datetime | None = None  # when the status last changed (time of the change event)
     evidence: tuple = ()
     note: str | None = None  # why the last evaluation was NotEvaluated, if it was
 
@@ -99,7 +99,7 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
                 transitions.append(ControlTransition(cid, title, severity, Transition.DELETED, Status.COMPLIANT,
                                                      Status.NONCOMPLIANT, cs.version + 1, ()))
             controls[cid] = replace(cs, status=None, version=cs.version + (cs.status is not None),
-                                    since=evaluation.at, evidence=(), note=None)
+                                    since=evaluation.event_time, evidence=(), note=None)
         state = ResourceState(
             resource_id=evaluation.resource_id, resource_type=evaluation.resource_type, deleted=True,
             location=previous.location if previous else None, tags=previous.tags if previous else {},
@@ -123,7 +123,7 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
         elif cs.status == Status.NONCOMPLIANT:
             kind = Transition.RESOLVED
         version = cs.version + 1
-        controls[result.control_id] = ControlState(result.control_id, result.status, version, evaluation.at,
+        controls[result.control_id] = ControlState(result.control_id, result.status, version, evaluation.event_time,
                                                    evidence, None)
         if kind is not None:
             transitions.append(ControlTransition(result.control_id, result.title, result.severity, kind,

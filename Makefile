@@ -1,0 +1,28 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test clean
+
+install: $(STAMP) node_modules/.bin/azurite-table
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+node_modules/.bin/azurite-table: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: install
+	$(PY) -m shared demo
+
+test: install
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules out .pytest_cache

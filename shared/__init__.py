@@ -1,0 +1,4 @@
+"""Event-driven compliance monitor for Azure: pure core (events, rules, drift) and adapters.
+
+Nothing here calls Azure at import time; ``shared.bootstrap`` builds clients lazily.
+"""

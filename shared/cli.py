@@ -1,0 +1,194 @@
+"""``python -m shared``: evaluate resource files, replay events, run the demo.
+
+Exit codes: 0 success (``evaluate``: everything compliant), 1 something is
+non-compliant (``evaluate``) or an event was rejected or failed (``replay``),
+2 bad input or configuration (the message on stderr names the file and the problem).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping, TextIO
+
+from .config import ConfigurationError, Settings
+from .controls import Catalog, ControlLoadError, Status, load_catalog, results_as_json
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class InputError(ValueError):
+    """A command-line input that cannot be used; the message names the file and the problem."""
+
+
+def _catalog(settings: Settings) -> Catalog:
+    return load_catalog(settings.control_directories(), disabled=settings.disabled_controls,
+                        parameters=settings.control_parameters)
+
+
+def _read_json(path: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def resources_from_document(doc: Any, origin: str) -> list[Mapping[str, Any]]:
+    """ARM resource objects from one resource, a list, an ARM page or a Resource Graph result."""
+    if isinstance(doc, Mapping) and isinstance(doc.get("value"), list):
+        items, where = doc["value"], "value"
+    elif isinstance(doc, Mapping) and isinstance(doc.get("data"), list):
+        items, where = doc["data"], "data"
+    elif isinstance(doc, list):
+        items, where = doc, ""
+    elif isinstance(doc, Mapping):
+        items, where = [doc], None
+    else:
+        raise InputError(f"{origin}: expected an ARM resource object, a list of them, "
+                         f'{{"value": [...]}} or {{"data": [...]}}, got {type(doc).__name__}')
+    out = []
+    for index, item in enumerate(items):
+        label = origin if where is None else f"{origin}: {where}[{index}]" if where else f"{origin}: [{index}]"
+        if not isinstance(item, Mapping):
+            raise InputError(f"{label}: a resource must be a JSON object, got {type(item).__name__}")
+        for key in ("id", "type"):
+            if not isinstance(item.get(key), str) or not item.get(key):
+                raise InputError(f"{label}: resource has no '{key}'")
+        out.append(item)
+    return out
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+def _table(rows: list[dict], out: TextIO) -> None:
+    headers = ("RESOURCE", "CONTROL", "SEVERITY", "STATUS")
+    data = [(r["resourceId"].rsplit("/", 1)[-1], r["controlId"], r["severity"], r["status"]) for r in rows]
+    widths = [max([len(h)] + [len(d[i]) for d in data]) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    print(line(headers), file=out)
+    for d in data:
+        print(line(d), file=out)
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = _catalog(settings)
+    resources: list[Mapping[str, Any]] = []
+    for path in args.paths:
+        resources.extend(resources_from_document(_read_json(path), path))
+    rows: list[dict] = []
+    for resource in resources:
+        rows.extend(results_as_json(resource["id"], catalog.evaluate(resource)))
+    noncompliant = sum(1 for r in rows if r["status"] == Status.NONCOMPLIANT.value)
+    if args.format == "json":
+        json.dump(rows, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        _table(rows, sys.stdout)
+        not_evaluated = sum(1 for r in rows if r["status"] == Status.NOT_EVALUATED.value)
+        print(f"\n{len(resources)} resource(s), {len(rows)} control evaluation(s): {noncompliant} non-compliant, "
+              f"{not_evaluated} not evaluated", file=sys.stdout)
+    return EXIT_FINDINGS if noncompliant else EXIT_OK
+
+
+# ------------------------------------------------------------------ replay
+
+
+def _store_for_cli(settings: Settings):
+    """In memory unless a Table Storage / Azurite connection is configured."""
+    if settings.state_connection_string or settings.state_table_service_uri:
+        from .bootstrap import build_store
+
+        return build_store(settings)
+    from .adapters.memory import InMemoryStateStore
+
+    return InMemoryStateStore()
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from .adapters.memory import MemorySink, StaticResourceReader
+    from .events import EventRejected, iter_envelopes, parse_event
+    from .service import Dependencies, handle_change
+
+    try:
+        text = Path(args.events).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{args.events}: cannot read: {exc.strerror or exc}") from None
+    resources = resources_from_document(_read_json(args.resources), args.resources) if args.resources else []
+    reader = StaticResourceReader(resources)
+    sink = MemorySink()
+    deps = Dependencies(catalog=_catalog(settings), reader=reader, store=_store_for_cli(settings), sink=sink)
+    processed = rejected = failed = 0
+    for item in iter_envelopes(text, origin=args.events):
+        if isinstance(item, EventRejected):
+            print(f"rejected event {item.event_id}: {item.reason}", file=sys.stderr)
+            rejected += 1
+            continue
+        try:
+            change = parse_event(item)
+        except EventRejected as exc:
+            print(f"rejected event {exc.event_id}: {exc.reason}", file=sys.stderr)
+            rejected += 1
+            continue
+        before = len(sink.records)
+        try:
+            handle_change(change, deps)
+        except Exception as exc:  # report and go on: one failing event must not hide the rest
+            print(f"failed event {change.event_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        processed += 1
+        for record in sink.records[before:]:
+            print(json.dumps(record, default=str, separators=(",", ":")))
+    print(f"replayed {processed} event(s): {len(sink.records)} finding(s), {rejected} rejected, {failed} failed",
+          file=sys.stderr)
+    return EXIT_FINDINGS if rejected or failed else EXIT_OK
+
+
+# ------------------------------------------------------------------ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m shared", description="Event-driven Azure compliance monitor.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("evaluate", help="evaluate ARM resource JSON files against the controls")
+    ev.add_argument("paths", nargs="+", metavar="PATH",
+                    help='JSON file: an ARM resource, a list of them, {"value": [...]} or {"data": [...]}')
+    ev.add_argument("--format", choices=("table", "json"), default="table")
+    rp = sub.add_parser("replay", help="run Event Grid events through the monitor and print the findings")
+    rp.add_argument("events", metavar="EVENTS", help="JSON array or JSON lines of events (either schema)")
+    rp.add_argument("--resources", metavar="FILE", help="ARM resources that answer the ARM reads (others are gone)")
+    dm = sub.add_parser("demo", help="replay a realistic scenario against Azurite and print the timeline")
+    dm.add_argument("--findings", metavar="PATH", default="out/demo-findings.jsonl",
+                    help="JSON-lines file the findings are written to (default: %(default)s)")
+    dm.add_argument("--scenario", metavar="FILE", help="scenario file (default: the bundled one)")
+    return parser
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env()
+        if args.command == "evaluate":
+            return cmd_evaluate(args, settings)
+        if args.command == "replay":
+            return cmd_replay(args, settings)
+        from .demo import run_demo
+
+        return run_demo(args, settings)
+    except (InputError, ControlLoadError, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into head & co.
+        os._exit(EXIT_OK)

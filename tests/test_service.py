@@ -1,0 +1,195 @@
+"""The service with in-memory fakes: what one change does to state and findings."""
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timezone
+
+import pytest
+
+from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
+from shared.controls import load_catalog
+from shared.events import envelope_from_dict, parse_event
+from shared.findings import FINDING_COLUMNS
+from shared.ports import ConcurrencyConflict, ResourceAccessDenied
+from shared.service import MAX_CONFLICT_RETRIES, Dependencies, handle_change
+
+SUB = "11111111-2222-3333-4444-555555555555"
+SA_ID = f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/stdata01"
+CLOCK = datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc)
+HARDENED = {
+    "id": SA_ID, "name": "stdata01", "type": "Microsoft.Storage/storageAccounts", "location": "northeurope",
+    "tags": {"owner": "data-team", "environment": "prod"},
+    "properties": {"supportsHttpsTrafficOnly": True, "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False,
+                   "networkAcls": {"defaultAction": "Deny"}},
+}
+
+
+def weak(**props):
+    resource = copy.deepcopy(HARDENED)
+    resource["properties"].update(props)
+    return resource
+
+
+def write_event(event_id, subject=SA_ID, time="2026-04-01T07:59:00Z", kind="Write", upn="ana@contoso.com"):
+    return parse_event(envelope_from_dict({
+        "id": event_id, "topic": f"/subscriptions/{SUB}", "subject": subject,
+        "eventType": f"Microsoft.Resources.Resource{kind}Success", "eventTime": time, "dataVersion": "2",
+        "data": {"resourceUri": subject, "operationName": f"Microsoft.Storage/storageAccounts/{kind.lower()}",
+                 "correlationId": f"corr-{event_id}",
+                 "claims": {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": upn}},
+    }))
+
+
+def arn_event(event_id, resource, event_time):
+    return parse_event(envelope_from_dict({
+        "id": event_id, "topic": f"/subscriptions/{SUB}", "subject": resource["id"],
+        "eventType": "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated", "eventTime": event_time,
+        "dataVersion": "1", "data": {"resourceInfo": resource, "apiVersion": "2023-05-01",
+                                     "operationalInfo": {"resourceEventTime": event_time}},
+    }))
+
+
+@pytest.fixture
+def world():
+    reader = StaticResourceReader([HARDENED])
+    deps = Dependencies(catalog=load_catalog(), reader=reader, store=InMemoryStateStore(), sink=MemorySink(),
+                        clock=lambda: CLOCK)
+    return deps
+
+
+def transitions(outcome):
+    return [(f["Transition"], f["ControlId"]) for f in outcome.findings]
+
+
+def test_create_drift_duplicate_resolve_delete(world):
+    assert transitions(handle_change(write_event("e1"), world)) == []
+    world.reader.put(weak(allowBlobPublicAccess=True))
+    drift = handle_change(write_event("e2", time="2026-04-01T08:01:00Z"), world)
+    assert transitions(drift) == [("Drifted", "storage-no-public-blob-access")]
+    assert transitions(handle_change(write_event("e2", time="2026-04-01T08:01:00Z"), world)) == []
+    world.reader.put(HARDENED)
+    assert transitions(handle_change(write_event("e3"), world)) == [("Resolved", "storage-no-public-blob-access")]
+    world.reader.put(weak(supportsHttpsTrafficOnly=False))
+    assert transitions(handle_change(write_event("e4"), world)) == [("Drifted", "storage-https-only")]
+    world.reader.remove(SA_ID)
+    assert transitions(handle_change(write_event("e5", kind="Delete"), world)) == [("Deleted", "storage-https-only")]
+    assert transitions(handle_change(write_event("e5", kind="Delete"), world)) == []
+    assert [r["Transition"] for r in world.sink.records] == ["Drifted", "Resolved", "Drifted", "Deleted"]
+    assert len({r["FindingId"] for r in world.sink.records}) == 4
+
+
+def test_finding_record_carries_the_contract_fields(world):
+    world.reader.put(weak(allowBlobPublicAccess=True))
+    record = handle_change(write_event("e9", upn="ben@contoso.com"), world).findings[0]
+    assert list(record) == list(FINDING_COLUMNS)
+    assert record["ResourceId"] == SA_ID
+    assert record["SubscriptionId"] == SUB and record["ResourceGroup"] == "rg-data"
+    assert record["Location"] == "northeurope"
+    assert record["Caller"] == "ben@contoso.com"
+    assert record["OperationName"] == "Microsoft.Storage/storageAccounts/write"
+    assert record["CorrelationId"] == "corr-e9" and record["EventId"] == "e9"
+    assert record["Status"] == "NonCompliant" and record["PreviousStatus"] == ""
+    assert record["Transition"] == "New" and record["Severity"] == "High"
+    assert record["TimeGenerated"] == "2026-04-01T08:00:00Z"
+    assert record["ChangeTime"] == "2026-04-01T07:59:00Z"
+    assert record["Tags"] == {"owner": "data-team", "environment": "prod"}
+    assert record["Evidence"][0]["path"] == "properties.allowBlobPublicAccess"
+    assert record["Evidence"][0]["actual"] is True
+
+
+def test_event_on_child_resource_reevaluates_the_parent(world):
+    world.reader.put(weak(minimumTlsVersion="TLS1_0"))
+    outcome = handle_change(write_event("c1", subject=SA_ID.replace("resourceGroups", "resourcegroups")
+                                        + "/blobServices/default"), world)
+    assert transitions(outcome) == [("New", "storage-min-tls-1-2")]
+    assert outcome.findings[0]["ResourceId"] == SA_ID
+
+
+def test_delete_of_a_child_resource_does_not_delete_the_parent(world):
+    handle_change(write_event("d0"), world)
+    outcome = handle_change(write_event("d1", subject=SA_ID + "/blobServices/default", kind="Delete"), world)
+    assert outcome.findings == []
+    assert not world.store.load(outcome.change.resource).deleted
+    assert world.reader.reads == 2  # the parent was re-read, not assumed gone
+
+
+def test_payload_event_is_evaluated_without_an_arm_read(world):
+    outcome = handle_change(arn_event("n1", weak(allowBlobPublicAccess=True), "2026-04-01T07:50:00Z"), world)
+    assert transitions(outcome) == [("New", "storage-no-public-blob-access")]
+    assert world.reader.reads == 0
+
+
+def test_older_payload_cannot_roll_state_back(world):
+    handle_change(arn_event("n2", weak(allowBlobPublicAccess=True), "2026-04-01T07:55:00Z"), world)
+    late = handle_change(arn_event("n1", HARDENED, "2026-04-01T07:50:00Z"), world)
+    assert late.findings == [] and late.skipped.startswith("stale payload")
+    state = world.store.load(late.change.resource)
+    assert state.controls["storage-no-public-blob-access"].status.value == "NonCompliant"
+
+
+def test_type_without_controls_is_skipped_without_reading(world):
+    world.catalog = load_catalog(disabled=["required-tags"])
+    change = write_event("x1", subject=f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Web/sites/app1")
+    outcome = handle_change(change, world)
+    assert outcome.skipped == "no control applies to type Microsoft.Web/sites"
+    assert world.reader.reads == 0
+
+
+def test_resource_never_seen_and_gone_writes_nothing(world):
+    world.reader.remove(SA_ID)
+    outcome = handle_change(write_event("g1"), world)
+    assert outcome.skipped and outcome.findings == []
+    assert list(world.store.states()) == []
+
+
+def test_access_denied_is_recorded_as_not_evaluated(world):
+    class DeniedReader:
+        reads = 0
+
+        def get(self, resource_id):
+            raise ResourceAccessDenied(f"reading {resource_id.value} was refused (403)")
+
+    world.reader = DeniedReader()
+    outcome = handle_change(write_event("f1"), world)
+    assert outcome.findings == []
+    assert {r.status.value for r in outcome.results} == {"NotEvaluated"}
+    state = world.store.load(outcome.change.resource)
+    assert all("403" in cs.note for cs in state.controls.values())
+
+
+class ConflictingStore(InMemoryStateStore):
+    """Another writer commits before each of the first ``conflicts`` saves."""
+
+    def __init__(self, conflicts):
+        super().__init__()
+        self.conflicts = conflicts
+
+    def save(self, previous, new):
+        if self.conflicts:
+            self.conflicts -= 1
+            raise ConcurrencyConflict("simulated concurrent writer")
+        super().save(previous, new)
+
+
+def test_conflicts_are_retried_then_given_up(world):
+    world.store = ConflictingStore(conflicts=2)
+    world.reader.put(weak(allowBlobPublicAccess=True))
+    outcome = handle_change(write_event("r1"), world)
+    assert outcome.attempts == 3
+    # the same transition was sent on each attempt with the same FindingId: de-duplicable
+    assert {r["FindingId"] for r in world.sink.records} == {outcome.findings[0]["FindingId"]}
+    world.store = ConflictingStore(conflicts=MAX_CONFLICT_RETRIES)
+    with pytest.raises(ConcurrencyConflict, match="gave up"):
+        handle_change(write_event("r2"), world)
+
+
+def test_sink_failure_raises_and_leaves_state_unchanged(world):
+    class DownSink:
+        def send(self, records):
+            raise RuntimeError("ingestion endpoint down")
+
+    world.sink = DownSink()
+    world.reader.put(weak(allowBlobPublicAccess=True))
+    with pytest.raises(RuntimeError):
+        handle_change(write_event("s1"), world)
+    assert list(world.store.states()) == []  # redelivery will compute and send the finding again

@@ -1,0 +1,147 @@
+"""The Table Storage state store against a real Azurite with the real SDK client."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared.adapters.table_store import TableStateStore, partition_key
+from shared.controls import ControlResult, Status
+from shared.drift import Evaluation, apply_evaluation
+from shared.ports import ConcurrencyConflict
+from shared.resource_ids import parse_resource_id
+
+RID = parse_resource_id(
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-App/providers/"
+    "Microsoft.Storage/storageAccounts/stApp01")
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def evaluation(statuses: dict[str, Status] | None, at: datetime = T0, event_id: str = "e1") -> Evaluation:
+    results = None if statuses is None else tuple(
+        ControlResult(cid, f"title {cid}", "High", status,
+                      [{"field": "f", "actual": cid}] if status == Status.NONCOMPLIANT else [])
+        for cid, status in statuses.items())
+    return Evaluation(RID.value, "Microsoft.Storage/storageAccounts", at, event_id, at, results,
+                      location="westeurope", tags={"owner": "team-a"})
+
+
+def test_partition_key_has_no_forbidden_characters_and_ignores_case():
+    key = partition_key(RID)
+    assert not any(ch in key for ch in "/\\#?")
+    assert key == partition_key(parse_resource_id(RID.value.upper().replace("SUBSCRIPTIONS", "subscriptions")))
+    long_id = parse_resource_id(RID.value + "/blobServices/" + "x" * 1200)
+    assert len(partition_key(long_id)) <= 1024
+
+
+def test_round_trip_of_state_with_controls(table_client):
+    store = TableStateStore(table_client)
+    assert store.load(RID) is None
+    state, _ = apply_evaluation(None, evaluation({"a": Status.COMPLIANT, "b": Status.NONCOMPLIANT}))
+    store.save(None, state)
+    loaded = store.load(RID)
+    assert loaded.etag
+    assert loaded.resource_id == RID.value
+    assert loaded.tags == {"owner": "team-a"} and loaded.location == "westeurope"
+    assert loaded.last_event_time == T0
+    assert {cid: (cs.status, cs.version) for cid, cs in loaded.controls.items()} == {
+        "a": (Status.COMPLIANT, 1), "b": (Status.NONCOMPLIANT, 1)}
+    assert loaded.controls["b"].evidence == ({"field": "f", "actual": "b"},)
+    # mixed-case id of the same resource shares the state
+    assert store.load(parse_resource_id(RID.value.lower())).etag == loaded.etag
+
+
+def test_one_row_per_control_plus_resource_row_in_one_partition(table_client):
+    store = TableStateStore(table_client)
+    state, _ = apply_evaluation(None, evaluation({"a": Status.COMPLIANT, "b": Status.NONCOMPLIANT}))
+    store.save(None, state)
+    rows = list(table_client.list_entities())
+    assert {r["PartitionKey"] for r in rows} == {partition_key(RID)}
+    assert sorted(r["RowKey"] for r in rows) == ["control.a", "control.b", "resource"]
+    head = next(r for r in rows if r["RowKey"] == "resource")
+    assert head["OpenFindings"] == 1
+
+
+def test_stale_etag_is_a_conflict_and_nothing_is_written(table_client):
+    store = TableStateStore(table_client)
+    first, _ = apply_evaluation(None, evaluation({"a": Status.COMPLIANT}))
+    store.save(None, first)
+    stale = store.load(RID)
+    second, _ = apply_evaluation(stale, evaluation({"a": Status.NONCOMPLIANT}, T0 + timedelta(minutes=1), "e2"))
+    store.save(stale, second)
+    third, _ = apply_evaluation(stale, evaluation({"a": Status.COMPLIANT, "c": Status.NONCOMPLIANT},
+                                                  T0 + timedelta(minutes=2), "e3"))
+    with pytest.raises(ConcurrencyConflict):
+        store.save(stale, third)
+    now = store.load(RID)
+    assert now.last_event_id == "e2"
+    assert set(now.controls) == {"a"}  # the conflicting transaction was rolled back whole
+
+
+def test_creating_a_state_someone_else_created_is_a_conflict(table_client):
+    store = TableStateStore(table_client)
+    state, _ = apply_evaluation(None, evaluation({"a": Status.COMPLIANT}))
+    store.save(None, state)
+    with pytest.raises(ConcurrencyConflict):
+        store.save(None, state)
+
+
+def test_only_changed_control_rows_are_written(table_client):
+    store = TableStateStore(table_client)
+    first, _ = apply_evaluation(None, evaluation({"a": Status.COMPLIANT, "b": Status.COMPLIANT}))
+    store.save(None, first)
+    before = {r["RowKey"]: r.metadata["etag"] for r in table_client.list_entities()}
+    loaded = store.load(RID)
+    second, transitions = apply_evaluation(loaded, evaluation({"a": Status.COMPLIANT, "b": Status.NONCOMPLIANT},
+                                                              T0 + timedelta(minutes=1), "e2"))
+    store.save(loaded, second)
+    after = {r["RowKey"]: r.metadata["etag"] for r in table_client.list_entities()}
+    assert after["control.a"] == before["control.a"]
+    assert after["control.b"] != before["control.b"]
+    assert after["resource"] != before["resource"]
+    assert [t.transition.value for t in transitions] == ["Drifted"]
+
+
+def test_deleted_state_round_trips_and_lists(table_client):
+    store = TableStateStore(table_client)
+    first, _ = apply_evaluation(None, evaluation({"a": Status.NONCOMPLIANT}))
+    store.save(None, first)
+    loaded = store.load(RID)
+    gone, transitions = apply_evaluation(loaded, evaluation(None, T0 + timedelta(hours=1), "e9"))
+    store.save(loaded, gone)
+    assert [t.transition.value for t in transitions] == ["Deleted"]
+    states = list(store.states())
+    assert len(states) == 1 and states[0].deleted
+    assert states[0].controls["a"].status is None
+
+
+def test_concurrent_writers_lose_no_update(table_client):
+    """Several threads bump one control's version through load/compute/save with retries."""
+    store = TableStateStore(table_client)
+    state, _ = apply_evaluation(None, evaluation({"flip": Status.COMPLIANT}))
+    store.save(None, state)
+    per_worker, workers = 6, 4
+    conflicts = []
+
+    def work(worker: int) -> None:
+        for i in range(per_worker):
+            while True:
+                current = store.load(RID)
+                status = current.controls["flip"].status
+                nxt = Status.NONCOMPLIANT if status == Status.COMPLIANT else Status.COMPLIANT
+                new, _ = apply_evaluation(current, evaluation({"flip": nxt}, T0, f"w{worker}-{i}"))
+                try:
+                    store.save(current, new)
+                    break
+                except ConcurrencyConflict:
+                    conflicts.append(worker)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = store.load(RID)
+    # every successful save flipped the status once and bumped the version once
+    assert final.controls["flip"].version == 1 + per_worker * workers
