@@ -239,9 +239,11 @@ def load_catalog(directories: Iterable[Path] = (BUILTIN_DIR,), *, disabled: Iter
             if not isinstance(doc, Mapping):
                 raise ControlLoadError(f"{path}: a control file must hold one YAML mapping")
             cid = doc.get("id")
-            if cid in controls:
-                raise ControlLoadError(f"{path}: control id '{cid}' is already defined in {controls[cid].source}")
-            control = control_from_document(doc, str(path), resolver, parameters.get(cid))
+            control = control_from_document(doc, str(path), resolver,
+                                            parameters.get(cid) if isinstance(cid, str) else None)
+            if control.id in controls:
+                raise ControlLoadError(
+                    f"{path}: control id '{control.id}' is already defined in {controls[control.id].source}")
             controls[control.id] = control
     unknown = (disabled | set(parameters)) - set(controls)
     if unknown:

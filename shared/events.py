@@ -12,6 +12,7 @@ Two sources are understood, in the EventGrid schema and in CloudEvents 1.0:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator, Mapping
@@ -170,7 +171,7 @@ def parse_time(value: Any, event_id: str | None = None) -> datetime:
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     if "." in text:
         head, _, tail = text.partition(".")
-        digits = "".join(ch for ch in tail if ch.isdigit())
+        digits = re.match(r"\d*", tail).group(0)
         zone = tail[len(digits):]
         text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     try:
@@ -239,7 +240,10 @@ def parse_event(envelope: Envelope) -> ResourceChange:
             named = None
         if named is not None and named.key != subject.key:
             raise EventRejected(event_id, f"subject {envelope.subject!r:.200} and data.resourceUri disagree")
-    tracked = tracked_resource(subject)
+    try:
+        tracked = tracked_resource(subject)
+    except InvalidResourceId as exc:
+        raise EventRejected(event_id, f"cannot tell which resource the event belongs to: {exc}") from None
     if payload is not None:
         if tracked.key != subject.key:
             payload = None  # the payload is a child resource: re-read the tracked parent

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field as dc_field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 
@@ -229,9 +229,10 @@ def _as_datetime(text: str) -> datetime | None:
     if len(text) < 10 or not text[:4].isdigit() or text[4] != "-":
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _like(value: Any, pattern: Any) -> bool:
@@ -248,6 +249,17 @@ def _match(value: Any, pattern: Any, insensitive: bool) -> bool:
     for ch in pattern:
         parts.append({"#": "[0-9]", "?": "[A-Za-z]", ".": "."}.get(ch, re.escape(ch)))
     return re.fullmatch("".join(parts), value, re.IGNORECASE if insensitive else 0) is not None
+
+
+def _template_contains(container: Any, item: Any) -> bool:
+    """ARM template ``contains()``: case-sensitive for strings and array items, not for object keys."""
+    if isinstance(container, str):
+        return isinstance(item, str) and item in container
+    if isinstance(container, list):
+        return item in container
+    if isinstance(container, Mapping):
+        return isinstance(item, str) and any(str(k).lower() == item.lower() for k in container)
+    return False
 
 
 def _contains(container: Any, item: Any) -> bool:
@@ -267,7 +279,12 @@ def _contains_key(obj: Any, key: Any) -> bool:
 def _cmp(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def run(a: Any, b: Any) -> bool:
         pair = _ordered(a, b)
-        return pair is not None and test(*pair)
+        if pair is None:
+            return False
+        try:
+            return test(*pair)
+        except TypeError as exc:
+            raise EvaluationError(f"cannot compare {a!r:.40} with {b!r:.40}: {exc}") from None
 
     return run
 
@@ -371,7 +388,10 @@ class ExpressionCompiler:
         if self._pos != len(tokens):
             raise RuleError(f"unexpected {tokens[self._pos][1]!r} in expression {text!r}")
         if node.constant:
-            value = node.fn(Context({}))
+            try:
+                value = node.fn(Context({}))
+            except EvaluationError as exc:
+                raise RuleError(f"expression {text!r} always fails: {exc}") from None
             return lambda ctx: value
         return node.fn
 
@@ -539,7 +559,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lessorequals": _cmp(lambda a, b: a <= b),
     "greater": _cmp(lambda a, b: a > b),
     "greaterorequals": _cmp(lambda a, b: a >= b),
-    "contains": _contains,
+    "contains": _template_contains,
     "empty": lambda v: v is None or v is MISSING or (hasattr(v, "__len__") and len(v) == 0),
     "length": _length,
     "split": lambda s, sep: str(s).split(sep) if isinstance(sep, str) else _split_any(str(s), sep),

@@ -15,7 +15,11 @@ class FindingsDeliveryError(RuntimeError):
     """Findings could not be delivered; the caller must retry (nothing was lost yet)."""
 
 
-class ResourceAccessDenied(RuntimeError):
+class ResourceUnreadable(RuntimeError):
+    """The resource cannot be read and retrying will not help (its controls are NotEvaluated)."""
+
+
+class ResourceAccessDenied(ResourceUnreadable):
     """The monitor's identity may not read the resource."""
 
 

@@ -108,12 +108,13 @@ def tracked_resource(rid: ResourceId) -> ResourceId:
     diagnosticSettings/x``) are settings of the tracked resource they belong to.
     """
     parts = rid.value.strip("/").split("/")
-    # Find the first provider segment (the tracked resource's own provider).
     lowered = [p.lower() for p in parts]
-    if "providers" not in lowered:
+    # The first provider segment (the tracked resource's own provider) follows the scope.
+    first = 4 if rid.resource_group is not None else 2
+    if len(parts) <= first or lowered[first] != "providers":
         return rid
-    first = lowered.index("providers")
-    nested = next((i for i in range(first + 4, len(parts)) if lowered[i] == "providers"), None)
+    # A nested 'providers' can only stand where a type would (names may be 'providers' too).
+    nested = next((i for i in range(first + 4, len(parts), 2) if lowered[i] == "providers"), None)
     if nested is not None:
         ext_ns = parts[nested + 1] if nested + 1 < len(parts) else ""
         ext_type = f"{ext_ns}/{parts[nested + 2]}".lower() if nested + 2 < len(parts) else ""

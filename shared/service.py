@@ -10,7 +10,7 @@ from .controls import Catalog
 from .drift import Evaluation, apply_evaluation
 from .events import ResourceChange
 from .findings import finding_record
-from .ports import ConcurrencyConflict, FindingsSink, ResourceAccessDenied, ResourceReader, StateStore
+from .ports import ConcurrencyConflict, FindingsSink, ResourceReader, ResourceUnreadable, StateStore
 
 log = logging.getLogger(__name__)
 MAX_CONFLICT_RETRIES = 5
@@ -56,7 +56,7 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         return outcome
     try:
         resource = _current_resource(change, deps)
-    except ResourceAccessDenied as exc:
+    except ResourceUnreadable as exc:
         # Visible, not silent: every control of the type is recorded NotEvaluated with the reason.
         log.warning("event %s: %s; recording NotEvaluated", change.event_id, exc)
         resource = {"id": change.resource.value, "type": change.resource.resource_type}

@@ -13,13 +13,13 @@ from typing import Any, Callable, Mapping
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from ..ports import ResourceAccessDenied
+from ..ports import ResourceAccessDenied, ResourceUnreadable
 from ..resource_ids import ResourceId
 
 log = logging.getLogger(__name__)
 
 
-class UnknownResourceType(LookupError):
+class UnknownResourceType(ResourceUnreadable, LookupError):
     """The provider does not list the resource type, so no api-version can be chosen."""
 
 
@@ -52,7 +52,11 @@ class ArmResourceReader:
         if cached:
             return cached
         namespace, _, type_path = resource_id.resource_type.partition("/")
-        provider = self._client(resource_id.subscription_id).providers.get(namespace)
+        try:
+            provider = self._client(resource_id.subscription_id).providers.get(namespace)
+        except ResourceNotFoundError:
+            raise UnknownResourceType(f"resource provider {namespace} is unknown to ARM "
+                                      f"(needed for {resource_id.resource_type})") from None
         found = {}
         for rt in provider.resource_types or []:
             found[f"{namespace}/{rt.resource_type}".lower()] = pick_api_version(list(rt.api_versions or []))
@@ -78,4 +82,4 @@ class ArmResourceReader:
             if exc.status_code == 403:
                 raise ResourceAccessDenied(f"reading {resource_id.value} was refused (403): {exc.message}") from exc
             raise
-        return resource.serialize(keep_readonly=True)
+        return resource.as_dict()

@@ -38,7 +38,7 @@ class LogsIngestionSink:
         if failures:
             lost = sum(n for _, n in failures)
             raise FindingsDeliveryError(
-                f"Logs Ingestion rejected {lost} of {len(records)} finding(s) for stream {self.stream_name}: "
+                f"Logs Ingestion upload failed for {lost} of {len(records)} finding(s) to stream {self.stream_name}: "
                 f"{failures[0][0][:300]}"
             )
         log.debug("sent %d finding(s) to %s", len(records), self.stream_name)

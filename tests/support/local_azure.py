@@ -1,0 +1,407 @@
+"""Local stand-ins for the Azure endpoints the adapters call, over real HTTP(S).
+
+No real Azure exists where the tests run, and recorded cassettes or mocks of
+the SDK would test our assumptions rather than the SDK. ``LocalAzure`` instead
+runs two small stdlib servers on 127.0.0.1 so the *real* SDK clients
+(``ResourceManagementClient``, ``LogsIngestionClient``, ``DefaultAzureCredential``)
+talk real HTTP to them:
+
+* an HTTPS server (throwaway CA from ``trustme``; azure-core refuses bearer
+  tokens over plain http) answering like Azure Resource Manager (provider
+  metadata, ``GET {resourceId}?api-version=``) and like the Logs Ingestion API
+  (``POST /dataCollectionRules/{rule}/streams/{stream}``, gzip JSON);
+* a plain-HTTP managed-identity token endpoint in App Service style, which is
+  what Azure Functions exposes through ``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``.
+
+Every ARM and ingestion request must carry the bearer token the identity
+endpoint issues. Requests are recorded in ``requests``; ``fail_next`` injects
+throttling and outages. Usage::
+
+    with LocalAzure() as local:
+        local.put_resource(storage_account)
+        client = ResourceManagementClient(local.credential(), sub, base_url=local.url,
+                                          connection_verify=local.ca_file)
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import secrets
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import trustme
+from azure.core.credentials import AccessToken
+
+from shared.findings import FINDING_COLUMNS
+
+INGESTION_API_VERSION = "2023-01-01"
+IDENTITY_API_VERSION = "2019-08-01"
+LOCATIONS = ["West Europe", "North Europe", "East US", "East US 2"]
+
+# namespace -> resource type -> api versions, in the order ARM lists them (newest first, previews mixed in).
+DEFAULT_PROVIDERS: dict[str, dict[str, list[str]]] = {
+    "Microsoft.Storage": {
+        "storageAccounts": ["2024-01-01-preview", "2023-05-01", "2023-01-01", "2022-09-01"],
+        "storageAccounts/blobServices": ["2023-05-01", "2023-04-01", "2022-09-01"],
+    },
+    "Microsoft.Network": {
+        "networkSecurityGroups": ["2024-03-01", "2023-11-01", "2023-09-01"],
+        "networkSecurityGroups/securityRules": ["2024-03-01", "2023-11-01"],
+    },
+    "Microsoft.KeyVault": {"vaults": ["2024-04-01-preview", "2023-07-01", "2023-02-01", "2022-07-01"]},
+    "Microsoft.Resources": {"resourceGroups": ["2024-03-01", "2023-07-01", "2022-09-01"]},
+}
+# Settings that would make DefaultAzureCredential use something other than App Service managed
+# identity; tests unset them so the credential reaches the local identity endpoint.
+OTHER_CREDENTIAL_SETTINGS = (
+    "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_USERNAME", "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST", "AZURE_TOKEN_CREDENTIALS", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
+    "MSI_ENDPOINT", "MSI_SECRET",
+)
+ERROR_CODES = {400: "BadRequest", 401: "AuthenticationFailed", 403: "AuthorizationFailed", 404: "NotFound",
+               409: "Conflict", 429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway",
+               503: "ServiceUnavailable", 504: "GatewayTimeout"}
+
+
+@dataclass
+class RecordedRequest:
+    """One request a server received. ``status`` is what it answered."""
+
+    target: str  # "arm" | "ingestion" | "identity"
+    method: str
+    path: str  # decoded, leading slashes collapsed
+    query: dict[str, str]
+    status: int = 0
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: Any = None  # JSON-serialisable, or None for an empty body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Reply:
+    return _Reply(status, {"error": {"code": code, "message": message}}, headers or {})
+
+
+def _resource_type(parts: list[str]) -> str:
+    """``Namespace/type[/childType]`` of a resource id split on '/' (ARM's own rule: the last provider wins)."""
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return "Microsoft.Resources/" + ("resourceGroups" if "resourcegroups" in lowered else "subscriptions")
+    at = len(lowered) - 1 - lowered[::-1].index("providers")
+    return parts[at + 1] + "/" + "/".join(parts[at + 2::2])
+
+
+class StaticToken:
+    """A TokenCredential returning a fixed token, for clients a test builds directly."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.scopes: list[tuple[str, ...]] = []  # every scope tuple asked for
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+class LocalAzure:
+    """ARM, Logs Ingestion and a managed-identity endpoint on 127.0.0.1 (see the module docstring)."""
+
+    def __init__(self, rule_id: str = "dcr-00000000000000000000000000000000",
+                 stream_name: str = "Custom-ComplianceFindings") -> None:
+        self.rule_id = rule_id
+        self.stream_name = stream_name
+        self.columns: list[str] = list(FINDING_COLUMNS)  # the stream's declared columns
+        self.token = secrets.token_urlsafe(32)
+        self.identity_header = secrets.token_hex(16)
+        self.providers: dict[str, dict[str, list[str]]] = {
+            ns: {t: list(v) for t, v in types.items()} for ns, types in DEFAULT_PROVIDERS.items()}
+        self.requests: list[RecordedRequest] = []
+        self.ingested: list[dict] = []
+        self.ingestion_errors: list[str] = []
+        self.url = self.identity_endpoint = self.ca_file = ""
+        self._resources: dict[str, dict] = {}  # lower-case id -> ARM object
+        self._faults: dict[str, deque] = {"arm": deque(), "ingestion": deque()}
+        self._lock = threading.Lock()
+        self._servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+        self._remove_tmp: weakref.finalize | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "LocalAzure":
+        tmp = tempfile.mkdtemp(prefix="local-azure-")
+        self._remove_tmp = weakref.finalize(self, shutil.rmtree, tmp, ignore_errors=True)
+        ca = trustme.CA()
+        self.ca_file = str(Path(tmp, "ca.pem"))
+        ca.cert_pem.write_to_path(self.ca_file)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(tls)
+
+        https = self._serve(_AzureHandler)
+        # Handshakes happen in the handler threads, so one slow client cannot block accept().
+        https.socket = tls.wrap_socket(https.socket, server_side=True, do_handshake_on_connect=False)
+        self.url = f"https://127.0.0.1:{https.server_address[1]}"
+        identity = self._serve(_IdentityHandler)
+        self.identity_endpoint = f"http://127.0.0.1:{identity.server_address[1]}/msi/token"
+        for server, thread in self._servers:
+            thread.start()
+        return self
+
+    def _serve(self, handler: type) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = False  # server_close() joins every handler thread: nothing leaks
+        server.azure = self  # type: ignore[attr-defined]
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name=f"local-azure-{handler.__name__}", daemon=True)
+        self._servers.append((server, thread))
+        return server
+
+    def stop(self) -> None:
+        """Stop both servers and join their threads (idempotent); later connections are refused.
+
+        ``ca_file`` stays until ``close()`` (or garbage collection), so a client built
+        earlier fails with "connection refused", as against a real outage.
+        """
+        while self._servers:
+            server, thread = self._servers.pop()
+            server.shutdown()
+            thread.join(timeout=5)
+            server.server_close()
+
+    def close(self) -> None:
+        """``stop()`` and delete the CA file."""
+        self.stop()
+        if self._remove_tmp is not None:
+            self._remove_tmp()
+
+    def __enter__(self) -> "LocalAzure":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ test controls
+    def env(self) -> dict[str, str]:
+        """App settings that point the code under test at these servers."""
+        return {
+            "ARM_ENDPOINT": self.url,
+            "LOGS_INGESTION__endpoint": self.url,
+            "LOGS_INGESTION__ruleId": self.rule_id,
+            "LOGS_INGESTION__streamName": self.stream_name,
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.identity_header,
+            "REQUESTS_CA_BUNDLE": self.ca_file,
+            "FINDINGS_SINK": "logsIngestion",
+        }
+
+    def credential(self) -> StaticToken:
+        return StaticToken(self.token)
+
+    def set_provider(self, namespace: str, api_versions: Mapping[str, Iterable[str]]) -> None:
+        """Replace a provider's resource types: ``{"vaults": ["2023-07-01", ...]}``."""
+        with self._lock:
+            self.providers = {ns: t for ns, t in self.providers.items() if ns.lower() != namespace.lower()}
+            self.providers[namespace] = {t: list(v) for t, v in api_versions.items()}
+
+    def put_resource(self, resource: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._resources[resource["id"].lower()] = json.loads(json.dumps(resource))
+
+    def remove_resource(self, resource_id: str) -> None:
+        with self._lock:
+            self._resources.pop(resource_id.lower(), None)
+
+    def fail_next(self, n: int, status: int = 503, retry_after: float | None = None, target: str = "arm",
+                  code: str | None = None) -> None:
+        """The next ``n`` authenticated requests to ``target`` ("arm" | "ingestion") get ``status``."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        reply = _error(status, code or ERROR_CODES.get(status, "Error"), f"injected failure ({status})", headers)
+        with self._lock:
+            self._faults[target].extend([reply] * n)
+
+    def calls(self, target: str | None = None, path_contains: str = "") -> list[RecordedRequest]:
+        """Recorded requests to ``target`` whose path contains ``path_contains`` (case-insensitive)."""
+        with self._lock:
+            return [r for r in self.requests if (target is None or r.target == target)
+                    and path_contains.lower() in r.path.lower()]
+
+    # ------------------------------------------------------------------ request handling
+    def _record(self, target: str, method: str, path: str, query: dict[str, str]) -> RecordedRequest:
+        record = RecordedRequest(target, method, path, query)
+        with self._lock:
+            self.requests.append(record)
+        return record
+
+    def _dispatch(self, target: str, method: str, path: str, query: dict[str, str], headers: Mapping[str, str],
+                  body: bytes) -> _Reply:
+        auth = headers.get("Authorization")
+        if not auth:
+            return _error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+        if auth != f"Bearer {self.token}":
+            return _error(401, "InvalidAuthenticationToken", "The access token is invalid.")
+        with self._lock:
+            if self._faults[target]:
+                return self._faults[target].popleft()
+        if target == "ingestion":
+            return self._ingest(method, path, query, headers, body)
+        if method != "GET":
+            return _error(405, "MethodNotAllowed", f"{method} is not served here")
+        return self._arm_get(path, query)
+
+    def _versions(self, namespace: str) -> tuple[str, dict[str, list[str]]] | None:
+        with self._lock:
+            return next(((ns, types) for ns, types in self.providers.items() if ns.lower() == namespace.lower()), None)
+
+    def _arm_get(self, path: str, query: dict[str, str]) -> _Reply:
+        parts = path.strip("/").split("/")
+        if "api-version" not in query:
+            return _error(400, "MissingApiVersionParameter",
+                          "The api-version query parameter (?api-version=) is required for all requests.")
+        if len(parts) == 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "providers":
+            found = self._versions(parts[3])
+            if found is None:
+                return _error(404, "InvalidResourceNamespace", f"The resource namespace '{parts[3]}' is invalid.")
+            namespace, types = found
+            return _Reply(200, {
+                "id": f"/subscriptions/{parts[1]}/providers/{namespace}", "namespace": namespace,
+                "registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
+                "resourceTypes": [{"resourceType": t, "locations": LOCATIONS, "apiVersions": v, "capabilities": "None"}
+                                  for t, v in types.items()],
+            })
+        rtype = _resource_type(parts)
+        namespace, _, type_path = rtype.partition("/")
+        found = self._versions(namespace)
+        if found is None:
+            return _error(404, "InvalidResourceNamespace", f"The resource namespace '{namespace}' is invalid.")
+        versions = next((v for t, v in found[1].items() if t.lower() == type_path.lower()), None)
+        if versions is None:
+            return _error(400, "InvalidResourceType", f"The resource type '{type_path}' could not be found "
+                                                      f"in the namespace '{namespace}'.")
+        if query["api-version"] not in versions:
+            return _error(400, "NoRegisteredProviderFound",
+                          f"No registered resource provider found for location 'westeurope' and API version "
+                          f"'{query['api-version']}' for type '{type_path}'. The supported api-versions are "
+                          f"'{', '.join(versions)}'.")
+        with self._lock:
+            resource = self._resources.get(path.rstrip("/").lower())
+        if resource is None:
+            return _error(404, "ResourceNotFound", f"The Resource '{rtype}/{parts[-1]}' was not found.")
+        return _Reply(200, resource)
+
+    def _ingest(self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str],
+                body: bytes) -> _Reply:
+        parts = path.strip("/").split("/")
+        if method != "POST" or len(parts) != 4 or parts[2].lower() != "streams":
+            return _error(404, "NotFound", f"no ingestion route for {method} {path}")
+        reply = self._check_batch(parts[1], parts[3], query, headers, body)
+        if isinstance(reply, _Reply):
+            with self._lock:
+                self.ingestion_errors.append(reply.body["error"]["message"])
+            return reply
+        with self._lock:
+            self.ingested.extend(reply)
+        return _Reply(204)
+
+    def _check_batch(self, rule_id: str, stream: str, query: dict[str, str], headers: Mapping[str, str],
+                     body: bytes) -> _Reply | list[dict]:
+        if query.get("api-version") != INGESTION_API_VERSION:
+            return _error(400, "InvalidApiVersion", f"api-version {query.get('api-version')!r} is not supported")
+        if rule_id != self.rule_id:
+            return _error(400, "InvalidDataCollectionRule", f"data collection rule {rule_id!r} is unknown")
+        if stream != self.stream_name:
+            return _error(400, "InvalidStream", f"stream {stream!r} is not declared in rule {rule_id}")
+        if (headers.get("Content-Encoding") or "").lower() != "gzip":
+            return _error(400, "InvalidContent", "expected Content-Encoding: gzip")
+        try:
+            records = json.loads(gzip.decompress(body))
+        except (OSError, EOFError, ValueError) as exc:
+            return _error(400, "InvalidContent", f"body is not gzip-compressed JSON: {exc}")
+        if not isinstance(records, list):
+            return _error(400, "InvalidContent", "body must be a JSON array of records")
+        expected = set(self.columns)
+        for index, record in enumerate(records):
+            if not isinstance(record, dict):
+                return _error(400, "InvalidRecord", f"record {index} is not a JSON object")
+            missing, extra = sorted(expected - record.keys()), sorted(record.keys() - expected)
+            if missing or extra:
+                return _error(400, "InvalidRecord", f"record {index} does not match stream {stream}: "
+                                                    f"missing {missing}, unexpected {extra}")
+        return records
+
+    def _issue_token(self, headers: Mapping[str, str], query: dict[str, str]) -> _Reply:
+        if headers.get("X-IDENTITY-HEADER") != self.identity_header:
+            return _Reply(401, {"statusCode": 401, "message": "X-IDENTITY-HEADER is missing or wrong"})
+        if query.get("api-version") != IDENTITY_API_VERSION or not query.get("resource"):
+            return _Reply(400, {"statusCode": 400, "message": "api-version 2019-08-01 and resource are required"})
+        return _Reply(200, {"access_token": self.token, "expires_on": str(int(time.time()) + 3600),
+                            "resource": query["resource"], "token_type": "Bearer",
+                            "client_id": "00000000-0000-0000-0000-00000000c11e"})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.0: one request per connection, so handler threads end and join promptly."""
+
+    timeout = 10
+    target = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _parse(self) -> tuple[str, dict[str, str], bytes]:
+        url = urlsplit(self.path)
+        path = "/" + unquote(url.path).lstrip("/")
+        length = int(self.headers.get("Content-Length") or 0)
+        return path, dict(parse_qsl(url.query, keep_blank_values=True)), self.rfile.read(length) if length else b""
+
+    def _send(self, reply: _Reply) -> None:
+        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if data:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _AzureHandler(_Handler):
+    def setup(self) -> None:
+        self.request.settimeout(self.timeout)
+        self.request.do_handshake()
+        super().setup()
+
+    def _handle(self) -> None:
+        azure: LocalAzure = self.server.azure  # type: ignore[attr-defined]
+        path, query, body = self._parse()
+        target = "ingestion" if path.lower().startswith("/datacollectionrules/") else "arm"
+        record = azure._record(target, self.command, path, query)
+        reply = azure._dispatch(target, self.command, path, query, self.headers, body)
+        record.status = reply.status
+        self._send(reply)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+class _IdentityHandler(_Handler):
+    def do_GET(self) -> None:
+        azure: LocalAzure = self.server.azure  # type: ignore[attr-defined]
+        path, query, _ = self._parse()
+        record = azure._record("identity", "GET", path, query)
+        found = path == "/msi/token"
+        reply = azure._issue_token(self.headers, query) if found else _Reply(404, {"message": "not found"})
+        record.status = reply.status
+        self._send(reply)

@@ -1,0 +1,190 @@
+"""End to end on real components: Event Grid events -> the function -> Azurite -> Logs Ingestion.
+
+The function is configured only through app settings, as in Azure: ARM and the
+Logs Ingestion API are local HTTPS servers, identity is DefaultAzureCredential
+via a local managed-identity endpoint, state is in Azurite.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import uuid
+
+import pytest
+from azure.data.tables import TableClient
+from azure.functions.eventgrid import EventGridEventInConverter
+from azure.functions.meta import Datum
+
+from shared import bootstrap
+from shared.adapters.table_store import TableStateStore
+from shared.resource_ids import parse_resource_id
+from tests.support.local_azure import OTHER_CREDENTIAL_SETTINGS, LocalAzure
+
+SUB = "3b8e5f21-6c4d-4a9e-8b17-0d2c4e6f8a13"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-shop"
+SA_ID = f"{RG}/providers/Microsoft.Storage/storageAccounts/stshop01"
+NSG_ID = f"{RG}/providers/Microsoft.Network/networkSecurityGroups/nsg-shop"
+TAGS = {"owner": "shop-team", "environment": "prod"}
+HARDENED = {
+    "id": SA_ID, "name": "stshop01", "type": "Microsoft.Storage/storageAccounts", "location": "westeurope",
+    "kind": "StorageV2", "sku": {"name": "Standard_LRS", "tier": "Standard"}, "tags": TAGS,
+    "properties": {"supportsHttpsTrafficOnly": True, "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False,
+                   "networkAcls": {"bypass": "AzureServices", "defaultAction": "Deny"},
+                   "provisioningState": "Succeeded"},
+}
+NSG = {
+    "id": NSG_ID, "name": "nsg-shop", "type": "Microsoft.Network/networkSecurityGroups", "location": "westeurope",
+    "tags": TAGS, "etag": 'W/"1f2e3d4c"',
+    "properties": {"securityRules": [{
+        "name": "ops-ssh", "id": NSG_ID + "/securityRules/ops-ssh",
+        "properties": {"protocol": "Tcp", "sourcePortRange": "*", "destinationPortRange": "20-25",
+                       "sourceAddressPrefix": "Internet", "destinationAddressPrefix": "*", "access": "Allow",
+                       "priority": 120, "direction": "Inbound"}}]},
+}
+
+
+def storage(**props):
+    resource = copy.deepcopy(HARDENED)
+    resource["properties"].update(props)
+    return resource
+
+
+def arm_event(event_id, subject, kind="Write", cloud=False, upn="dana@contoso.com", time="2026-05-04T10:00:00.1234567Z"):
+    data = {
+        "authorization": {"scope": subject, "action": "write",
+                          "evidence": {"role": "Contributor", "principalId": "0c1d2e3f-0000-4000-8000-000000000001"}},
+        "claims": {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": upn, "name": "Dana"},
+        "correlationId": f"corr-{event_id}", "resourceProvider": subject.split("/providers/")[1].split("/")[0],
+        "resourceUri": subject, "operationName": f"Microsoft.Resources/{kind.lower()}", "status": "Succeeded",
+        "subscriptionId": SUB, "tenantId": "9a8b7c6d-0000-4000-8000-00000000000a",
+    }
+    etype = f"Microsoft.Resources.Resource{kind}Success"
+    if cloud:
+        return {"specversion": "1.0", "id": event_id, "source": f"/subscriptions/{SUB}", "subject": subject,
+                "type": etype, "time": time, "data": data}
+    return {"id": event_id, "topic": f"/subscriptions/{SUB}", "subject": subject, "eventType": etype,
+            "eventTime": time, "data": data, "dataVersion": "2", "metadataVersion": "1"}
+
+
+def arn_event(event_id, resource, time):
+    info = {k: resource[k] for k in ("id", "name", "type", "location", "tags", "properties")}
+    return {"id": event_id, "topic": f"/subscriptions/{SUB}", "subject": resource["id"],
+            "eventType": "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated", "eventTime": time,
+            "dataVersion": "1", "metadataVersion": "1",
+            "data": {"resourceInfo": info, "apiVersion": "2023-05-01",
+                     "operationalInfo": {"resourceEventTime": time}}}
+
+
+@pytest.fixture
+def pipeline(azurite_connection_string, monkeypatch):
+    """The function wired from app settings to Azurite and the local Azure endpoints."""
+    table_name = "e2e" + uuid.uuid4().hex[:12]
+    with LocalAzure() as local:
+        for name in OTHER_CREDENTIAL_SETTINGS:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in local.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("STATE_STORE", "table")
+        monkeypatch.setenv("STATE_TABLE_NAME", table_name)
+        monkeypatch.setenv("STATE_STORAGE__connectionString", azurite_connection_string)
+        bootstrap.override(None)
+        from handlers.resource_events import on_resource_change
+
+        function = on_resource_change.build().get_user_function()
+
+        def deliver(event):
+            """Deliver one event exactly as the Functions worker decodes it."""
+            body = json.dumps(event)
+            return function(EventGridEventInConverter.decode(Datum(body, "json"), trigger_metadata={}))
+
+        local.deliver = deliver
+        local.table = TableClient.from_connection_string(azurite_connection_string, table_name)
+        yield local
+        bootstrap.override(None)
+        local.table.delete_table()
+
+
+def seen(local):
+    return [(r["Transition"], r["ControlId"], r["ResourceId"].rsplit("/", 1)[-1]) for r in local.ingested]
+
+
+def test_create_drift_duplicate_resolve_delete_sequence(pipeline, caplog):
+    local = pipeline
+    local.put_resource(HARDENED)
+    local.deliver(arm_event("e1-create", SA_ID.replace("resourceGroups", "resourcegroups")))
+    assert seen(local) == []
+
+    local.put_resource(storage(allowBlobPublicAccess=True))
+    drift = arm_event("e2-open", SA_ID + "/blobServices/default", cloud=True, time="2026-05-04T10:05:00Z")
+    local.deliver(drift)
+    assert seen(local) == [("Drifted", "storage-no-public-blob-access", "stshop01")]
+    local.deliver(drift)  # at-least-once: the same event again
+    assert len(local.ingested) == 1
+
+    gets_before = len(local.calls("arm", SA_ID))
+    local.deliver(arn_event("e3-fix", HARDENED, "2026-05-04T10:20:00.5000000Z"))
+    assert seen(local)[-1] == ("Resolved", "storage-no-public-blob-access", "stshop01")
+    assert len(local.calls("arm", SA_ID)) == gets_before  # the payload was evaluated without an ARM read
+
+    local.put_resource(NSG)
+    local.deliver(arm_event("e4-nsg", NSG_ID + "/securityRules/ops-ssh", upn="ops@contoso.com"))
+    assert seen(local)[-1] == ("New", "nsg-no-ssh-from-internet", "nsg-shop")
+
+    local.put_resource(storage(minimumTlsVersion="TLS1_0"))
+    local.deliver(arm_event("e5-tls", SA_ID, time="2026-05-04T10:30:00Z"))
+    local.remove_resource(SA_ID)
+    local.deliver(arm_event("e6-delete", SA_ID, kind="Delete", time="2026-05-04T10:40:00Z"))
+
+    assert seen(local) == [
+        ("Drifted", "storage-no-public-blob-access", "stshop01"),
+        ("Resolved", "storage-no-public-blob-access", "stshop01"),
+        ("New", "nsg-no-ssh-from-internet", "nsg-shop"),
+        ("Drifted", "storage-min-tls-1-2", "stshop01"),
+        ("Deleted", "storage-min-tls-1-2", "stshop01"),
+    ]
+    assert local.ingestion_errors == []
+    assert len({r["FindingId"] for r in local.ingested}) == 5
+    nsg_finding = local.ingested[2]
+    assert nsg_finding["Caller"] == "ops@contoso.com" and nsg_finding["EventId"] == "e4-nsg"
+    assert nsg_finding["Evidence"][0]["matched"][0]["path"] == "properties.securityRules[0]"
+    assert local.ingested[0]["ResourceId"] == SA_ID  # canonical casing, though the event said resourcegroups
+
+    store = TableStateStore(local.table)
+    gone = store.load(parse_resource_id(SA_ID))
+    assert gone.deleted and gone.last_event_id == "e6-delete"
+    nsg_state = store.load(parse_resource_id(NSG_ID.upper().replace("SUBSCRIPTIONS", "subscriptions")))
+    assert nsg_state.controls["nsg-no-ssh-from-internet"].status.value == "NonCompliant"
+
+
+def test_rejected_event_is_logged_with_its_id_and_not_redelivered(pipeline, caplog):
+    bad = arm_event("bad-1", SA_ID)
+    bad["subject"] = bad["data"]["resourceUri"] = "not-an-arm-id"
+    with caplog.at_level(logging.ERROR):
+        assert pipeline.deliver(bad) is None  # returns normally: Event Grid must not retry it
+    assert any("bad-1" in r.getMessage() and "not a valid resource" in r.getMessage().replace("no valid", "not a valid")
+               for r in caplog.records)
+    assert pipeline.requests == []  # nothing was read or sent
+
+
+def test_ingestion_outage_raises_then_redelivery_sends_the_finding_once(pipeline):
+    local = pipeline
+    local.put_resource(storage(supportsHttpsTrafficOnly=False))
+    event = arm_event("o1", SA_ID)
+    local.fail_next(20, status=503, retry_after=0, target="ingestion")
+    with pytest.raises(Exception):
+        local.deliver(event)  # raising makes Event Grid redeliver
+    assert local.ingested == []
+    assert TableStateStore(local.table).load(parse_resource_id(SA_ID)) is None  # nothing committed
+    local._faults["ingestion"].clear()
+    local.deliver(event)  # the redelivery
+    assert seen(local) == [("New", "storage-https-only", "stshop01")]
+
+
+def test_arm_throttling_is_retried_by_the_client(pipeline):
+    local = pipeline
+    local.put_resource(storage(allowBlobPublicAccess=True))
+    local.fail_next(2, status=429, retry_after=0, target="arm")
+    local.deliver(arm_event("t1", SA_ID))
+    assert seen(local) == [("New", "storage-no-public-blob-access", "stshop01")]
+    assert [r.status for r in local.calls("arm")][:2] == [429, 429]
