@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import jsonschema
 import yaml
@@ -19,7 +19,7 @@ import yaml
 from .policy import CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule
 
 BUILTIN_DIR = Path(__file__).with_name("controls")
-ALIASES_FILE = BUILTIN_DIR / "aliases.yaml"
+ALIASES_DIR = BUILTIN_DIR / "aliases"
 SEVERITIES = ("Critical", "High", "Medium", "Low")
 
 CONTROL_SCHEMA: dict[str, Any] = {
@@ -53,7 +53,7 @@ CONTROL_SCHEMA: dict[str, Any] = {
             "additionalProperties": {
                 "type": "object", "additionalProperties": False, "required": ["type"],
                 "properties": {
-                    "type": {"enum": ["String", "Array", "Integer", "Boolean", "Object"]},
+                    "type": {"enum": ["String", "Array", "Integer", "Boolean", "Object", "Float", "DateTime"]},
                     "defaultValue": {},
                     "allowedValues": {"type": "array"},
                     "description": {"type": "string"},
@@ -61,6 +61,16 @@ CONTROL_SCHEMA: dict[str, Any] = {
             },
         },
         "rule": {"type": "object"},
+        "related": {
+            "type": "object", "additionalProperties": False, "required": ["type"],
+            "properties": {
+                "type": {"type": "string", "pattern": r"^[A-Za-z0-9.]+/[A-Za-z0-9/]+$"},
+                "name": {"type": "string", "minLength": 1},
+                "idsFrom": {"type": "string"},
+                "existenceCondition": {"type": "object"},
+                "description": {"type": "string"},
+            },
+        },
     },
 }
 
@@ -73,6 +83,58 @@ class Status(str, Enum):
     COMPLIANT = "Compliant"
     NONCOMPLIANT = "NonCompliant"
     NOT_EVALUATED = "NotEvaluated"
+
+
+class RelatedUnavailable(RuntimeError):
+    """Related resources could not be had (offline, or unreadable); the control is NotEvaluated."""
+
+
+@dataclass(frozen=True)
+class RelatedSpec:
+    """Resources related to the evaluated one, in the style of auditIfNotExists ``details``.
+
+    * ``type`` a child type of the resource (``Microsoft.Storage/storageAccounts/blobServices``),
+      fetched as ``{id}/blobServices[/{name}]``;
+    * or an extension type (``Microsoft.Insights/diagnosticSettings``), fetched as
+      ``{id}/providers/Microsoft.Insights/diagnosticSettings[/{name}]``;
+    * or, with ``ids_from``, the resources whose ids an alias of the resource lists.
+    """
+
+    type: str
+    name: str | None = None
+    ids_from: tuple | None = None  # resolved alias path
+    ids_from_alias: str | None = None
+
+    @property
+    def key(self) -> str:
+        """How offline input names this data: ``$related[key]``."""
+        return f"{self.type}/{self.name}" if self.name else self.type
+
+    def referenced_ids(self, resource: Mapping[str, Any]) -> list[str]:
+        from .policy import _walk
+
+        values = [v for _, v in _walk(resource, self.ids_from or (), ())]
+        flat = [x for v in values for x in (v if isinstance(v, list) else [v])]
+        return [x for x in flat if isinstance(x, str) and x]
+
+
+@dataclass(frozen=True)
+class RelatedCheck:
+    spec: RelatedSpec
+    existence: CompiledRule | None  # None: any related resource will do
+
+
+RelatedSource = Callable[[Mapping[str, Any], RelatedSpec], list]
+
+
+def offline_related(resource: Mapping[str, Any], spec: RelatedSpec) -> list:
+    """Related data given with the resource itself: ``{"$related": {key: [...]}}``."""
+    given = resource.get("$related")
+    if isinstance(given, Mapping) and spec.key in given:
+        value = given[spec.key]
+        return list(value) if isinstance(value, list) else [value] if value is not None else []
+    raise RelatedUnavailable(f"related resource data {spec.key!r} is not available offline "
+                             f"(add it under \"$related\" to evaluate this control)")
 
 
 @dataclass(frozen=True)
@@ -89,6 +151,7 @@ class Control:
     remediation: Mapping[str, str] = field(default_factory=dict)
     parameters: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    related: RelatedCheck | None = None
 
     def applies_to(self, resource: Mapping[str, Any]) -> bool:
         rtype = str(resource.get("type", "")).lower()
@@ -136,34 +199,81 @@ class Catalog:
         return [ControlResult(c.id, c.title, c.severity, Status.NOT_EVALUATED, [], reason)
                 for c in self._for_type(resource_type) + self._any]
 
-    def evaluate(self, resource: Mapping[str, Any]) -> list[ControlResult]:
-        """Evaluate every applicable control against one ARM resource object."""
+    def evaluate(self, resource: Mapping[str, Any], related: RelatedSource | None = None) -> list[ControlResult]:
+        """Evaluate every applicable control against one ARM resource object.
+
+        ``related(resource, spec)`` fetches related resources for auditIfNotExists-style
+        controls; without it they come from ``resource["$related"]`` or are NotEvaluated.
+        """
         rtype = str(resource.get("type", ""))
+        fetch = related or offline_related
+        cache: dict[str, list] = {}
         results = []
         for control in self._for_type(rtype) + [c for c in self._any if c.applies_to(resource)
                                                   and rtype.lower() not in c.resource_types]:
-            try:
-                matched, evidence = control.rule.evaluate(resource)
-            except EvaluationError as exc:
-                results.append(ControlResult(control.id, control.title, control.severity, Status.NOT_EVALUATED,
-                                             [], f"rule failed on this resource: {exc}"))
-                continue
-            if matched:
-                results.append(ControlResult(control.id, control.title, control.severity, Status.NONCOMPLIANT,
-                                             [e for e in evidence if e.get("result") is not None]))
-            else:
-                results.append(ControlResult(control.id, control.title, control.severity, Status.COMPLIANT))
+            results.append(self._evaluate_one(control, resource, fetch, cache))
         return results
 
+    @staticmethod
+    def _evaluate_one(control: Control, resource: Mapping[str, Any], fetch: RelatedSource,
+                      cache: dict[str, list]) -> ControlResult:
+        def verdict(status: Status, evidence: list | None = None, reason: str | None = None) -> ControlResult:
+            return ControlResult(control.id, control.title, control.severity, status, evidence or [], reason)
 
-def load_aliases(path: Path = ALIASES_FILE) -> dict[str, str]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ControlLoadError(f"{path}: cannot read alias table: {exc}") from None
-    if not isinstance(data, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        raise ControlLoadError(f"{path}: the alias table must map alias names to JSON paths")
-    return dict(data)
+        try:
+            matched, evidence = control.rule.evaluate(resource)
+        except EvaluationError as exc:
+            return verdict(Status.NOT_EVALUATED, reason=f"rule failed on this resource: {exc}")
+        if not matched:
+            return verdict(Status.COMPLIANT)
+        evidence = [e for e in evidence if e.get("result") is not None]
+        if control.related is None:
+            return verdict(Status.NONCOMPLIANT, evidence)
+        spec = control.related.spec
+        try:
+            if spec.key not in cache:
+                cache[spec.key] = fetch(resource, spec)
+            items = cache[spec.key]
+        except RelatedUnavailable as exc:
+            return verdict(Status.NOT_EVALUATED, reason=str(exc))
+        checked = []
+        for item in items:
+            if control.related.existence is None:
+                return verdict(Status.COMPLIANT)
+            try:
+                ok, item_evidence = control.related.existence.evaluate(item)
+            except EvaluationError as exc:
+                return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {item.get('id')}: {exc}")
+            if ok:
+                return verdict(Status.COMPLIANT)
+            checked.append({"id": item.get("id") or item.get("name"),
+                            "evidence": [e for e in item_evidence if e.get("result") is False][:5]})
+        summary = {"related": spec.key, "found": len(items),
+                   "reason": "none exists" if not items else "none satisfies the existence condition",
+                   "checked": checked[:10]}
+        return verdict(Status.NONCOMPLIANT, evidence + [summary])
+
+    def related_specs(self) -> list[RelatedSpec]:
+        return list({c.related.spec.key: c.related.spec for c in self.controls if c.related}.values())
+
+
+def load_aliases(directory: Path = ALIASES_DIR) -> dict[str, str]:
+    """The alias table: every ``*.yaml`` in ``directory`` maps alias names to JSON paths."""
+    merged: dict[str, str] = {}
+    origin: dict[str, Path] = {}
+    for path in sorted(Path(directory).glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ControlLoadError(f"{path}: cannot read alias table: {exc}") from None
+        if not isinstance(data, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise ControlLoadError(f"{path}: an alias table must map alias names to JSON paths")
+        for alias, json_path in data.items():
+            if alias.lower() in origin:
+                raise ControlLoadError(f"{path}: alias {alias!r} is already defined in {origin[alias.lower()]}")
+            origin[alias.lower()] = path
+            merged[alias] = json_path
+    return merged
 
 
 def _parameter_values(doc: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -201,29 +311,48 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
         rule = compile_rule(doc["rule"], params, resolver)
     except RuleError as exc:
         raise ControlLoadError(f"{where}: field 'rule': {exc}") from None
+    related = None
+    if "related" in doc:
+        spec_doc = doc["related"]
+        try:
+            existence = compile_rule(spec_doc["existenceCondition"], params, resolver) \
+                if "existenceCondition" in spec_doc else None
+        except RuleError as exc:
+            raise ControlLoadError(f"{where}: field 'related/existenceCondition': {exc}") from None
+        ids_from = None
+        if "idsFrom" in spec_doc:
+            try:
+                ids_from = resolver.resolve(spec_doc["idsFrom"])
+            except RuleError as exc:
+                raise ControlLoadError(f"{where}: field 'related/idsFrom': {exc}") from None
+        related = RelatedCheck(RelatedSpec(spec_doc["type"], spec_doc.get("name"), ids_from,
+                                           spec_doc.get("idsFrom")), existence)
     frameworks = {k: tuple(v) for k, v in (doc.get("frameworks") or {}).items()}
     return Control(
         id=doc["id"], title=doc["title"], severity=doc["severity"],
         resource_types=frozenset(t.lower() for t in doc["resourceTypes"]), rule=rule,
         description=doc.get("description", ""), mode=doc.get("mode", "All"), frameworks=frameworks,
         policy_definition_id=doc.get("policyDefinitionId"), remediation=doc.get("remediation") or {},
-        parameters=params, source=source,
+        parameters=params, source=source, related=related,
     )
 
 
 def control_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.yaml") if p.name != ALIASES_FILE.name)
+    """Every control file below ``directory`` (sub-folders included), except alias tables."""
+    return sorted(p for p in Path(directory).rglob("*.yaml") if "aliases" not in p.relative_to(directory).parts[:-1])
 
 
 def load_catalog(directories: Iterable[Path] = (BUILTIN_DIR,), *, disabled: Iterable[str] = (),
                  parameters: Mapping[str, Mapping[str, Any]] | None = None,
-                 aliases: Mapping[str, str] | None = None) -> Catalog:
+                 aliases: Mapping[str, str] | None = None,
+                 alias_fallback: Callable[[str], str | None] | None = None) -> Catalog:
     """Load and compile every control file in ``directories``.
 
     ``disabled`` lists control ids to leave out; ``parameters`` maps a control id
-    to parameter overrides. Raises ``ControlLoadError`` naming file and field.
+    to parameter overrides; ``alias_fallback`` resolves aliases the table lacks
+    (from ARM provider metadata in Azure). Raises ``ControlLoadError`` naming file and field.
     """
-    resolver = FieldResolver(aliases if aliases is not None else load_aliases())
+    resolver = FieldResolver(aliases if aliases is not None else load_aliases(), alias_fallback)
     parameters = parameters or {}
     disabled = set(disabled)
     controls: dict[str, Control] = {}

@@ -137,8 +137,10 @@ class FieldResolver:
     }
     _TAG = re.compile(r"^tags(?:\[['\"]?(?P<a>[^'\"\]]+)['\"]?\]|\.(?P<b>.+))$", re.IGNORECASE)
 
-    def __init__(self, aliases: Mapping[str, str]):
+    def __init__(self, aliases: Mapping[str, str], fallback: Callable[[str], str | None] | None = None):
+        """``fallback(alias)`` returns the JSON path of an alias the table lacks (e.g. from ARM metadata)."""
         self._aliases = {k.lower(): parse_path(v) for k, v in aliases.items()}
+        self._fallback = fallback
 
     def resolve(self, field_name: str) -> tuple[Any, ...]:
         lowered = field_name.strip().lower()
@@ -149,6 +151,11 @@ class FieldResolver:
             return ("tags", m.group("a") or m.group("b"))
         if lowered in self._aliases:
             return self._aliases[lowered]
+        if self._fallback is not None and "/" in field_name:
+            path = self._fallback(field_name.strip())
+            if path:
+                self._aliases[lowered] = parse_path(path)
+                return self._aliases[lowered]
         raise RuleError(f"unknown field or alias {field_name!r}")
 
 

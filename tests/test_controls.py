@@ -419,14 +419,14 @@ def test_duplicate_of_a_builtin_id(tmp_path):
     with pytest.raises(ControlLoadError) as info:
         load_catalog([BUILTIN_DIR, tmp_path])
     assert str(mine) in str(info.value)
-    assert str(BUILTIN_DIR / "storage-https-only.yaml") in str(info.value)
+    assert str(BUILTIN_DIR / "storage" / "storage-https-only.yaml") in str(info.value)
 
 
 def test_unknown_parameter_override_names_control_and_parameter():
     with pytest.raises(ControlLoadError) as info:
         load_catalog(parameters={"required-tags": {"tagNmes": ["owner"]}})
     message = str(info.value)
-    assert str(BUILTIN_DIR / "required-tags.yaml") in message
+    assert str(BUILTIN_DIR / "general" / "required-tags.yaml") in message
     assert "control required-tags" in message and "tagNmes" in message
 
 
