@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shared.controls import load_catalog
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "shared" / "demo"
 
@@ -23,10 +25,14 @@ def test_evaluate_json_lists_every_applicable_control_and_exits_1_on_findings():
     assert proc.returncode == 1, proc.stderr
     rows = json.loads(proc.stdout)
     assert {"resourceId", "controlId", "title", "severity", "status", "evidence"} <= set(rows[0])
-    noncompliant = sorted((r["resourceId"].rsplit("/", 1)[-1], r["controlId"]) for r in rows
-                          if r["status"] == "NonCompliant")
-    assert noncompliant == [("kv-payments", "keyvault-purge-protection"), ("nsg-web", "nsg-no-ssh-from-internet")]
-    assert len(rows) == 13
+    noncompliant = {(r["resourceId"].rsplit("/", 1)[-1], r["controlId"]) for r in rows if r["status"] == "NonCompliant"}
+    assert {("kv-payments", "keyvault-purge-protection"), ("nsg-web", "nsg-no-ssh-from-internet")} <= noncompliant
+    assert not any(name == "stpayments01" for name, _ in noncompliant)  # the hardened account
+    catalog = load_catalog()
+    resources = json.loads((DEMO / "resources.json").read_text())
+    assert len(rows) == sum(len(catalog.evaluate(r)) for r in resources)  # one row per applicable control
+    not_evaluated = [r for r in rows if r["status"] == "NotEvaluated"]
+    assert all(r["reason"] for r in not_evaluated)
 
 
 def test_evaluate_accepts_arm_pages_and_resource_graph_results(tmp_path):
@@ -37,7 +43,8 @@ def test_evaluate_accepts_arm_pages_and_resource_graph_results(tmp_path):
     (tmp_path / "one.json").write_text(json.dumps(hardened[0]))
     proc = run("evaluate", *(str(tmp_path / n) for n in ("page.json", "graph.json", "one.json")))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 resource(s), 15 control evaluation(s): 0 non-compliant" in proc.stdout
+    evaluations = 3 * len(load_catalog().evaluate(hardened[0]))
+    assert f"3 resource(s), {evaluations} control evaluation(s): 0 non-compliant" in proc.stdout
 
 
 def test_evaluate_bad_input_exits_2_naming_file_and_problem(tmp_path):
