@@ -66,7 +66,7 @@ def rule(port=None, ports=(), source=None, sources=(), access="Allow", direction
 
 def nsg(*rules) -> dict:
     """The locked-down NSG fixture with only the given rules (the default rules stay)."""
-    return variant("nsg-locked", {"properties.securityRules": list(rules)})
+    return variant("nsg-hardened", {"properties.securityRules": list(rules)})
 
 
 @dataclass(frozen=True)
@@ -121,17 +121,17 @@ CASES = [
     Case("required-tags", "owner missing", fixture("storage-weak"), NC),
     Case("required-tags", "empty tags", fixture("keyvault-weak"), NC),
     Case("required-tags", "no tags property", variant("storage-hardened", {"tags": DELETE}), NC),
-    Case("required-tags", "NSG with both tags", fixture("nsg-locked"), C),
+    Case("required-tags", "NSG with both tags", fixture("nsg-hardened"), C),
     # NSG fixtures as a whole
-    Case(SSH, "locked NSG", fixture("nsg-locked"), C),
+    Case(SSH, "locked NSG", fixture("nsg-hardened"), C),
     Case(SSH, "open NSG", fixture("nsg-open"), NC),
-    Case(RDP, "locked NSG", fixture("nsg-locked"), C),
+    Case(RDP, "locked NSG", fixture("nsg-hardened"), C),
     Case(RDP, "open NSG", fixture("nsg-open"), NC),
-    Case(ALL, "locked NSG", fixture("nsg-locked"), C),
+    Case(ALL, "locked NSG", fixture("nsg-hardened"), C),
     Case(ALL, "open NSG", fixture("nsg-open"), NC),
     # NSG, one rule at a time: ports
     Case(SSH, "only default rules", nsg(), C),
-    Case(SSH, "no securityRules property", variant("nsg-locked", {"properties.securityRules": DELETE}), C),
+    Case(SSH, "no securityRules property", variant("nsg-hardened", {"properties.securityRules": DELETE}), C),
     Case(SSH, "22 from *", nsg(rule(port="22", source="*")), NC),
     Case(SSH, "22 inside 20-30", nsg(rule(port="20-30", source="Internet")), NC),
     Case(SSH, "range starting at 22", nsg(rule(port="22-25", source="Internet")), NC),
