@@ -72,18 +72,35 @@ def build_sink(settings: Settings):
     return LogsIngestionSink(client, settings.ingestion_rule_id, settings.ingestion_stream)
 
 
-def build_reader(settings: Settings):
+ARM_CLIENT_OPTIONS = {"credential_scopes": [ARM_SCOPE], "retry_total": 4, "retry_backoff_factor": 0.8}
+NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"  # tenant-scope calls need none
+
+
+def _resource_client(settings: Settings, subscription_id: str):
     from azure.mgmt.resource.resources import ResourceManagementClient
 
+    return ResourceManagementClient(credential(), subscription_id, base_url=settings.arm_endpoint,
+                                    **ARM_CLIENT_OPTIONS)
+
+
+def _network_client(settings: Settings, subscription_id: str):
+    from azure.mgmt.network import NetworkManagementClient  # 0.2 s to import: only when a flow log is read
+
+    return NetworkManagementClient(credential(), subscription_id, base_url=settings.arm_endpoint,
+                                   **ARM_CLIENT_OPTIONS)
+
+
+def build_reader(settings: Settings):
     from .adapters.arm import ArmResourceReader
 
-    def client(subscription_id: str) -> ResourceManagementClient:
-        return ResourceManagementClient(
-            credential(), subscription_id, base_url=settings.arm_endpoint, credential_scopes=[ARM_SCOPE],
-            retry_total=4, retry_backoff_factor=0.8,
-        )
+    return ArmResourceReader(lambda sub: _resource_client(settings, sub), lambda sub: _network_client(settings, sub))
 
-    return ArmResourceReader(client)
+
+def build_alias_source(settings: Settings):
+    """Resolves aliases missing from the alias table from ARM (only custom controls need it)."""
+    from .adapters.arm import ArmAliasSource
+
+    return ArmAliasSource(_resource_client(settings, NO_SUBSCRIPTION))
 
 
 def build(settings: Settings | None = None) -> Dependencies:
@@ -91,12 +108,24 @@ def build(settings: Settings | None = None) -> Dependencies:
 
     settings = settings or Settings.from_env()
     catalog = load_catalog(settings.control_directories(), disabled=settings.disabled_controls,
-                           parameters=settings.control_parameters)
+                           parameters=settings.control_parameters,
+                           alias_fallback=lambda alias: build_alias_source_once(settings)(alias))
     deps = Dependencies(catalog=catalog, reader=build_reader(settings), store=build_store(settings),
                         sink=build_sink(settings))
     log.info("compliance monitor ready: %d controls, state=%s, findings=%s", len(catalog.controls),
              settings.state_store, settings.findings_sink)
     return deps
+
+
+_alias_source: Any = None
+
+
+def build_alias_source_once(settings: Settings):
+    global _alias_source
+    with _lock:
+        if _alias_source is None:
+            _alias_source = build_alias_source(settings)
+        return _alias_source
 
 
 def dependencies() -> Dependencies:

@@ -27,6 +27,12 @@ class ResourceReader(Protocol):
     def get(self, resource_id: ResourceId) -> Mapping[str, Any] | None:
         """The resource's current ARM object, or None when it does not exist."""
 
+    def related(self, resource_id: ResourceId, resource: Mapping[str, Any], spec: Any) -> list[dict]:
+        """The related resources a ``shared.controls.RelatedSpec`` names (empty when none exist).
+
+        Raises ``ResourceUnreadable`` when they cannot be read.
+        """
+
 
 class StateStore(Protocol):
     def load(self, resource_id: ResourceId) -> ResourceState | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from .controls import Catalog
+from .controls import Catalog, RelatedUnavailable
 from .drift import Evaluation, apply_evaluation
 from .events import ResourceChange
 from .findings import finding_record
@@ -42,6 +42,20 @@ def _current_resource(change: ResourceChange, deps: Dependencies) -> Mapping[str
     return deps.reader.get(change.resource)
 
 
+def _related_source(change: ResourceChange, deps: Dependencies):
+    """Related resources for auditIfNotExists-style controls, read on demand (only when a rule needs them)."""
+
+    def fetch(resource: Mapping[str, Any], spec: Any) -> list:
+        try:
+            return deps.reader.related(change.resource, resource, spec)
+        except ResourceUnreadable as exc:
+            log.warning("event %s: related %s of %s unreadable: %s", change.event_id, spec.key,
+                        change.resource.value, exc)
+            raise RelatedUnavailable(str(exc)) from exc
+
+    return fetch
+
+
 def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
     """Evaluate the tracked resource of ``change`` and record what changed.
 
@@ -62,7 +76,8 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         resource = {"id": change.resource.value, "type": change.resource.resource_type}
         results = tuple(deps.catalog.not_evaluated(change.resource.resource_type, str(exc)))
     else:
-        results = tuple(deps.catalog.evaluate(resource)) if resource is not None else None
+        results = tuple(deps.catalog.evaluate(resource, _related_source(change, deps))) \
+            if resource is not None else None
     outcome.results = list(results or ())
     titles = {c.id: (c.title, c.severity) for c in deps.catalog.controls}
     resource_type = str(resource.get("type") or change.resource.resource_type) if resource else change.resource.resource_type

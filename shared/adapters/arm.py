@@ -1,20 +1,31 @@
-"""ResourceReader over Azure Resource Manager (``azure-mgmt-resource``).
+"""ResourceReader over Azure Resource Manager (``azure-mgmt-resource``, ``azure-mgmt-network``).
 
 ``resources.get_by_id`` needs an api-version per resource type; it is resolved
 from the provider's metadata (newest stable version, else newest preview) and
 cached for the life of the process. A 404 means the resource is gone.
+
+Related resources (auditIfNotExists-style controls) are read through the same
+client: a child or extension by id, a list of them through the client's own
+pipeline (auth, retries) and ``ItemPaged``. Network Watcher flow logs are read
+with the typed ``NetworkManagementClient`` (its pinned api-version, no
+provider lookup).
 """
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.paging import ItemPaged
+from azure.core.rest import HttpRequest
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from ..controls import RelatedSpec
 from ..ports import ResourceAccessDenied, ResourceUnreadable
-from ..resource_ids import ResourceId
+from ..resource_ids import InvalidResourceId, ResourceId, parse_resource_id
+
+FLOW_LOG_TYPE = "microsoft.network/networkwatchers/flowlogs"
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +42,15 @@ def pick_api_version(versions: list[str]) -> str | None:
 
 
 class ArmResourceReader:
-    def __init__(self, client_factory: Callable[[str], ResourceManagementClient]) -> None:
-        """``client_factory(subscription_id)`` builds a client; one is kept per subscription."""
+    def __init__(self, client_factory: Callable[[str], ResourceManagementClient],
+                 network_factory: Callable[[str], Any] | None = None) -> None:
+        """``client_factory(subscription_id)`` builds a client; one is kept per subscription.
+
+        ``network_factory(subscription_id)`` builds a ``NetworkManagementClient`` (for flow logs).
+        """
         self._factory = client_factory
+        self._network_factory = network_factory
+        self._network_clients: dict[str, Any] = {}
         self._clients: dict[str, ResourceManagementClient] = {}
         self._api_versions: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -83,3 +100,106 @@ class ArmResourceReader:
                 raise ResourceAccessDenied(f"reading {resource_id.value} was refused (403): {exc.message}") from exc
             raise
         return resource.as_dict()
+
+    # ------------------------------------------------------------------ related resources
+    def related(self, resource_id: ResourceId, resource: Mapping[str, Any], spec: RelatedSpec) -> list[dict]:
+        """The resources ``spec`` names for ``resource`` (an empty list when there are none)."""
+        if spec.ids_from is not None:
+            found = []
+            for text in spec.referenced_ids(resource):
+                try:
+                    target = parse_resource_id(text)
+                except InvalidResourceId:
+                    raise ResourceUnreadable(f"{resource_id.value} references {text!r}, not a resource id") from None
+                item = self._get_flow_log(target) if target.resource_type.lower() == FLOW_LOG_TYPE else self.get(target)
+                if item is not None:
+                    found.append(dict(item))
+            return found
+        if spec.type.lower().startswith(resource_id.resource_type.lower() + "/"):
+            base = f"{resource_id.value}/{spec.type[len(resource_id.resource_type) + 1:]}"
+        else:
+            base = f"{resource_id.value}/providers/{spec.type}"
+        if spec.name:
+            item = self.get(parse_resource_id(f"{base}/{spec.name}"))
+            return [dict(item)] if item is not None else []
+        return list(self._list(resource_id, base))
+
+    def _list(self, owner: ResourceId, collection: str) -> Iterator[dict]:
+        api_version = self.api_version(parse_resource_id(f"{collection}/_"))
+        client = self._client(owner.subscription_id)
+        self.reads += 1
+
+        def get_next(next_link: str | None):
+            url = next_link or f"{collection}?api-version={api_version}"
+            response = client.send_request(HttpRequest("GET", url))
+            if response.status_code == 404:
+                return None
+            if response.status_code == 403:
+                raise ResourceAccessDenied(f"listing {collection} was refused (403)")
+            response.raise_for_status()
+            return response
+
+        def extract_data(response):
+            if response is None:
+                return None, iter([])
+            body = response.json()
+            return body.get("nextLink") or None, iter(body.get("value") or [])
+
+        return iter(ItemPaged(get_next, extract_data))
+
+    def _get_flow_log(self, target: ResourceId) -> Mapping[str, Any] | None:
+        if self._network_factory is None:
+            return self.get(target)
+        key = target.subscription_id.lower()
+        with self._lock:
+            if key not in self._network_clients:
+                self._network_clients[key] = self._network_factory(target.subscription_id)
+            client = self._network_clients[key]
+        watcher, _, name = target.name.partition("/")
+        self.reads += 1
+        try:
+            return client.flow_logs.get(target.resource_group, watcher, name).as_dict()
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as exc:
+            if exc.status_code == 403:
+                raise ResourceAccessDenied(f"reading {target.value} was refused (403): {exc.message}") from exc
+            raise
+
+
+class ArmAliasSource:
+    """Resolves Azure Policy aliases the alias table lacks from ARM provider metadata.
+
+    ``providers.get_at_tenant_scope(namespace, expand="resourceTypes/aliases")`` is
+    read once per namespace and cached; an alias ARM does not list resolves to None.
+    """
+
+    def __init__(self, client: ResourceManagementClient) -> None:
+        self._client = client
+        self._by_namespace: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, alias: str) -> str | None:
+        from ..policy import RuleError
+
+        namespace = alias.split("/", 1)[0].lower()
+        with self._lock:
+            if namespace not in self._by_namespace:
+                try:
+                    provider = self._client.providers.get_at_tenant_scope(
+                        alias.split("/", 1)[0], expand="resourceTypes/aliases")
+                except ResourceNotFoundError:
+                    self._by_namespace[namespace] = {}
+                except HttpResponseError as exc:
+                    raise RuleError(f"alias {alias!r} cannot be resolved: reading provider metadata failed: "
+                                    f"{exc.message}") from None
+                else:
+                    table: dict[str, str] = {}
+                    for rt in provider.resource_types or []:
+                        for entry in rt.aliases or []:
+                            path = entry.default_path or next((p.path for p in entry.paths or [] if p.path), None)
+                            if entry.name and path:
+                                table[entry.name.lower()] = path
+                    self._by_namespace[namespace] = table
+                    log.info("resolved %d aliases of %s from ARM", len(table), namespace)
+            return self._by_namespace[namespace].get(alias.lower())

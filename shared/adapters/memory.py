@@ -64,6 +64,18 @@ class StaticResourceReader:
         found = self._resources.get(resource_id.key)
         return copy.deepcopy(found) if found is not None else None
 
+    def related(self, resource_id: ResourceId, resource: Mapping[str, Any], spec: Any) -> list[dict]:
+        """Related data travels with the resource under ``"$related"`` (as in offline ``evaluate``)."""
+        from ..controls import RelatedUnavailable, offline_related
+
+        try:
+            return offline_related(resource, spec)
+        except RelatedUnavailable:
+            stored = self._resources.get(resource_id.key)
+            if stored is None or stored is resource:
+                raise
+            return offline_related(stored, spec)
+
 
 class MemorySink:
     """Keeps every record sent, in order."""

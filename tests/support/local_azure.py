@@ -58,9 +58,12 @@ DEFAULT_PROVIDERS: dict[str, dict[str, list[str]]] = {
     "Microsoft.Network": {
         "networkSecurityGroups": ["2024-03-01", "2023-11-01", "2023-09-01"],
         "networkSecurityGroups/securityRules": ["2024-03-01", "2023-11-01"],
+        "networkWatchers": ["2026-03-01", "2024-03-01"],
+        "networkWatchers/flowLogs": ["2026-03-01", "2024-03-01"],
     },
     "Microsoft.KeyVault": {"vaults": ["2024-04-01-preview", "2023-07-01", "2023-02-01", "2022-07-01"]},
     "Microsoft.Resources": {"resourceGroups": ["2024-03-01", "2023-07-01", "2022-09-01"]},
+    "Microsoft.Insights": {"diagnosticSettings": ["2021-05-01-preview", "2017-05-01-preview"]},
 }
 # Settings that would make DefaultAzureCredential use something other than App Service managed
 # identity; tests unset them so the credential reaches the local identity endpoint.
@@ -130,6 +133,8 @@ class LocalAzure:
         self.identity_header = secrets.token_hex(16)
         self.providers: dict[str, dict[str, list[str]]] = {
             ns: {t: list(v) for t, v in types.items()} for ns, types in DEFAULT_PROVIDERS.items()}
+        # lower-case "Namespace/type" -> ARM alias metadata ({"name", "paths": [{"path", "apiVersions"}], "defaultPath"})
+        self.aliases: dict[str, list[dict]] = {}
         self.requests: list[RecordedRequest] = []
         self.ingested: list[dict] = []
         self.ingestion_errors: list[str] = []
@@ -270,15 +275,20 @@ class LocalAzure:
         if "api-version" not in query:
             return _error(400, "MissingApiVersionParameter",
                           "The api-version query parameter (?api-version=) is required for all requests.")
-        if len(parts) == 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "providers":
-            found = self._versions(parts[3])
+        tenant_scope = len(parts) == 2 and parts[0].lower() == "providers"
+        if tenant_scope or (len(parts) == 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "providers"):
+            found = self._versions(parts[-1])
             if found is None:
-                return _error(404, "InvalidResourceNamespace", f"The resource namespace '{parts[3]}' is invalid.")
+                return _error(404, "InvalidResourceNamespace", f"The resource namespace '{parts[-1]}' is invalid.")
             namespace, types = found
+            with_aliases = "aliases" in query.get("$expand", "").lower()
             return _Reply(200, {
-                "id": f"/subscriptions/{parts[1]}/providers/{namespace}", "namespace": namespace,
-                "registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
-                "resourceTypes": [{"resourceType": t, "locations": LOCATIONS, "apiVersions": v, "capabilities": "None"}
+                "id": f"/providers/{namespace}" if tenant_scope else f"/subscriptions/{parts[1]}/providers/{namespace}",
+                "namespace": namespace, "registrationState": "Registered",
+                "registrationPolicy": "RegistrationRequired",
+                "resourceTypes": [{"resourceType": t, "locations": LOCATIONS, "apiVersions": v, "capabilities": "None",
+                                   **({"aliases": self.aliases.get(f"{namespace}/{t}".lower(), [])}
+                                      if with_aliases else {})}
                                   for t, v in types.items()],
             })
         rtype = _resource_type(parts)
@@ -297,6 +307,12 @@ class LocalAzure:
                           f"'{', '.join(versions)}'.")
         with self._lock:
             resource = self._resources.get(path.rstrip("/").lower())
+            collection = [r for key, r in self._resources.items()
+                          if key.rsplit("/", 1)[0] == path.rstrip("/").lower()]
+        lowered = [p.lower() for p in parts]
+        after = len(parts) - 1 - lowered[::-1].index("providers") if "providers" in lowered else len(parts)
+        if resource is None and (len(parts) - after - 2) % 2 == 1:
+            return _Reply(200, {"value": collection})  # a collection of children or extensions (maybe empty)
         if resource is None:
             return _error(404, "ResourceNotFound", f"The Resource '{rtype}/{parts[-1]}' was not found.")
         return _Reply(200, resource)

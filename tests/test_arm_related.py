@@ -1,0 +1,126 @@
+"""Related resources and alias metadata read from a local ARM over real HTTPS with the real clients."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+from shared.adapters.arm import ArmAliasSource, ArmResourceReader
+from shared.controls import RelatedSpec, load_catalog
+from shared.policy import parse_path
+from shared.ports import ResourceAccessDenied
+from shared.resource_ids import parse_resource_id
+from tests.support.local_azure import LocalAzure
+
+FIXTURES = Path(__file__).with_name("fixtures") / "resources"
+SCOPE = ["https://management.azure.com/.default"]
+SUB = "5c4b3a29-1d0e-4f8a-b7c6-d5e4f3a2b1c0"
+VAULT = f"/subscriptions/{SUB}/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/kv-app"
+WATCHER = f"/subscriptions/{SUB}/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_westeurope"
+NSG = f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/networkSecurityGroups/nsg-app"
+
+
+@pytest.fixture
+def local():
+    with LocalAzure() as server:
+        yield server
+
+
+def reader_for(local) -> ArmResourceReader:
+    options = dict(base_url=local.url, credential_scopes=SCOPE, connection_verify=local.ca_file)
+    return ArmResourceReader(lambda sub: ResourceManagementClient(local.credential(), sub, **options),
+                             lambda sub: NetworkManagementClient(local.credential(), sub, **options))
+
+
+def diagnostic_setting(name: str, enabled: bool) -> dict:
+    return {"id": f"{VAULT}/providers/Microsoft.Insights/diagnosticSettings/{name}", "name": name,
+            "type": "Microsoft.Insights/diagnosticSettings",
+            "properties": {"workspaceId": f"/subscriptions/{SUB}/resourceGroups/rg-mon/providers/"
+                                          "Microsoft.OperationalInsights/workspaces/law",
+                           "logs": [{"categoryGroup": "audit", "enabled": enabled}]}}
+
+
+def test_extension_collection_is_listed(local):
+    vault = {"id": VAULT, "type": "Microsoft.KeyVault/vaults", "properties": {}}
+    local.put_resource(vault)
+    reader = reader_for(local)
+    spec = RelatedSpec("Microsoft.Insights/diagnosticSettings")
+    assert reader.related(parse_resource_id(VAULT), vault, spec) == []  # an empty collection, not an error
+    local.put_resource(diagnostic_setting("a", True))
+    local.put_resource(diagnostic_setting("b", False))
+    found = reader.related(parse_resource_id(VAULT), vault, spec)
+    assert sorted(item["name"] for item in found) == ["a", "b"]
+    listed = local.calls("arm", "/providers/Microsoft.Insights/diagnosticSettings")
+    assert listed[-1].query["api-version"] == "2021-05-01-preview"  # only previews exist for this type
+
+
+def test_named_child_is_read_and_a_missing_one_is_empty(local):
+    account = json.loads((FIXTURES / "storage-weak.json").read_text())
+    account.pop("$related", None)
+    local.put_resource(account)
+    rid = parse_resource_id(account["id"])
+    spec = RelatedSpec("Microsoft.Storage/storageAccounts/blobServices", "default")
+    reader = reader_for(local)
+    assert reader.related(rid, account, spec) == []
+    blob = {"id": account["id"] + "/blobServices/default", "name": "default",
+            "type": "Microsoft.Storage/storageAccounts/blobServices",
+            "properties": {"deleteRetentionPolicy": {"enabled": True, "days": 14}}}
+    local.put_resource(blob)
+    assert reader.related(rid, account, spec) == [blob]
+
+
+def test_flow_logs_are_read_with_the_network_client(local):
+    flow_log = {"id": f"{WATCHER}/flowLogs/fl-nsg-app", "name": "fl-nsg-app",
+                "type": "Microsoft.Network/networkWatchers/flowLogs", "location": "westeurope",
+                "properties": {"targetResourceId": NSG, "enabled": True,
+                               "storageId": f"/subscriptions/{SUB}/resourceGroups/rg-logs/providers/"
+                                            "Microsoft.Storage/storageAccounts/stflowlogs",
+                               "retentionPolicy": {"days": 90, "enabled": True}, "provisioningState": "Succeeded"}}
+    local.put_resource(flow_log)
+    nsg = {"id": NSG, "type": "Microsoft.Network/networkSecurityGroups",
+           "properties": {"flowLogs": [{"id": flow_log["id"]}, {"id": f"{WATCHER}/flowLogs/gone"}]}}
+    spec = RelatedSpec("Microsoft.Network/networkWatchers/flowLogs", ids_from=parse_path("properties.flowLogs[*].id"))
+    found = reader_for(local).related(parse_resource_id(NSG), nsg, spec)
+    assert len(found) == 1
+    assert found[0]["properties"]["retentionPolicy"] == {"days": 90, "enabled": True}
+    assert found[0]["properties"]["targetResourceId"] == NSG
+    gets = local.calls("arm", "/flowLogs/")
+    assert {r.query["api-version"] for r in gets} == {"2026-03-01"}  # the typed client's own version
+    assert not [r for r in local.calls("arm") if r.path.lower().endswith("/providers/microsoft.network")]
+
+
+def test_forbidden_related_read_is_access_denied(local):
+    vault = {"id": VAULT, "type": "Microsoft.KeyVault/vaults", "properties": {}}
+    reader = reader_for(local)
+    reader.api_version(parse_resource_id(VAULT + "/providers/Microsoft.Insights/diagnosticSettings/x"))
+    local.fail_next(1, status=403, target="arm", code="AuthorizationFailed")
+    with pytest.raises(ResourceAccessDenied):
+        reader.related(parse_resource_id(VAULT), vault, RelatedSpec("Microsoft.Insights/diagnosticSettings"))
+
+
+def test_aliases_missing_from_the_table_resolve_from_provider_metadata(local, tmp_path):
+    local.aliases["microsoft.keyvault/vaults"] = [
+        {"name": "Microsoft.KeyVault/vaults/enabledForDeployment",
+         "paths": [{"path": "properties.enabledForDeployment", "apiVersions": ["2023-07-01"]}],
+         "defaultPath": "properties.enabledForDeployment", "type": "NotSpecified"}]
+    (tmp_path / "kv-deploy.yaml").write_text(
+        "id: kv-no-vm-deployment\ntitle: Vaults do not release secrets to VM deployments\nseverity: Low\n"
+        "resourceTypes: [Microsoft.KeyVault/vaults]\n"
+        "rule: {field: Microsoft.KeyVault/vaults/enabledForDeployment, equals: true}\n")
+    client = ResourceManagementClient(local.credential(), SUB, base_url=local.url, credential_scopes=SCOPE,
+                                      connection_verify=local.ca_file)
+    source = ArmAliasSource(client)
+    catalog = load_catalog([tmp_path], aliases={}, alias_fallback=source)
+    vault = {"id": VAULT, "type": "Microsoft.KeyVault/vaults", "properties": {"enabledForDeployment": True}}
+    assert [r.status.value for r in catalog.evaluate(vault)] == ["NonCompliant"]
+    assert len(local.calls("arm", "/providers/Microsoft.KeyVault")) == 1  # cached per namespace
+    (tmp_path / "kv-deploy.yaml").write_text(
+        (tmp_path / "kv-deploy.yaml").read_text().replace("enabledForDeployment", "noSuchSetting"))
+    from shared.controls import ControlLoadError
+
+    with pytest.raises(ControlLoadError, match="kv-no-vm-deployment.*noSuchSetting"):
+        load_catalog([tmp_path], aliases={}, alias_fallback=source)
