@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench docs clean
 
 install: $(STAMP) node_modules/.bin/azurite-table
 
@@ -23,6 +23,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/run.py
+
+docs: install
+	$(PY) -m shared catalog --format md > docs/CONTROLS.md
 
 clean:
 	rm -rf $(VENV) node_modules out .pytest_cache

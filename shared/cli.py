@@ -152,6 +152,55 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FINDINGS if rejected or failed else EXIT_OK
 
 
+# ------------------------------------------------------------------ import-policy
+
+
+def cmd_import_policy(args: argparse.Namespace, settings: Settings) -> int:
+    import yaml
+
+    from .controls import control_from_document, load_aliases
+    from .policy import FieldResolver
+    from .policy_import import PolicyImportError, import_definitions
+
+    try:
+        controls = import_definitions(((path, _read_json(path)) for path in args.files),
+                                      severity=args.severity, prefix=args.prefix)
+    except PolicyImportError as exc:
+        raise InputError(str(exc)) from None
+    out_dir = Path(args.out)
+    resolver = FieldResolver(load_aliases())
+    written = []
+    for control in controls:
+        target = out_dir / f"{control['id']}.yaml"
+        control_from_document(control, str(target), resolver)  # validate before writing: names the alias
+        written.append((target, control))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for target, control in written:
+        target.write_text(yaml.safe_dump(control, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+        print(f"wrote {target} ({control['id']}, {control['severity']}, {', '.join(control['resourceTypes'])})")
+    print(f"{len(written)} control(s) imported; load them with CONTROLS_PATH={out_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ catalog
+
+
+def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = _catalog(settings)
+    if args.format == "md":
+        from .catalog_docs import render_markdown
+
+        sys.stdout.write(render_markdown(catalog))
+        return EXIT_OK
+    rows = [{"id": c.id, "title": c.title, "severity": c.severity, "resourceTypes": sorted(c.resource_types),
+             "frameworks": {k: list(v) for k, v in c.frameworks.items()},
+             "policyDefinitionId": c.policy_definition_id, "related": c.related.spec.key if c.related else None,
+             "parameters": dict(c.parameters), "source": c.source} for c in catalog.controls]
+    json.dump(rows, sys.stdout, indent=2, default=str)
+    print()
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -166,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="run Event Grid events through the monitor and print the findings")
     rp.add_argument("events", metavar="EVENTS", help="JSON array or JSON lines of events (either schema)")
     rp.add_argument("--resources", metavar="FILE", help="ARM resources that answer the ARM reads (others are gone)")
+    ip = sub.add_parser("import-policy", help="turn Azure Policy definitions into control files")
+    ip.add_argument("files", nargs="+", metavar="FILE.json",
+                    help='Azure Policy definitions: one, a list, or {"value": [...]} (az policy definition list)')
+    ip.add_argument("--out", default="imported-controls", metavar="DIR",
+                    help="folder for the control files (default: %(default)s)")
+    ip.add_argument("--severity", choices=("Critical", "High", "Medium", "Low"), default="Medium",
+                    help="severity of the imported controls (default: %(default)s)")
+    ip.add_argument("--prefix", default="", help="prefix for the control ids, e.g. 'corp-'")
+    cg = sub.add_parser("catalog", help="list the loaded controls (built-in and custom)")
+    cg.add_argument("--format", choices=("json", "md"), default="json")
     dm = sub.add_parser("demo", help="replay a realistic scenario against Azurite and print the timeline")
     dm.add_argument("--findings", metavar="PATH", default="out/demo-findings.jsonl",
                     help="JSON-lines file the findings are written to (default: %(default)s)")
@@ -184,6 +243,10 @@ def main(argv: Iterable[str] | None = None) -> int:
             return cmd_evaluate(args, settings)
         if args.command == "replay":
             return cmd_replay(args, settings)
+        if args.command == "import-policy":
+            return cmd_import_policy(args, settings)
+        if args.command == "catalog":
+            return cmd_catalog(args, settings)
         from .demo import run_demo
 
         return run_demo(args, settings)

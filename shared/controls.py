@@ -241,7 +241,7 @@ class Catalog:
             if control.related.existence is None:
                 return verdict(Status.COMPLIANT)
             try:
-                ok, item_evidence = control.related.existence.evaluate(item)
+                ok, item_evidence = control.related.existence.evaluate(item, evidence=True)
             except EvaluationError as exc:
                 return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {item.get('id')}: {exc}")
             if ok:

@@ -18,6 +18,7 @@ so a verdict can be explained.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field as dc_field
@@ -45,6 +46,7 @@ class _Missing:
 
 MISSING = _Missing()
 WILDCARD = "*"
+CURRENT_API_VERSION = "9999-12-31"  # what requestContext().apiVersion answers
 
 # ----------------------------------------------------------------------------- paths
 
@@ -92,7 +94,7 @@ def format_path(segments: Sequence[Any]) -> str:
 def _child(obj: Any, key: Any) -> Any:
     if isinstance(key, int):
         return obj[key] if isinstance(obj, list) and -len(obj) <= key < len(obj) else MISSING
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):
         return MISSING
     if key in obj:
         return obj[key]
@@ -162,6 +164,11 @@ class FieldResolver:
 # ----------------------------------------------------------------------------- context
 
 
+@functools.lru_cache(maxsize=4096)
+def _lowered(segments: tuple) -> tuple:
+    return tuple(s.lower() if isinstance(s, str) else s for s in segments)
+
+
 @dataclass
 class _Scope:
     prefix: tuple  # lower-cased alias path up to and including the counted '*'
@@ -177,13 +184,16 @@ class Context:
     evidence: list[dict] = dc_field(default_factory=list)
     quiet: int = 0  # > 0 while inside count 'where' clauses
 
-    def note(self, record: dict) -> None:
+    def note(self, record: Callable[[], dict]) -> None:
+        """Remember how to describe a condition; built only if the verdict needs evidence."""
         if not self.quiet:
             self.evidence.append(record)
 
     def lookup(self, segments: tuple) -> tuple[list[tuple[tuple, Any]], bool]:
         """(concrete path, value) pairs, and whether an unbound [*] fanned out."""
-        lowered = tuple(s.lower() if isinstance(s, str) else s for s in segments)
+        if not self.scopes:
+            return _walk(self.resource, segments, ()), WILDCARD in segments
+        lowered = _lowered(segments)
         for scope in reversed(self.scopes):
             if scope.name is None and lowered[: len(scope.prefix)] == scope.prefix:
                 rest = segments[len(scope.prefix):]
@@ -205,14 +215,14 @@ def _norm_scalar(v: Any) -> Any:
 def values_equal(a: Any, b: Any) -> bool:
     if a is MISSING or b is MISSING:
         return False
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
+    if isinstance(a, dict) and isinstance(b, dict):
         if len(a) != len(b):
             return False
         bl = {str(k).lower(): v for k, v in b.items()}
         return all(str(k).lower() in bl and values_equal(v, bl[str(k).lower()]) for k, v in a.items())
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, (Mapping, list)) or isinstance(b, (Mapping, list)):
+    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
         return False
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
         return a == b
@@ -264,7 +274,7 @@ def _template_contains(container: Any, item: Any) -> bool:
         return isinstance(item, str) and item in container
     if isinstance(container, list):
         return item in container
-    if isinstance(container, Mapping):
+    if isinstance(container, dict):
         return isinstance(item, str) and any(str(k).lower() == item.lower() for k in container)
     return False
 
@@ -274,13 +284,13 @@ def _contains(container: Any, item: Any) -> bool:
         return isinstance(item, str) and item.casefold() in container.casefold()
     if isinstance(container, list):
         return any(values_equal(x, item) for x in container)
-    if isinstance(container, Mapping):
+    if isinstance(container, dict):
         return isinstance(item, str) and any(str(k).lower() == item.lower() for k in container)
     return False
 
 
 def _contains_key(obj: Any, key: Any) -> bool:
-    return isinstance(obj, Mapping) and isinstance(key, str) and any(str(k).lower() == key.lower() for k in obj)
+    return isinstance(obj, dict) and isinstance(key, str) and any(str(k).lower() == key.lower() for k in obj)
 
 
 def _cmp(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
@@ -510,7 +520,7 @@ def _current(ctx: Context, key: str | None, segments: tuple | None) -> Any:
         if scope.name is not None and scope.name.lower() == key.lower():
             return scope.element
         if segments is not None and scope.name is None:
-            lowered = tuple(s.lower() if isinstance(s, str) else s for s in segments)
+            lowered = _lowered(segments)
             if lowered[: len(scope.prefix)] == scope.prefix:
                 rest = segments[len(scope.prefix):]
                 return _single(_walk(scope.element, rest, scope.path), WILDCARD in rest)
@@ -585,6 +595,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "union": lambda *a: list(dict.fromkeys(x for v in a for x in v)) if all(isinstance(v, list) for v in a) else {
         k: v for d in a for k, v in d.items()},
     "createarray": lambda *a: list(a),
+    # The monitor evaluates a resource's current state, as read with a current API version.
+    "requestcontext": lambda: {"apiVersion": CURRENT_API_VERSION},
     "iprangecontains": _ip_range_contains,
 }
 
@@ -692,7 +704,7 @@ class RuleCompiler:
         def check(ctx: Context) -> bool:
             value = actual(ctx)
             result = apply_operator(op, value, expected(ctx))
-            ctx.note({"value": label, "actual": _evidence_value(value), "operator": op_name, "result": result})
+            ctx.note(lambda: {"value": label, "actual": _evidence_value(value), "operator": op_name, "result": result})
             return result
 
         return check
@@ -757,7 +769,7 @@ class RuleCompiler:
                     ctx.quiet -= 1
                     ctx.scopes.pop()
             result = apply_operator(op, len(matched), expected(ctx))
-            ctx.note({
+            ctx.note(lambda: {
                 "count": label,
                 "matched": [
                     {"path": format_path(p) if p[0] != "value" else f"value[{p[1]}]", "value": _evidence_value(v)}
@@ -777,13 +789,13 @@ def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanne
     if not fanned:
         path, value = pairs[0]
         result = apply_operator(op, value, expected)
-        ctx.note({"field": label, "path": format_path(path), "actual": _evidence_value(value),
+        ctx.note(lambda: {"field": label, "path": format_path(path), "actual": _evidence_value(value),
                   "operator": op_name, "result": result})
         return result
     # [*] outside count: true only if it holds for every element (vacuously true for none)
     failing = [(p, v) for p, v in pairs if not apply_operator(op, v, expected)]
     result = not failing
-    ctx.note({"field": label, "actual": [
+    ctx.note(lambda: {"field": label, "actual": [
         {"path": format_path(p), "value": _evidence_value(v)} for p, v in pairs[:10]
     ], "operator": op_name, "result": result})
     return result
@@ -793,11 +805,16 @@ def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanne
 class CompiledRule:
     condition: Condition
 
-    def evaluate(self, resource: Mapping[str, Any]) -> tuple[bool, list[dict]]:
-        """(matched, evidence). ``matched`` means the resource is non-compliant."""
+    def evaluate(self, resource: Mapping[str, Any], evidence: bool | None = None) -> tuple[bool, list[dict]]:
+        """(matched, evidence). ``matched`` means the resource is non-compliant.
+
+        Evidence is described only when ``evidence`` is True, or (by default) when the rule matched.
+        """
         ctx = Context(resource)
         matched = self.condition(ctx)
-        return matched, ctx.evidence
+        if evidence or (evidence is None and matched):
+            return matched, [describe() for describe in ctx.evidence]
+        return matched, []
 
 
 def compile_rule(rule: Any, parameters: Mapping[str, Any], resolver: FieldResolver) -> CompiledRule:

@@ -60,7 +60,8 @@ THING = {
 
 
 def run(rule, resource=THING, parameters=None):
-    return compile_rule(rule, parameters or {}, RESOLVER).evaluate(copy.deepcopy(resource))
+    """(matched, evidence), with the evidence described whatever the verdict."""
+    return compile_rule(rule, parameters or {}, RESOLVER).evaluate(copy.deepcopy(resource), evidence=True)
 
 
 def matches(rule, resource=THING, parameters=None) -> bool:
@@ -214,6 +215,13 @@ def test_wildcard_evidence_lists_each_element():
         {"path": "properties.rules[1].port", "value": 22},
         {"path": "properties.rules[2].port", "value": 5432},
     ]
+
+
+def test_evidence_is_described_only_when_the_rule_matches_by_default():
+    rule = compile_rule(field("rules[*].port", "greater", 100), {}, RESOLVER)
+    assert rule.evaluate(copy.deepcopy(THING)) == (False, [])
+    matched, evidence = compile_rule(field("rules[*].port", "greater", 1), {}, RESOLVER).evaluate(THING)
+    assert matched and evidence[0]["result"] is True
 
 
 # --------------------------------------------------------------------------- count

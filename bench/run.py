@@ -1,0 +1,138 @@
+"""``make bench``: measure, print, and write docs/PERFORMANCE.md. Not a test: no pass/fail timing.
+
+Figures:
+* engine throughput: control evaluations per second of the whole catalog over a
+  corpus of real ARM GET shapes, in this process pinned to one core;
+* cold start: ``import function_app`` in fresh interpreters, against a bare
+  ``import azure.functions``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from shared.controls import load_catalog  # noqa: E402
+
+FIXTURES = REPO / "tests" / "fixtures" / "resources"
+ENGINE_TARGET = 20_000  # control evaluations per second on one core
+
+
+def corpus(size: int) -> list[dict]:
+    """``size`` resources cycled from the hardened and weak fixtures, each with its own id."""
+    base = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
+    out = []
+    for i in range(size):
+        resource = copy.deepcopy(base[i % len(base)])
+        resource["id"] = f"{resource['id']}-{i}"
+        out.append(resource)
+    return out
+
+
+def engine_throughput(resources: list[dict], rounds: int) -> dict:
+    catalog = load_catalog()
+    evaluations = sum(len(catalog.evaluate(r)) for r in resources)  # warm-up and count
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for resource in resources:
+            catalog.evaluate(resource)
+        timings.append(time.perf_counter() - started)
+    best, median = min(timings), statistics.median(timings)
+    return {"controls": len(catalog.controls), "resources": len(resources), "evaluations": evaluations,
+            "median_s": median, "per_second_median": evaluations / median, "per_second_best": evaluations / best,
+            "rounds": rounds}
+
+
+def import_seconds(statement: str, runs: int) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+        samples.append(float(out.stdout.strip()))
+    return statistics.median(samples)
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()} on {platform.system()}"
+
+
+def render(engine: dict, cold: dict) -> str:
+    verdict = "met" if engine["per_second_median"] >= ENGINE_TARGET else "NOT met"
+    return f"""# Performance
+
+Written by `make bench` (`bench/run.py`) on {datetime.now(timezone.utc):%Y-%m-%d}; machine: {machine()}.
+The machines are shared and noisy: figures are medians of several runs, and no
+test asserts on time.
+
+## Rule engine throughput (one core)
+
+Method: the whole built-in catalog ({engine['controls']} controls) evaluated over
+{engine['resources']} resources cycled from the real ARM GET shapes in
+`tests/fixtures/resources/` (hardened and weak variants of every covered type),
+{engine['evaluations']} control evaluations per round, {engine['rounds']} rounds, in one
+process pinned to one core. Related (auditIfNotExists) checks read their data from the
+resource's `$related` block, so no I/O is timed.
+
+| figure | value |
+|---|---|
+| control evaluations per second (median round) | {engine['per_second_median']:,.0f} |
+| control evaluations per second (best round) | {engine['per_second_best']:,.0f} |
+| target | {ENGINE_TARGET:,} ({verdict}) |
+
+## Cold start
+
+Method: median of {cold['runs']} fresh interpreters, time to import.
+
+| import | seconds |
+|---|---|
+| `import azure.functions` (the floor) | {cold['bare']:.3f} |
+| `import function_app` | {cold['app']:.3f} |
+| ratio | {cold['app'] / cold['bare']:.2f} |
+
+`function_app` imports only `azure.functions` and the pure event parser; the
+Azure SDK clients are imported and built on the first event (`shared/bootstrap.py`).
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resources", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per cold-start figure")
+    parser.add_argument("--out", default=str(REPO / "docs" / "PERFORMANCE.md"))
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    print(f"engine: {args.resources} resources x {args.rounds} rounds ...", flush=True)
+    engine = engine_throughput(corpus(args.resources), args.rounds)
+    print(f"  {engine['per_second_median']:,.0f} control evaluations/s (target {ENGINE_TARGET:,})", flush=True)
+    print(f"cold start: {args.runs} fresh interpreters each ...", flush=True)
+    cold = {"runs": args.runs, "bare": import_seconds("import azure.functions", args.runs),
+            "app": import_seconds("import function_app", args.runs)}
+    print(f"  import function_app {cold['app']:.3f} s, azure.functions {cold['bare']:.3f} s", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(render(engine, cold), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Renders the control catalog as Markdown (docs/CONTROLS.md). Pure."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from .controls import BUILTIN_DIR, SEVERITIES, Catalog
+
+HEADER = """# Built-in controls
+
+Generated from `shared/controls/` by `make docs` (`python -m shared catalog --format md`);
+a test fails when this file is stale. Each control is one YAML file whose `rule`
+is an Azure Policy `policyRule.if` condition (true = non-compliant); controls
+marked *related* also read a child or extension resource, in the manner of an
+`auditIfNotExists` policy. CIS numbers refer to the CIS Microsoft Azure
+Foundations Benchmark v3.0, MCSB ids to the Microsoft cloud security benchmark.
+"""
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def render_markdown(catalog: Catalog) -> str:
+    controls = catalog.controls
+    by_type: dict[str, list] = defaultdict(list)
+    for control in controls:
+        for rtype in sorted(control.resource_types):
+            by_type[rtype].append(control)
+    names = {t: next((rt for c in controls for rt in _declared(c) if rt.lower() == t), t) for t in by_type}
+    severities = Counter(c.severity for c in controls)
+    lines = [HEADER,
+             f"{len(controls)} controls over {len([t for t in by_type if t != '*'])} resource types "
+             f"(plus {len(by_type.get('*', []))} that apply to every resource): "
+             + ", ".join(f"{severities[s]} {s}" for s in SEVERITIES if severities[s]) + ".", ""]
+    for rtype in sorted(by_type, key=lambda t: (t == "*", names[t].lower())):
+        title = "Every resource with a location" if rtype == "*" else f"`{names[rtype]}`"
+        lines += [f"## {title}", "", "| id | title | severity | CIS | MCSB | Azure Policy | check |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in sorted(by_type[rtype], key=lambda c: (SEVERITIES.index(c.severity), c.id)):
+            policy = c.policy_definition_id.rsplit("/", 1)[-1] if c.policy_definition_id else ""
+            check = f"related: `{c.related.spec.key}`" if c.related else "rule"
+            lines.append(f"| `{c.id}` | {_cell(c.title)} | {c.severity} | {', '.join(c.frameworks.get('cis', ()))} | "
+                         f"{', '.join(c.frameworks.get('mcsb', ()))} | {policy} | {check} |")
+        lines.append("")
+    lines += ["## Details", ""]
+    for c in sorted(controls, key=lambda c: c.id):
+        source = Path(c.source)
+        try:
+            source = source.relative_to(BUILTIN_DIR.parent.parent)
+        except ValueError:
+            pass
+        lines += [f"### `{c.id}`", "", f"**{_cell(c.title)}** ({c.severity}; `{source}`)", ""]
+        if c.description:
+            lines += [_cell(c.description), ""]
+        if c.parameters:
+            lines += ["Parameters: " + ", ".join(f"`{k}` = `{v}`" for k, v in c.parameters.items()), ""]
+        if c.remediation:
+            lines.append(f"Remediation: {_cell(c.remediation.get('text', ''))}")
+            if c.remediation.get("az"):
+                lines.append(f"`{_cell(c.remediation['az'])}`")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _declared(control) -> list[str]:
+    import yaml
+
+    doc = yaml.safe_load(Path(control.source).read_text(encoding="utf-8"))
+    return list(doc.get("resourceTypes", []))
