@@ -1,0 +1,34 @@
+"""Generated documentation is current, and the alias tables are well formed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.catalog_docs import render_markdown
+from shared.controls import load_aliases, load_catalog
+from shared.policy import WILDCARD, parse_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_controls_doc_is_current():
+    expected = render_markdown(load_catalog())
+    actual = (REPO / "docs" / "CONTROLS.md").read_text(encoding="utf-8")
+    assert actual == expected, "docs/CONTROLS.md is stale: run 'make docs'"
+
+
+def test_every_alias_maps_to_a_parseable_path():
+    aliases = load_aliases()
+    assert aliases
+    for alias, path in aliases.items():
+        segments = parse_path(path)
+        assert segments, alias
+        assert (WILDCARD in segments) == ("[*]" in alias), f"{alias}: '[*]' in the alias and its path must agree"
+
+
+def test_readme_names_every_cli_command():
+    from shared.cli import build_parser
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert all(f"`{name}" in readme for name in commands), [n for n in commands if f"`{n}" not in readme]
