@@ -103,7 +103,7 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
         state = ResourceState(
             resource_id=evaluation.resource_id, resource_type=evaluation.resource_type, deleted=True,
             location=previous.location if previous else None, tags=previous.tags if previous else {},
-            last_event_id=evaluation.event_id, last_event_time=evaluation.event_time,
+            last_event_id=evaluation.event_id, last_event_time=_latest(previous, evaluation),
             last_evaluated=evaluation.at, controls=controls, etag=previous.etag if previous else None,
         )
         return state, transitions
@@ -131,10 +131,17 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
     state = ResourceState(
         resource_id=evaluation.resource_id, resource_type=evaluation.resource_type, deleted=False,
         location=evaluation.location, tags=dict(evaluation.tags), last_event_id=evaluation.event_id,
-        last_event_time=evaluation.event_time, last_evaluated=evaluation.at, controls=controls,
+        last_event_time=_latest(previous, evaluation), last_evaluated=evaluation.at, controls=controls,
         etag=previous.etag if previous else None,
     )
     return state, transitions
+
+
+def _latest(previous: ResourceState | None, evaluation: Evaluation) -> datetime:
+    """The newest change time seen: an older event processed late never moves it back."""
+    if previous is not None and previous.last_event_time is not None:
+        return max(previous.last_event_time, evaluation.event_time)
+    return evaluation.event_time
 
 
 def changed_controls(previous: ResourceState | None, new: ResourceState) -> list[str]:

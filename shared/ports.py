@@ -1,6 +1,8 @@
 """The ports the service depends on. Adapters in ``shared.adapters`` implement them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 from .drift import ResourceState
@@ -12,7 +14,26 @@ class ConcurrencyConflict(RuntimeError):
 
 
 class FindingsDeliveryError(RuntimeError):
-    """Findings could not be delivered; the caller must retry (nothing was lost yet)."""
+    """Findings could not be delivered; they stay pending and are retried (nothing is lost).
+
+    ``failed_ids`` names the FindingIds that failed when the sink knows; None means all of them.
+    """
+
+    def __init__(self, message: str, failed_ids: set[str] | None = None):
+        super().__init__(message)
+        self.failed_ids = failed_ids
+
+
+@dataclass(frozen=True)
+class PendingFinding:
+    """A finding recorded in the outbox (with its state change) and not yet delivered."""
+
+    resource_id: str
+    finding_id: str
+    record: dict
+    attempts: int
+    next_attempt: datetime
+    last_error: str | None = None
 
 
 class ResourceUnreadable(RuntimeError):
@@ -38,8 +59,18 @@ class StateStore(Protocol):
     def load(self, resource_id: ResourceId) -> ResourceState | None:
         """The stored state with its concurrency token, or None when never stored."""
 
-    def save(self, previous: ResourceState | None, new: ResourceState) -> None:
-        """Write ``new`` atomically if the stored copy is still ``previous``; else ConcurrencyConflict."""
+    def save(self, previous: ResourceState | None, new: ResourceState, outbox: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Write ``new`` and the ``outbox`` finding records in one atomic step, if the stored copy is
+        still ``previous``; else raise ConcurrencyConflict and write nothing."""
+
+    def pending(self, now: datetime, limit: int) -> list[PendingFinding]:
+        """Outbox findings due for (re)delivery at ``now``, oldest first, at most ``limit``."""
+
+    def delivered(self, resource_id: str, finding_ids: Sequence[str]) -> None:
+        """Remove delivered findings from the outbox (already-removed ones are fine)."""
+
+    def defer(self, item: PendingFinding, next_attempt: datetime, error: str) -> None:
+        """Record a failed delivery; the finding is due again at ``next_attempt``."""
 
     def states(self) -> Iterator[ResourceState]:
         """Every stored resource state (for reports and the demo)."""

@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from .controls import Catalog, RelatedUnavailable
 from .drift import Evaluation, apply_evaluation
 from .events import ResourceChange
 from .findings import finding_record
-from .ports import ConcurrencyConflict, FindingsSink, ResourceReader, ResourceUnreadable, StateStore
+from .ports import (ConcurrencyConflict, FindingsDeliveryError, FindingsSink, PendingFinding, ResourceReader,
+                    ResourceUnreadable, StateStore)
 
 log = logging.getLogger(__name__)
 MAX_CONFLICT_RETRIES = 5
+DRAIN_BATCH = 500
+RETRY_BASE = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Outcome:
     results: list = field(default_factory=list)
     skipped: str | None = None  # why nothing was evaluated, when nothing was
     attempts: int = 0
+    pending: int = 0  # findings left in the outbox for drain_outbox after a failed send
 
 
 def _current_resource(change: ResourceChange, deps: Dependencies) -> Mapping[str, Any] | None:
@@ -59,9 +64,11 @@ def _related_source(change: ResourceChange, deps: Dependencies):
 def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
     """Evaluate the tracked resource of ``change`` and record what changed.
 
-    Findings are sent before the state is committed: if the commit fails or the
-    process dies, redelivery computes and sends the same findings again with the
-    same ``FindingId`` (at least once, never lost). Transient failures raise.
+    The new state and its findings are committed together (the findings into the
+    outbox), then the findings are sent and removed from the outbox. A failed
+    send leaves them pending for ``drain_outbox``; if the process dies between
+    any two steps, the outbox still holds them. Transient failures before the
+    commit raise, so Event Grid redelivers.
     """
     outcome = Outcome(change)
     if not change.is_resource_deleted and not deps.catalog.may_apply(change.resource.resource_type):
@@ -103,10 +110,8 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         )
         new_state, transitions = apply_evaluation(previous, evaluation, titles)
         records = [finding_record(t, new_state, change, now) for t in transitions]
-        if records:
-            deps.sink.send(records)
         try:
-            deps.store.save(previous, new_state)
+            deps.store.save(previous, new_state, outbox=records)
         except ConcurrencyConflict:
             log.warning("event %s: state of %s changed while evaluating (attempt %d of %d); re-reading",
                         change.event_id, change.resource.value, attempt, MAX_CONFLICT_RETRIES)
@@ -115,8 +120,70 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         for record in records:
             log.info("event %s: %s %s on %s (%s, caller %s)", change.event_id, record["Transition"],
                      record["ControlId"], record["ResourceId"], record["Severity"], record["Caller"])
+        if records:
+            outcome.pending = deliver(deps, new_state.resource_id, records, now)
         return outcome
     raise ConcurrencyConflict(
         f"event {change.event_id}: state of {change.resource.value} kept changing; gave up after "
         f"{MAX_CONFLICT_RETRIES} attempts (Event Grid will redeliver)"
     )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, ... capped at one hour: pending findings are retried forever, never dropped."""
+    return min(RETRY_BASE * (2 ** min(max(attempts - 1, 0), 12)), RETRY_MAX)
+
+
+def deliver(deps: Dependencies, resource_id: str, records: list[dict], now: datetime) -> int:
+    """Send freshly committed findings; on failure they stay in the outbox. Returns how many stay."""
+    try:
+        deps.sink.send(records)
+    except FindingsDeliveryError as exc:
+        failed = exc.failed_ids if exc.failed_ids is not None else {r["FindingId"] for r in records}
+        log.warning("%d finding(s) of %s not delivered, left in the outbox for retry: %s", len(failed),
+                    resource_id, exc)
+        done = [r["FindingId"] for r in records if r["FindingId"] not in failed]
+        if done:
+            deps.store.delivered(resource_id, done)
+        return len(failed)
+    deps.store.delivered(resource_id, [r["FindingId"] for r in records])
+    return 0
+
+
+@dataclass
+class DrainOutcome:
+    sent: int = 0
+    deferred: int = 0
+
+
+def drain_outbox(deps: Dependencies, limit: int = DRAIN_BATCH) -> DrainOutcome:
+    """Deliver findings left in the outbox (failed sends, crashes), with exponential backoff per finding."""
+    now = deps.clock()
+    items = deps.store.pending(now, limit)
+    outcome = DrainOutcome()
+    if not items:
+        return outcome
+    failed: set[str] = set()
+    error = ""
+    try:
+        deps.sink.send([item.record for item in items])
+    except FindingsDeliveryError as exc:
+        failed = exc.failed_ids if exc.failed_ids is not None else {i.finding_id for i in items}
+        error = str(exc)
+    by_resource: dict[str, list[str]] = {}
+    for item in items:
+        if item.finding_id in failed:
+            continue
+        by_resource.setdefault(item.resource_id, []).append(item.finding_id)
+    for resource_id, ids in by_resource.items():
+        deps.store.delivered(resource_id, ids)
+        outcome.sent += len(ids)
+    for item in items:
+        if item.finding_id in failed:
+            deps.store.defer(item, now + retry_delay(item.attempts + 1), error)
+            outcome.deferred += 1
+            level = logging.ERROR if item.attempts + 1 >= 10 else logging.WARNING
+            log.log(level, "finding %s of %s still undelivered after %d attempt(s); next in %s: %s",
+                    item.finding_id, item.resource_id, item.attempts + 1, retry_delay(item.attempts + 1), error)
+    log.info("outbox drain: %d sent, %d deferred", outcome.sent, outcome.deferred)
+    return outcome

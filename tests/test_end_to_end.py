@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 from azure.data.tables import TableClient
@@ -167,18 +168,60 @@ def test_rejected_event_is_logged_with_its_id_and_not_redelivered(pipeline, capl
     assert pipeline.requests == []  # nothing was read or sent
 
 
-def test_ingestion_outage_raises_then_redelivery_sends_the_finding_once(pipeline):
+def test_ingestion_outage_keeps_the_finding_until_the_drain_delivers_it_once(pipeline):
     local = pipeline
     local.put_resource(storage(supportsHttpsTrafficOnly=False))
     event = arm_event("o1", SA_ID)
-    local.fail_next(20, status=503, retry_after=0, target="ingestion")
-    with pytest.raises(Exception):
-        local.deliver(event)  # raising makes Event Grid redeliver
+    local.fail_next(50, status=503, retry_after=0, target="ingestion")
+    local.deliver(event)  # the state is committed with the finding in the outbox: no redelivery needed
     assert local.ingested == []
-    assert TableStateStore(local.table).load(parse_resource_id(SA_ID)) is None  # nothing committed
+    state = TableStateStore(local.table).load(parse_resource_id(SA_ID))
+    assert state.controls["storage-https-only"].status.value == "NonCompliant"
+    outbox = [e for e in local.table.list_entities() if e["RowKey"].startswith("outbox.")]
+    assert len(outbox) == 1
+    local.deliver(event)  # a redelivery changes nothing and sends nothing
+    assert local.ingested == []
     local._faults["ingestion"].clear()
-    local.deliver(event)  # the redelivery
+    from datetime import timedelta
+
+    from azure.functions.timer import TimerRequest
+
+    from handlers.outbox import drain_findings
+
+    deps = bootstrap.dependencies()
+    deps.clock = lambda: datetime.now(timezone.utc) + timedelta(hours=2)  # past the retry backoff
+    drain_findings.build().get_user_function()(TimerRequest(past_due=False))
     assert seen(local) == [("New", "storage-https-only", "stshop01")]
+    assert [e for e in local.table.list_entities() if e["RowKey"].startswith("outbox.")] == []
+    drain_findings.build().get_user_function()(TimerRequest(past_due=False))
+    assert len(local.ingested) == 1  # delivered exactly once
+
+
+def test_crash_between_commit_and_send_loses_nothing(pipeline):
+    """The process dies after the commit: redelivery finds no change, the outbox still has the finding."""
+    local = pipeline
+    local.put_resource(storage(minimumTlsVersion="TLS1_0"))
+    deps = bootstrap.dependencies()
+
+    class Crash(Exception):
+        pass
+
+    real_sink = deps.sink
+
+    class DyingSink:
+        def send(self, records):
+            raise Crash("process killed")
+
+    deps.sink = DyingSink()
+    with pytest.raises(Crash):
+        local.deliver(arm_event("k1", SA_ID))
+    deps.sink = real_sink
+    local.deliver(arm_event("k1", SA_ID))  # Event Grid redelivers: no new transition
+    assert local.ingested == []
+    from shared.service import drain_outbox
+
+    assert drain_outbox(deps).sent == 1
+    assert seen(local) == [("New", "storage-min-tls-1-2", "stshop01")]
 
 
 def test_arm_throttling_is_retried_by_the_client(pipeline):

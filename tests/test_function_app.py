@@ -11,16 +11,44 @@ import azure.functions as func
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_app_indexes_the_event_grid_function():
+def test_app_indexes_the_expected_functions_and_triggers():
     import function_app
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    assert set(functions) == {"on_resource_change"}
-    bindings = [b.get_dict_repr() for b in functions["on_resource_change"].get_bindings()]
-    assert len(bindings) == 1
-    assert bindings[0]["type"] == "eventGridTrigger" and bindings[0]["name"] == "event"
-    assert str(bindings[0]["direction"]).endswith("IN")
+    assert set(functions) == {"on_resource_change", "drain_findings"}
+    (event,) = [b.get_dict_repr() for b in functions["on_resource_change"].get_bindings()]
+    assert event["type"] == "eventGridTrigger" and event["name"] == "event"
+    assert str(event["direction"]).endswith("IN")
+    (timer,) = [b.get_dict_repr() for b in functions["drain_findings"].get_bindings()]
+    assert timer["type"] == "timerTrigger" and timer["schedule"] == "%OUTBOX_DRAIN_SCHEDULE%"
     assert isinstance(function_app.app, func.FunctionApp)
+
+
+def test_drain_function_delivers_pending_findings():
+    from azure.functions.timer import TimerRequest
+
+    from handlers.outbox import DEFAULT_SCHEDULE, drain_findings
+    from shared import bootstrap
+    from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
+    from shared.controls import load_catalog
+    from shared.drift import ResourceState
+    from shared.service import Dependencies
+
+    store, sink = InMemoryStateStore(), MemorySink()
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    rid = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a"
+    store.save(None, ResourceState(rid, "Microsoft.Storage/storageAccounts", last_evaluated=now),
+               outbox=[{"FindingId": "f1", "ControlId": "c"}])
+    bootstrap.override(Dependencies(load_catalog(), StaticResourceReader(), store, sink))
+    try:
+        drain_findings.build().get_user_function()(TimerRequest(past_due=True))
+    finally:
+        bootstrap.override(None)
+    assert sink.records == [{"FindingId": "f1", "ControlId": "c"}]
+    assert store.pending(now, 10) == []
+    assert DEFAULT_SCHEDULE.count(" ") == 5  # NCRONTAB with seconds
 
 
 def test_importing_the_app_builds_no_client_and_imports_no_sdk():

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -10,8 +10,9 @@ from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourc
 from shared.controls import load_catalog
 from shared.events import envelope_from_dict, parse_event
 from shared.findings import FINDING_COLUMNS
-from shared.ports import ConcurrencyConflict, ResourceAccessDenied
-from shared.service import MAX_CONFLICT_RETRIES, Dependencies, handle_change
+from shared.ports import ConcurrencyConflict, FindingsDeliveryError, ResourceAccessDenied
+from shared.service import (MAX_CONFLICT_RETRIES, Dependencies, DrainOutcome, drain_outbox, handle_change,
+                            retry_delay)
 
 SUB = "11111111-2222-3333-4444-555555555555"
 SA_ID = f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/stdata01"
@@ -128,10 +129,11 @@ def test_older_payload_cannot_roll_state_back(world):
 
 
 def test_type_without_controls_is_skipped_without_reading(world):
-    world.catalog = load_catalog(disabled=["required-tags"])
-    change = write_event("x1", subject=f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Web/sites/app1")
+    everywhere = [c.id for c in load_catalog().controls if "*" in c.resource_types]
+    world.catalog = load_catalog(disabled=everywhere)
+    change = write_event("x1", subject=f"/subscriptions/{SUB}/resourceGroups/rg/providers/Contoso.Widgets/widgets/w1")
     outcome = handle_change(change, world)
-    assert outcome.skipped == "no control applies to type Microsoft.Web/sites"
+    assert outcome.skipped == "no control applies to type Contoso.Widgets/widgets"
     assert world.reader.reads == 0
 
 
@@ -164,11 +166,11 @@ class ConflictingStore(InMemoryStateStore):
         super().__init__()
         self.conflicts = conflicts
 
-    def save(self, previous, new):
+    def save(self, previous, new, outbox=()):
         if self.conflicts:
             self.conflicts -= 1
             raise ConcurrencyConflict("simulated concurrent writer")
-        super().save(previous, new)
+        super().save(previous, new, outbox)
 
 
 def test_conflicts_are_retried_then_given_up(world):
@@ -176,20 +178,59 @@ def test_conflicts_are_retried_then_given_up(world):
     world.reader.put(weak(allowBlobPublicAccess=True))
     outcome = handle_change(write_event("r1"), world)
     assert outcome.attempts == 3
-    # the same transition was sent on each attempt with the same FindingId: de-duplicable
-    assert {r["FindingId"] for r in world.sink.records} == {outcome.findings[0]["FindingId"]}
+    assert [r["FindingId"] for r in world.sink.records] == [outcome.findings[0]["FindingId"]]  # sent once
     world.store = ConflictingStore(conflicts=MAX_CONFLICT_RETRIES)
     with pytest.raises(ConcurrencyConflict, match="gave up"):
         handle_change(write_event("r2"), world)
+    assert len(world.sink.records) == 1  # nothing is sent for a change that was never committed
 
 
-def test_sink_failure_raises_and_leaves_state_unchanged(world):
-    class DownSink:
-        def send(self, records):
-            raise RuntimeError("ingestion endpoint down")
+class FlakySink(MemorySink):
+    """Fails while ``down`` is true, like an ingestion outage."""
 
-    world.sink = DownSink()
+    def __init__(self):
+        super().__init__()
+        self.down = True
+
+    def send(self, records):
+        if self.down:
+            raise FindingsDeliveryError("ingestion endpoint down")
+        super().send(records)
+
+
+def test_failed_send_leaves_the_finding_in_the_outbox_until_drained(world):
+    world.sink = FlakySink()
     world.reader.put(weak(allowBlobPublicAccess=True))
-    with pytest.raises(RuntimeError):
-        handle_change(write_event("s1"), world)
-    assert list(world.store.states()) == []  # redelivery will compute and send the finding again
+    outcome = handle_change(write_event("s1"), world)
+    assert outcome.pending == 1 and outcome.findings
+    assert world.store.load(outcome.change.resource).controls["storage-no-public-blob-access"].version == 1
+    assert drain_outbox(world) == DrainOutcome(sent=0, deferred=1)  # still down: deferred with backoff
+    (item,) = world.store.pending(CLOCK + timedelta(hours=2), 10)
+    assert item.attempts == 1 and item.next_attempt == CLOCK + retry_delay(1) and "down" in item.last_error
+    world.sink.down = False
+    assert drain_outbox(world) == DrainOutcome()  # not due yet
+    world.clock = lambda: CLOCK + timedelta(minutes=1)
+    assert drain_outbox(world) == DrainOutcome(sent=1, deferred=0)
+    assert [r["FindingId"] for r in world.sink.records] == [outcome.findings[0]["FindingId"]]
+    assert world.store.pending(CLOCK + timedelta(days=1), 10) == []
+
+
+def test_partial_delivery_keeps_only_the_failed_findings(world):
+    class HalfSink(MemorySink):
+        def send(self, records):
+            ok = [r for r in records if r["ControlId"] != "storage-https-only"]
+            super().send(ok)
+            if len(ok) != len(records):
+                raise FindingsDeliveryError("one rejected", {r["FindingId"] for r in records if r not in ok})
+
+    world.sink = HalfSink()
+    world.reader.put(weak(allowBlobPublicAccess=True, supportsHttpsTrafficOnly=False))
+    outcome = handle_change(write_event("p1"), world)
+    assert outcome.pending == 1
+    (left,) = world.store.pending(CLOCK, 10)
+    assert left.record["ControlId"] == "storage-https-only"
+
+
+def test_retry_delay_grows_and_is_capped():
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
+    assert retry_delay(50) == timedelta(hours=1)

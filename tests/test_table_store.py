@@ -145,3 +145,37 @@ def test_concurrent_writers_lose_no_update(table_client):
     final = store.load(RID)
     # every successful save flipped the status once and bumped the version once
     assert final.controls["flip"].version == 1 + per_worker * workers
+
+
+def test_outbox_rows_commit_with_the_state_and_drain(table_client):
+    store = TableStateStore(table_client)
+    state, _ = apply_evaluation(None, evaluation({"a": Status.NONCOMPLIANT}))
+    records = [{"FindingId": "f-1", "ControlId": "a", "Transition": "New"},
+               {"FindingId": "f-2", "ControlId": "b", "Transition": "New"}]
+    store.save(None, state, outbox=records)
+    assert store.pending(T0 - timedelta(seconds=1), 10) == []  # not due before the evaluation
+    due = store.pending(T0, 10)
+    assert sorted(p.finding_id for p in due) == ["f-1", "f-2"]
+    assert {p.record["ControlId"] for p in due} == {"a", "b"} and all(p.resource_id == RID.value for p in due)
+    first = next(p for p in due if p.finding_id == "f-1")
+    store.defer(first, T0 + timedelta(minutes=5), "503 from ingestion")
+    assert [p.finding_id for p in store.pending(T0 + timedelta(minutes=1), 10)] == ["f-2"]
+    later = store.pending(T0 + timedelta(minutes=5), 10)
+    assert [(p.finding_id, p.attempts, p.last_error) for p in later if p.finding_id == "f-1"] == [
+        ("f-1", 1, "503 from ingestion")]
+    store.delivered(RID.value, ["f-1", "f-2"])
+    store.delivered(RID.value, ["f-1"])  # already gone: fine
+    assert store.pending(T0 + timedelta(days=1), 10) == []
+    assert store.load(RID).controls["a"].status == Status.NONCOMPLIANT  # the state rows stay
+
+
+def test_outbox_rows_roll_back_with_a_conflicting_state_write(table_client):
+    store = TableStateStore(table_client)
+    state, _ = apply_evaluation(None, evaluation({"a": Status.COMPLIANT}))
+    store.save(None, state)
+    stale = store.load(RID)
+    store.save(stale, apply_evaluation(stale, evaluation({"a": Status.NONCOMPLIANT}, event_id="e2"))[0])
+    with pytest.raises(ConcurrencyConflict):
+        store.save(stale, apply_evaluation(stale, evaluation({"a": Status.NONCOMPLIANT}, event_id="e3"))[0],
+                   outbox=[{"FindingId": "lost?", "ControlId": "a"}])
+    assert store.pending(T0 + timedelta(days=1), 10) == []

@@ -26,9 +26,11 @@ class LogsIngestionSink:
         if not records:
             return
         failures: list[tuple[str, int]] = []
+        failed_ids: set[str] = set()
 
         def on_error(error: Any) -> None:
             failures.append((str(error.error), len(error.failed_logs)))
+            failed_ids.update(str(log_.get("FindingId")) for log_ in error.failed_logs if isinstance(log_, dict))
 
         try:
             self.client.upload(rule_id=self.rule_id, stream_name=self.stream_name, logs=list(records),
@@ -39,6 +41,6 @@ class LogsIngestionSink:
             lost = sum(n for _, n in failures)
             raise FindingsDeliveryError(
                 f"Logs Ingestion upload failed for {lost} of {len(records)} finding(s) to stream {self.stream_name}: "
-                f"{failures[0][0][:300]}"
+                f"{failures[0][0][:300]}", failed_ids=failed_ids or None,
             )
         log.debug("sent %d finding(s) to %s", len(records), self.stream_name)

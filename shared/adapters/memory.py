@@ -6,11 +6,12 @@ import itertools
 import json
 import threading
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..drift import ResourceState
-from ..ports import ConcurrencyConflict
+from ..ports import ConcurrencyConflict, FindingsDeliveryError, PendingFinding
 from ..resource_ids import ResourceId, parse_resource_id
 
 
@@ -19,6 +20,7 @@ class InMemoryStateStore:
 
     def __init__(self) -> None:
         self._rows: dict[str, ResourceState] = {}
+        self._outbox: dict[tuple[str, str], PendingFinding] = {}
         self._etags = itertools.count(1)
         self._lock = threading.Lock()
         self.loads = 0
@@ -29,7 +31,7 @@ class InMemoryStateStore:
             self.loads += 1
             return self._rows.get(resource_id.key)
 
-    def save(self, previous: ResourceState | None, new: ResourceState) -> None:
+    def save(self, previous: ResourceState | None, new: ResourceState, outbox: Sequence[Mapping[str, Any]] = ()) -> None:
         with self._lock:
             self.saves += 1
             key = new.resource_id.lower()
@@ -37,6 +39,26 @@ class InMemoryStateStore:
             if (current.etag if current else None) != (previous.etag if previous else None):
                 raise ConcurrencyConflict(f"state of {new.resource_id} changed since it was read")
             self._rows[key] = replace(new, etag=f"m{next(self._etags)}")
+            for record in outbox:
+                self._outbox[(key, record["FindingId"])] = PendingFinding(
+                    new.resource_id, record["FindingId"], dict(record), 0, new.last_evaluated)
+
+    def pending(self, now: datetime, limit: int) -> list[PendingFinding]:
+        with self._lock:
+            due = [p for p in self._outbox.values() if p.next_attempt <= now]
+        return sorted(due, key=lambda p: p.next_attempt)[:limit]
+
+    def delivered(self, resource_id: str, finding_ids: Sequence[str]) -> None:
+        with self._lock:
+            for finding_id in finding_ids:
+                self._outbox.pop((resource_id.lower(), finding_id), None)
+
+    def defer(self, item: PendingFinding, next_attempt: datetime, error: str) -> None:
+        with self._lock:
+            key = (item.resource_id.lower(), item.finding_id)
+            if key in self._outbox:
+                self._outbox[key] = replace(item, attempts=item.attempts + 1, next_attempt=next_attempt,
+                                            last_error=error)
 
     def states(self) -> Iterator[ResourceState]:
         with self._lock:
@@ -96,7 +118,10 @@ class JsonLinesSink:
         self.path = Path(path)
 
     def send(self, records: Sequence[Mapping[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                for record in records:
+                    handle.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+        except OSError as exc:
+            raise FindingsDeliveryError(f"cannot append findings to {self.path}: {exc.strerror or exc}") from exc

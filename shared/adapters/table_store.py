@@ -1,10 +1,11 @@
 """StateStore over Azure Table Storage (``azure-data-tables``).
 
-One partition per resource; a ``resource`` row plus one row per control. One
-evaluation is one partition query and one entity-group transaction. The
-resource row's ETag guards the whole partition: the transaction updates it with
-``IfNotModified`` (or creates it), so a concurrent writer makes it fail with 412
-/ 409 and the caller re-reads.
+One partition per resource; a ``resource`` row, one row per control, and one
+``outbox.<FindingId>`` row per finding not yet delivered. One evaluation is one
+partition query and one entity-group transaction (state and outbox together).
+The resource row's ETag guards the whole partition: the transaction updates it
+with ``IfNotModified`` (or creates it), so a concurrent writer makes it fail
+with 412 / 409 and the caller re-reads. Outbox rows are deleted once delivered.
 """
 from __future__ import annotations
 
@@ -16,18 +17,20 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from ..controls import Status
 from ..drift import ControlState, ResourceState, changed_controls
 from ..findings import bounded_evidence
-from ..ports import ConcurrencyConflict
+from ..ports import ConcurrencyConflict, PendingFinding
 from ..resource_ids import ResourceId
 
 log = logging.getLogger(__name__)
 RESOURCE_ROW = "resource"
 CONTROL_PREFIX = "control."
+OUTBOX_PREFIX = "outbox."
+OUTBOX_END = "outbox/"  # the first key after every "outbox." key
 MAX_BATCH = 100  # entity-group transaction limit
 _MAX_KEY = 1000
 _CONFLICT_CODES = {"UpdateConditionNotSatisfied", "EntityAlreadyExists", "ConditionNotMet"}
@@ -103,7 +106,7 @@ class TableStateStore:
         )
 
     # ---------------------------------------------------------------- writing
-    def save(self, previous: ResourceState | None, new: ResourceState) -> None:
+    def save(self, previous: ResourceState | None, new: ResourceState, outbox=()) -> None:
         pk = partition_key(new.resource_id)
         head = {
             "PartitionKey": pk, "RowKey": RESOURCE_ROW, "ResourceId": new.resource_id,
@@ -127,6 +130,12 @@ class TableStateStore:
                 "Note": cs.note or "",
             }
             operations.append(("upsert", {k: v for k, v in row.items() if v is not None}, {"mode": UpdateMode.REPLACE}))
+        for record in outbox:
+            operations.append(("upsert", {
+                "PartitionKey": pk, "RowKey": OUTBOX_PREFIX + record["FindingId"], "ResourceId": new.resource_id,
+                "Record": json.dumps(record, default=str, separators=(",", ":")), "Attempts": 0,
+                "NextAttempt": new.last_evaluated, "LastError": "",
+            }, {"mode": UpdateMode.REPLACE}))
         if len(operations) > MAX_BATCH:
             raise ValueError(
                 f"{new.resource_id}: {len(operations) - 1} control rows changed at once; an entity-group "
@@ -138,3 +147,43 @@ class TableStateStore:
             if exc.error_code in _CONFLICT_CODES or exc.status_code in (409, 412):
                 raise ConcurrencyConflict(f"state of {new.resource_id} changed since it was read") from exc
             raise
+
+    # ---------------------------------------------------------------- outbox
+    def pending(self, now: datetime, limit: int) -> list[PendingFinding]:
+        query = self.table.query_entities(
+            "RowKey ge @lo and RowKey lt @hi and NextAttempt le @now",
+            parameters={"lo": OUTBOX_PREFIX, "hi": OUTBOX_END, "now": now}, results_per_page=min(limit, 1000))
+        found = []
+        for entity in query:
+            found.append(PendingFinding(entity["ResourceId"], entity["RowKey"][len(OUTBOX_PREFIX):],
+                                        json.loads(entity["Record"]), int(entity.get("Attempts", 0)),
+                                        entity["NextAttempt"], entity.get("LastError") or None))
+            if len(found) >= limit:
+                break
+        return sorted(found, key=lambda p: p.next_attempt)
+
+    def delivered(self, resource_id: str, finding_ids) -> None:
+        pk = partition_key(resource_id)
+        ids = list(finding_ids)
+        for start in range(0, len(ids), MAX_BATCH):
+            chunk = ids[start:start + MAX_BATCH]
+            try:
+                self.table.submit_transaction(
+                    [("delete", {"PartitionKey": pk, "RowKey": OUTBOX_PREFIX + fid}) for fid in chunk])
+            except TableTransactionError as exc:
+                if exc.status_code != 404 and exc.error_code != "ResourceNotFound":
+                    raise
+                for fid in chunk:  # someone else delivered part of it: delete the rest one by one
+                    try:
+                        self.table.delete_entity(pk, OUTBOX_PREFIX + fid)
+                    except ResourceNotFoundError:
+                        pass
+
+    def defer(self, item: PendingFinding, next_attempt: datetime, error: str) -> None:
+        try:
+            self.table.update_entity({
+                "PartitionKey": partition_key(item.resource_id), "RowKey": OUTBOX_PREFIX + item.finding_id,
+                "Attempts": item.attempts + 1, "NextAttempt": next_attempt, "LastError": error[:2000],
+            }, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            log.info("finding %s was delivered meanwhile", item.finding_id)
