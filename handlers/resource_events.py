@@ -7,6 +7,7 @@ reason and acknowledged.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import azure.functions as func
 
@@ -14,6 +15,7 @@ from shared.events import Envelope, EventRejected, parse_event
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
+REJECTED: Counter[str] = Counter()  # rejections by kind in this process (EventRejected, OutOfScope)
 
 
 def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envelope:
@@ -33,6 +35,7 @@ def on_resource_change(event: func.EventGridEvent) -> None:
     try:
         change = parse_event(envelope_from_trigger(event))
     except EventRejected as exc:
+        REJECTED[type(exc).__name__] += 1
         log.error("event %s rejected, not retried: %s", exc.event_id, exc.reason)
         return
 
@@ -41,6 +44,11 @@ def on_resource_change(event: func.EventGridEvent) -> None:
 
     try:
         outcome = handle_change(change, bootstrap.dependencies())
+    except EventRejected as exc:
+        REJECTED[type(exc).__name__] += 1
+        log.error("event %s rejected, not retried: %s (%s so far: %d)", exc.event_id, exc.reason,
+                  type(exc).__name__, REJECTED[type(exc).__name__])
+        return
     except Exception:
         log.warning("event %s for %s failed; raising so Event Grid redelivers", change.event_id,
                     change.resource.value, exc_info=True)

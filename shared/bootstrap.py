@@ -110,8 +110,16 @@ def build(settings: Settings | None = None) -> Dependencies:
     catalog = load_catalog(settings.control_directories(), disabled=settings.disabled_controls,
                            parameters=settings.control_parameters,
                            alias_fallback=lambda alias: build_alias_source_once(settings)(alias))
+    from .scopes import InvalidScope, Scopes
+
+    try:
+        scopes = Scopes.parse(settings.monitored_scopes)
+    except InvalidScope as exc:
+        raise ConfigurationError(str(exc)) from None
+    if scopes.unrestricted:
+        log.warning("MONITORED_SCOPES is not set: events for any resource are evaluated (set it in production)")
     deps = Dependencies(catalog=catalog, reader=build_reader(settings), store=build_store(settings),
-                        sink=build_sink(settings))
+                        sink=build_sink(settings), scopes=scopes)
     log.info("compliance monitor ready: %d controls, state=%s, findings=%s", len(catalog.controls),
              settings.state_store, settings.findings_sink)
     return deps

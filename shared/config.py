@@ -32,6 +32,7 @@ class Settings:
     findings_path: str = "findings.jsonl"
     arm_endpoint: str = DEFAULT_ARM_ENDPOINT
     managed_identity_client_id: str | None = None
+    monitored_scopes: tuple[str, ...] = ()
     controls_paths: tuple[str, ...] = ()
     disabled_controls: tuple[str, ...] = ()
     control_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class Settings:
             findings_path=get("FINDINGS_JSONL_PATH", "findings.jsonl"),
             arm_endpoint=get("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT),
             managed_identity_client_id=get("AZURE_CLIENT_ID"),
+            monitored_scopes=split("MONITORED_SCOPES"),
             controls_paths=split("CONTROLS_PATH"),
             disabled_controls=split("DISABLED_CONTROLS"),
             control_parameters=params,

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 import jsonschema
 import yaml
 
+from .redaction import redact
 from .policy import CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule
 
 BUILTIN_DIR = Path(__file__).with_name("controls")
@@ -218,7 +219,8 @@ class Catalog:
     def _evaluate_one(control: Control, resource: Mapping[str, Any], fetch: RelatedSource,
                       cache: dict[str, list]) -> ControlResult:
         def verdict(status: Status, evidence: list | None = None, reason: str | None = None) -> ControlResult:
-            return ControlResult(control.id, control.title, control.severity, status, evidence or [], reason)
+            return ControlResult(control.id, control.title, control.severity, status,
+                                 redact(evidence) if evidence else [], reason)
 
         try:
             matched, evidence = control.rule.evaluate(resource)

@@ -212,6 +212,9 @@ def parse_event(envelope: Envelope) -> ResourceChange:
             raise EventRejected(event_id, "event data is not valid JSON") from None
     if not isinstance(data, Mapping):
         raise EventRejected(event_id, f"event data must be a JSON object, got {type(data).__name__}")
+    size = len(json.dumps(data, default=str))
+    if size > MAX_EVENT_BYTES:
+        raise EventRejected(event_id, f"event data is {size} bytes; Event Grid events are at most {MAX_EVENT_BYTES}")
 
     is_arn = event_type.lower().startswith("microsoft.resourcenotifications.")
     payload = None

@@ -8,7 +8,8 @@ from typing import Any, Callable, Mapping
 
 from .controls import Catalog, RelatedUnavailable
 from .drift import Evaluation, apply_evaluation
-from .events import ResourceChange
+from .events import EventRejected, ResourceChange
+from .scopes import Scopes
 from .findings import finding_record
 from .ports import (ConcurrencyConflict, FindingsDeliveryError, FindingsSink, PendingFinding, ResourceReader,
                     ResourceUnreadable, StateStore)
@@ -20,6 +21,10 @@ RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
 
 
+class OutOfScope(EventRejected):
+    """The event names a resource outside MONITORED_SCOPES: refused, never read."""
+
+
 @dataclass
 class Dependencies:
     catalog: Catalog
@@ -27,6 +32,7 @@ class Dependencies:
     store: StateStore
     sink: FindingsSink
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    scopes: Scopes = field(default_factory=Scopes)
 
 
 @dataclass
@@ -71,6 +77,8 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
     commit raise, so Event Grid redelivers.
     """
     outcome = Outcome(change)
+    if not deps.scopes.allows(change.resource):
+        raise OutOfScope(change.event_id, f"{change.resource.value} is outside the monitored scopes")
     if not change.is_resource_deleted and not deps.catalog.may_apply(change.resource.resource_type):
         outcome.skipped = f"no control applies to type {change.resource.resource_type}"
         log.info("event %s: %s; nothing to evaluate for %s", change.event_id, outcome.skipped, change.resource.value)

@@ -1,0 +1,49 @@
+"""Redact evidence values that look like secrets before they are stored or sent. Pure.
+
+Evidence carries actual resource values; a control over, say, app settings or a
+connection string must not copy a key, a password or a SAS token into Table
+Storage or Log Analytics.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+_SECRET_NAMES = re.compile(
+    r"(password|passwd|secret|accountkey|primarykey|secondarykey|connectionstring|sastoken|accesskey|"
+    r"apikey|clientsecret|privatekey|token|credential)", re.IGNORECASE)
+_SECRET_VALUES = [
+    re.compile(r"AccountKey=[^;]+", re.IGNORECASE),
+    re.compile(r"SharedAccessKey=[^;]+", re.IGNORECASE),
+    re.compile(r"SharedAccessSignature=[^;]+", re.IGNORECASE),
+    re.compile(r"([?&]|^)sig=[^&\s]+", re.IGNORECASE),
+    re.compile(r"(Password|Pwd)=[^;]+", re.IGNORECASE),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),  # a JWT
+    re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=])"),  # a long base64 key
+]
+
+
+def redact_text(text: str) -> str:
+    for pattern in _SECRET_VALUES:
+        text = pattern.sub(lambda m: (m.group(0).split("=", 1)[0] + "=" + REDACTED)
+                           if "=" in m.group(0)[:40] and not m.group(0).startswith("-----") else REDACTED, text)
+    return text
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    """A copy of ``value`` with secret-looking strings replaced; structure and other values kept."""
+    if isinstance(value, dict):
+        out = {k: redact(v, str(k)) for k, v in value.items()}
+        name = value.get("name")
+        if isinstance(name, str) and _SECRET_NAMES.search(name) and isinstance(value.get("value"), str):
+            out["value"] = REDACTED  # name/value pairs such as app settings
+        return out
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if isinstance(value, str):
+        if key is not None and _SECRET_NAMES.search(key) and value and key not in ("path", "field", "value"):
+            return REDACTED
+        return redact_text(value)
+    return value
