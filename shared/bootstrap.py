@@ -37,6 +37,11 @@ def credential(client_id: str | None = None) -> Any:
         return _credentials[client_id]
 
 
+# azure-core retries 408/429/5xx and connection errors with backoff; timeouts bound a hung call.
+TABLE_CLIENT_OPTIONS = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 8,
+                        "connection_timeout": 5, "read_timeout": 15}
+
+
 def build_store(settings: Settings):
     if settings.state_store == "memory":
         from .adapters.memory import InMemoryStateStore
@@ -47,9 +52,11 @@ def build_store(settings: Settings):
     from .adapters.table_store import TableStateStore
 
     if settings.state_connection_string:
-        table = TableClient.from_connection_string(settings.state_connection_string, settings.state_table_name)
+        table = TableClient.from_connection_string(settings.state_connection_string, settings.state_table_name,
+                                                   **TABLE_CLIENT_OPTIONS)
     elif settings.state_table_service_uri:
-        table = TableClient(settings.state_table_service_uri, settings.state_table_name, credential=credential(settings.state_client_id))
+        table = TableClient(settings.state_table_service_uri, settings.state_table_name,
+                            credential=credential(settings.state_client_id), **TABLE_CLIENT_OPTIONS)
     else:
         raise ConfigurationError(
             "STATE_STORE=table needs STATE_STORAGE__tableServiceUri (managed identity) or "

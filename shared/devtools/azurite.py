@@ -76,29 +76,52 @@ def _from_container() -> Iterator[str]:
         yield connection_string(host, port)
 
 
-@contextlib.contextmanager
-def _from_npm() -> Iterator[str]:
-    binary = REPO_ROOT / "node_modules" / ".bin" / "azurite-table"
-    if not binary.exists():
-        raise AzuriteUnavailable(
-            f"{binary} not found: run 'npm install' in {REPO_ROOT} (or 'make install'), "
-            "or set AZURITE_CONNECTION_STRING, or start a Docker engine"
+class AzuriteProcess:
+    """Azurite's table service from this repo's npm install, in its own process group.
+
+    ``location`` keeps data on disk (so a stop and start keeps it); without it
+    data lives in memory. ``stop()`` and ``start()`` reuse the same port.
+    """
+
+    def __init__(self, location: str | Path | None = None, port: int | None = None) -> None:
+        self.binary = REPO_ROOT / "node_modules" / ".bin" / "azurite-table"
+        if not self.binary.exists():
+            raise AzuriteUnavailable(
+                f"{self.binary} not found: run 'npm install' in {REPO_ROOT} (or 'make install'), "
+                "or set AZURITE_CONNECTION_STRING, or start a Docker engine"
+            )
+        if shutil.which("node") is None:
+            raise AzuriteUnavailable("Node.js ('node') is not on PATH; Azurite from npm needs it")
+        self.location = Path(location) if location else None
+        self.port = port or _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def connection_string(self) -> str:
+        return connection_string("127.0.0.1", self.port)
+
+    def start(self) -> "AzuriteProcess":
+        storage = ["--location", str(self.location)] if self.location else ["--inMemoryPersistence"]
+        self.process = subprocess.Popen(
+            [str(self.binary), "--tableHost", "127.0.0.1", "--tablePort", str(self.port), *storage,
+             "--disableTelemetry", "--skipApiVersionCheck", "--loose"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    if shutil.which("node") is None:
-        raise AzuriteUnavailable("Node.js ('node') is not on PATH; Azurite from npm needs it")
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--inMemoryPersistence",
-         "--disableTelemetry", "--skipApiVersionCheck", "--loose"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        _wait_for_port("127.0.0.1", port, process, STARTUP_TIMEOUT)
-        log.info("Azurite (npm) table service on 127.0.0.1:%d, pid %d", port, process.pid)
-        yield connection_string("127.0.0.1", port)
-    finally:
+        try:
+            _wait_for_port("127.0.0.1", self.port, self.process, STARTUP_TIMEOUT)
+        except AzuriteUnavailable:
+            self.stop()
+            raise
+        log.info("Azurite (npm) table service on 127.0.0.1:%d, pid %d", self.port, self.process.pid)
+        return self
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            # SIGINT lets Azurite close its database (data under --location survives a restart)
+            os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -107,6 +130,15 @@ def _from_npm() -> Iterator[str]:
             process.wait()
         if process.stdout:
             process.stdout.close()
+
+
+@contextlib.contextmanager
+def _from_npm() -> Iterator[str]:
+    emulator = AzuriteProcess().start()
+    try:
+        yield emulator.connection_string
+    finally:
+        emulator.stop()
 
 
 @contextlib.contextmanager
