@@ -25,10 +25,26 @@ _SECRET_VALUES = [
 ]
 
 
+_STRUCTURAL_KEYS = {"field", "path", "count", "operator", "related", "id", "reason"}
+
+
+def _looks_random(token: str) -> bool:
+    """A long run of base64 characters is a key only if it mixes digits and both letter cases."""
+    return any(c.isdigit() for c in token) and any(c.islower() for c in token) and any(c.isupper() for c in token)
+
+
+def _replace(match: re.Match) -> str:
+    found = match.group(0)
+    if found.startswith("-----"):
+        return REDACTED
+    if "=" in found[:40] and not found.rstrip("=").isalnum():
+        return found.split("=", 1)[0] + "=" + REDACTED
+    return REDACTED if _looks_random(found) else found
+
+
 def redact_text(text: str) -> str:
     for pattern in _SECRET_VALUES:
-        text = pattern.sub(lambda m: (m.group(0).split("=", 1)[0] + "=" + REDACTED)
-                           if "=" in m.group(0)[:40] and not m.group(0).startswith("-----") else REDACTED, text)
+        text = pattern.sub(_replace, text)
     return text
 
 
@@ -43,7 +59,9 @@ def redact(value: Any, key: str | None = None) -> Any:
     if isinstance(value, list):
         return [redact(v, key) for v in value]
     if isinstance(value, str):
-        if key is not None and _SECRET_NAMES.search(key) and value and key not in ("path", "field", "value"):
+        if key in _STRUCTURAL_KEYS:
+            return value  # names of fields and resources, not values
+        if key is not None and _SECRET_NAMES.search(key) and value and key != "value":
             return REDACTED
         return redact_text(value)
     return value

@@ -35,3 +35,26 @@ def table_client(azurite_connection_string):
     yield client
     client.delete_table()
     client.close()
+
+
+# The controls the pipeline tests (service, end to end, faults) rely on. Pinned, so that growing the
+# catalog does not change what those tests expect; the catalog itself is tested by its case files.
+PIPELINE_CONTROLS = (
+    "storage-https-only", "storage-min-tls-1-2", "storage-no-public-blob-access", "storage-network-default-deny",
+    "nsg-no-ssh-from-internet", "nsg-no-rdp-from-internet", "nsg-no-all-ports-from-internet",
+    "keyvault-purge-protection", "keyvault-soft-delete", "required-tags",
+)
+
+
+def pipeline_catalog():
+    from shared.controls import load_catalog
+
+    return load_catalog(disabled=disabled_except(PIPELINE_CONTROLS))
+
+
+def disabled_except(keep) -> list[str]:
+    from shared.controls import BUILTIN_DIR, control_files
+    import yaml
+
+    ids = [yaml.safe_load(p.read_text(encoding="utf-8"))["id"] for p in control_files(BUILTIN_DIR)]
+    return [i for i in ids if i not in keep]

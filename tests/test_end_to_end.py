@@ -20,6 +20,7 @@ from azure.functions.meta import Datum
 from shared import bootstrap
 from shared.adapters.table_store import TableStateStore
 from shared.resource_ids import parse_resource_id
+from tests.conftest import PIPELINE_CONTROLS, disabled_except
 from tests.support.local_azure import OTHER_CREDENTIAL_SETTINGS, LocalAzure
 
 SUB = "3b8e5f21-6c4d-4a9e-8b17-0d2c4e6f8a13"
@@ -89,6 +90,7 @@ def pipeline(azurite_connection_string, monkeypatch):
         monkeypatch.setenv("STATE_STORE", "table")
         monkeypatch.setenv("STATE_TABLE_NAME", table_name)
         monkeypatch.setenv("STATE_STORAGE__connectionString", azurite_connection_string)
+        monkeypatch.setenv("DISABLED_CONTROLS", ",".join(disabled_except(PIPELINE_CONTROLS)))
         bootstrap.override(None)
         from handlers.resource_events import on_resource_change
 

@@ -12,6 +12,7 @@ from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourc
 from shared.adapters.table_store import TableStateStore
 from shared.bootstrap import TABLE_CLIENT_OPTIONS
 from shared.controls import load_catalog
+from tests.conftest import pipeline_catalog
 from shared.devtools.azurite import AzuriteProcess
 from shared.events import envelope_from_dict, parse_event
 from shared.service import Dependencies, drain_outbox, handle_change
@@ -41,7 +42,7 @@ def test_table_storage_outage_raises_for_redelivery_and_recovers_with_state_inta
         table = TableClient.from_connection_string(emulator.connection_string, "t" + uuid.uuid4().hex[:12], **options)
         table.create_table()
         reader = StaticResourceReader([resource()])
-        deps = Dependencies(load_catalog(), reader, TableStateStore(table), MemorySink())
+        deps = Dependencies(pipeline_catalog(), reader, TableStateStore(table), MemorySink())
         handle_change(change("f1"), deps)  # first seen, compliant
         reader.put(resource(allowBlobPublicAccess=True))
         emulator.stop()
@@ -72,7 +73,7 @@ def test_store_failing_after_commit_still_delivers_through_the_outbox():
                 raise AzureError("connection reset after the transaction was applied")
 
     reader = StaticResourceReader([resource(minimumTlsVersion="TLS1_0")])
-    deps = Dependencies(load_catalog(), reader, LostResponse(), MemorySink())
+    deps = Dependencies(pipeline_catalog(), reader, LostResponse(), MemorySink())
     with pytest.raises(AzureError):
         handle_change(change("l1"), deps)
     assert handle_change(change("l1"), deps).findings == []  # redelivered: already committed

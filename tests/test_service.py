@@ -8,6 +8,7 @@ import pytest
 
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
 from shared.controls import load_catalog
+from tests.conftest import pipeline_catalog
 from shared.events import envelope_from_dict, parse_event
 from shared.findings import FINDING_COLUMNS
 from shared.ports import ConcurrencyConflict, FindingsDeliveryError, ResourceAccessDenied
@@ -53,7 +54,7 @@ def arn_event(event_id, resource, event_time):
 @pytest.fixture
 def world():
     reader = StaticResourceReader([HARDENED])
-    deps = Dependencies(catalog=load_catalog(), reader=reader, store=InMemoryStateStore(), sink=MemorySink(),
+    deps = Dependencies(catalog=pipeline_catalog(), reader=reader, store=InMemoryStateStore(), sink=MemorySink(),
                         clock=lambda: CLOCK)
     return deps
 

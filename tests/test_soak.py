@@ -167,8 +167,8 @@ def test_soak_duplicates_reordering_concurrency_and_faults(azurite_connection_st
         states = {s.resource_id.lower(): s for s in store.inner.states()}
         assert set(states) == set(latest)
         for key, payload in latest.items():
-            truth = {r.control_id: r.status for r in catalog.evaluate(payload)}
-            got = {cid: cs.status for cid, cs in states[key].controls.items()}
+            truth = {r.control_id: r.status for r in catalog.evaluate(payload) if r.status.value != "NotEvaluated"}
+            got = {cid: cs.status for cid, cs in states[key].controls.items() if cs.status is not None}
             assert got == truth, key
 
         # ------------------------------------------------------------------ no duplicate, no lost transition
@@ -180,6 +180,8 @@ def test_soak_duplicates_reordering_concurrency_and_faults(azurite_connection_st
             chains[(r["ResourceId"].lower(), r["ControlId"])].append(r)
         for key, state in states.items():
             for cid, cs in state.controls.items():
+                if cs.status is None:
+                    continue  # never decided (related data not available): no transitions
                 records = chains.get((key, cid), [])
                 got = [r["Transition"] for r in records]
                 versions = sorted(_version(r, states) for r in records)
