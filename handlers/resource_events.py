@@ -25,7 +25,8 @@ def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envel
     except ValueError as exc:
         raise EventRejected(getattr(event, "id", None), f"event data is not valid JSON: {exc}") from None
     if isinstance(event, func.CloudEvent):
-        return Envelope(event.id, event.type, event.subject, event.time, data, event.source, "CloudEvents")
+        return Envelope(event.id, event.type, event.subject, event.time, data, event.source, "CloudEvents",
+                        event.specversion)
     return Envelope(event.id, event.event_type, event.subject, event.event_time, data, event.topic, "EventGrid")
 
 

@@ -45,9 +45,17 @@ class EventRejected(ValueError):
     """
 
     def __init__(self, event_id: str | None, reason: str):
-        self.event_id = event_id or "<no id>"
-        self.reason = reason
-        super().__init__(f"event {self.event_id} rejected: {reason}")
+        self.event_id = printable(event_id) if event_id else "<no id>"
+        self.reason = printable(reason, 600)
+        super().__init__(f"event {self.event_id} rejected: {self.reason}")
+
+
+def printable(text: Any, limit: int = 200) -> str:
+    """Untrusted text made safe for one log line: control and bidi characters escaped, length bounded."""
+    value = str(text)
+    safe = "".join(ch if ch.isprintable() and ch not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                   else ch.encode("unicode_escape").decode("ascii") for ch in value)
+    return safe if len(safe) <= limit else safe[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class Envelope:
     data: Any
     source: str | None  # EventGrid 'topic' or CloudEvents 'source'
     schema: str  # "EventGrid" | "CloudEvents"
+    spec_version: str | None = None  # CloudEvents 'specversion'
 
 
 @dataclass(frozen=True)
@@ -105,23 +114,39 @@ class ResourceChange:
 
 
 def envelope_from_dict(obj: Any) -> Envelope:
-    """Detect the schema of one decoded JSON event and return its ``Envelope``."""
+    """Detect the schema of one decoded JSON event (``specversion`` means CloudEvents) and map its fields.
+
+    Validation happens in ``parse_event``, the same for every entry point.
+    """
     if not isinstance(obj, Mapping):
         raise EventRejected(None, f"an event must be a JSON object, got {type(obj).__name__}")
-    event_id = obj.get("id") if isinstance(obj.get("id"), str) else None
     if "specversion" in obj:
-        for key in ("id", "source", "type"):
-            if not isinstance(obj.get(key), str) or not obj.get(key):
-                raise EventRejected(event_id, f"CloudEvent is missing the required attribute '{key}'")
-        if obj.get("specversion") != "1.0":
-            raise EventRejected(event_id, f"unsupported CloudEvents specversion {obj.get('specversion')!r}")
-        return Envelope(obj["id"], obj["type"], obj.get("subject"), obj.get("time"), obj.get("data"),
-                        obj["source"], "CloudEvents")
-    for key in ("id", "eventType", "subject", "eventTime"):
-        if not isinstance(obj.get(key), str) or not obj.get(key):
-            raise EventRejected(event_id, f"Event Grid event is missing the required field '{key}'")
-    return Envelope(obj["id"], obj["eventType"], obj["subject"], obj["eventTime"], obj.get("data"),
+        return Envelope(obj.get("id"), obj.get("type"), obj.get("subject"), obj.get("time"), obj.get("data"),
+                        obj.get("source"), "CloudEvents", str(obj.get("specversion")))
+    return Envelope(obj.get("id"), obj.get("eventType"), obj.get("subject"), obj.get("eventTime"), obj.get("data"),
                     obj.get("topic"), "EventGrid")
+
+
+def _checked(envelope: Envelope) -> Envelope:
+    _check_envelope(envelope)
+    return envelope
+
+
+def _check_envelope(envelope: Envelope) -> None:
+    """The attributes each schema requires, whichever way the event arrived."""
+    event_id = envelope.id if isinstance(envelope.id, str) else None
+    if envelope.schema == "CloudEvents":
+        required = {"id": envelope.id, "source": envelope.source, "type": envelope.type}
+        if envelope.spec_version not in (None, "1.0"):
+            raise EventRejected(event_id, f"unsupported CloudEvents specversion {envelope.spec_version!r}")
+        what = "CloudEvent is missing the required attribute"
+    else:
+        required = {"id": envelope.id, "eventType": envelope.type, "subject": envelope.subject,
+                    "eventTime": envelope.time}
+        what = "Event Grid event is missing the required field"
+    for key, value in required.items():
+        if not value or not isinstance(value, (str, datetime)):
+            raise EventRejected(event_id, f"{what} '{key}'")
 
 
 def iter_envelopes(text: str, origin: str = "input") -> Iterator[Envelope | EventRejected]:
@@ -144,7 +169,7 @@ def iter_envelopes(text: str, origin: str = "input") -> Iterator[Envelope | Even
         items = decoded if isinstance(decoded, list) else [decoded]
         for index, item in enumerate(items):
             try:
-                yield envelope_from_dict(item)
+                yield _checked(envelope_from_dict(item))
             except EventRejected as exc:
                 yield EventRejected(exc.event_id if exc.event_id != "<no id>" else f"{origin}[{index}]", exc.reason)
         return
@@ -157,7 +182,7 @@ def iter_envelopes(text: str, origin: str = "input") -> Iterator[Envelope | Even
             yield EventRejected(f"{origin}:{number}", f"invalid JSON: {exc.msg} at column {exc.colno}")
             continue
         try:
-            yield envelope_from_dict(item)
+            yield _checked(envelope_from_dict(item))
         except EventRejected as exc:
             yield EventRejected(exc.event_id if exc.event_id != "<no id>" else f"{origin}:{number}", exc.reason)
 
@@ -195,9 +220,8 @@ def _caller(data: Mapping[str, Any]) -> Caller:
 
 def parse_event(envelope: Envelope) -> ResourceChange:
     """Turn one envelope into a ``ResourceChange`` or raise ``EventRejected``."""
+    _check_envelope(envelope)
     event_id = envelope.id
-    if not event_id:
-        raise EventRejected(None, "event has no id")
     event_type = envelope.type or ""
     kind = EVENT_KINDS.get(event_type.lower())
     if kind is None:

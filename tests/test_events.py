@@ -294,7 +294,7 @@ def test_envelope_must_be_an_object():
 def test_envelope_without_id_is_rejected_by_parse_event():
     envelope = Envelope(None, "Microsoft.Resources.ResourceWriteSuccess", SA_PROD, "2024-05-14T09:31:27Z", {},
                         None, "EventGrid")
-    with pytest.raises(EventRejected, match="event has no id"):
+    with pytest.raises(EventRejected, match="missing the required field 'id'"):
         parse_event(envelope)
 
 
