@@ -235,3 +235,28 @@ def test_partial_delivery_keeps_only_the_failed_findings(world):
 def test_retry_delay_grows_and_is_capped():
     assert [retry_delay(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert retry_delay(50) == timedelta(hours=1)
+
+
+def arn_deleted(event_id, resource_id, event_time):
+    return parse_event(envelope_from_dict({
+        "id": event_id, "topic": f"/subscriptions/{SUB}", "subject": resource_id,
+        "eventType": "Microsoft.ResourceNotifications.Resources.Deleted", "eventTime": event_time,
+        "dataVersion": "1", "data": {"resourceInfo": {"id": resource_id, "name": "stdata01",
+                                                      "type": "Microsoft.Storage/storageAccounts"},
+                                     "operationalInfo": {"resourceEventTime": event_time}}}))
+
+
+def test_late_events_after_a_delete_cannot_resurrect_the_resource(world):
+    handle_change(arn_event("n1", weak(allowBlobPublicAccess=True), "2026-04-01T07:00:00Z"), world)
+    gone = handle_change(arn_deleted("n3", SA_ID, "2026-04-01T07:30:00Z"), world)
+    assert transitions(gone) == [("Deleted", "storage-no-public-blob-access")]
+    late_payload = handle_change(arn_event("n2", weak(allowBlobPublicAccess=True), "2026-04-01T07:10:00Z"), world)
+    assert late_payload.skipped.startswith("stale payload") and late_payload.findings == []
+    world.reader.remove(SA_ID)
+    late_write = handle_change(write_event("w9", time="2026-04-01T07:05:00Z"), world)  # re-read: 404
+    assert late_write.findings == []
+    assert world.store.load(gone.change.resource).deleted
+    world.reader.put(weak(allowBlobPublicAccess=True))  # it really exists again
+    back = handle_change(write_event("w10", time="2026-04-01T08:00:00Z"), world)
+    assert transitions(back) == [("New", "storage-no-public-blob-access")]
+    assert not world.store.load(back.change.resource).deleted
