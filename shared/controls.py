@@ -232,12 +232,14 @@ class Catalog:
         if control.related is None:
             return verdict(Status.NONCOMPLIANT, evidence)
         spec = control.related.spec
-        try:
-            if spec.key not in cache:
+        if spec.key not in cache:  # one read per related spec, shared by the controls that need it
+            try:
                 cache[spec.key] = fetch(resource, spec)
-            items = cache[spec.key]
-        except RelatedUnavailable as exc:
-            return verdict(Status.NOT_EVALUATED, reason=str(exc))
+            except RelatedUnavailable as exc:
+                cache[spec.key] = exc
+        items = cache[spec.key]
+        if isinstance(items, RelatedUnavailable):
+            return verdict(Status.NOT_EVALUATED, reason=str(items))
         checked = []
         for item in items:
             if control.related.existence is None:
