@@ -68,6 +68,7 @@ CONTROL_SCHEMA: dict[str, Any] = {
                 "type": {"type": "string", "pattern": r"^[A-Za-z0-9.]+/[A-Za-z0-9/]+$"},
                 "name": {"type": "string", "minLength": 1},
                 "idsFrom": {"type": "string"},
+                "mode": {"enum": ["anyMatches", "noneMatches"]},
                 "existenceCondition": {"type": "object"},
                 "description": {"type": "string"},
             },
@@ -121,8 +122,12 @@ class RelatedSpec:
 
 @dataclass(frozen=True)
 class RelatedCheck:
+    """``anyMatches`` (auditIfNotExists): compliant when some related resource satisfies the condition.
+    ``noneMatches``: non-compliant when any does (e.g. a firewall rule open to the whole Internet)."""
+
     spec: RelatedSpec
     existence: CompiledRule | None  # None: any related resource will do
+    mode: str = "anyMatches"
 
 
 RelatedSource = Callable[[Mapping[str, Any], RelatedSpec], list]
@@ -240,6 +245,8 @@ class Catalog:
         items = cache[spec.key]
         if isinstance(items, RelatedUnavailable):
             return verdict(Status.NOT_EVALUATED, reason=str(items))
+        if control.related.mode == "noneMatches":
+            return Catalog._none_may_match(control, items, evidence, verdict)
         checked = []
         for item in items:
             if control.related.existence is None:
@@ -256,6 +263,25 @@ class Catalog:
                    "reason": "none exists" if not items else "none satisfies the existence condition",
                    "checked": checked[:10]}
         return verdict(Status.NONCOMPLIANT, evidence + [summary])
+
+    @staticmethod
+    def _none_may_match(control: Control, items: list, evidence: list, verdict) -> ControlResult:
+        offending = []
+        for item in items:
+            if control.related.existence is None:
+                offending.append({"id": item.get("id") or item.get("name"), "evidence": []})
+                continue
+            try:
+                hit, item_evidence = control.related.existence.evaluate(item)
+            except EvaluationError as exc:
+                return verdict(Status.NOT_EVALUATED, reason=f"condition failed on {item.get('id')}: {exc}")
+            if hit:
+                offending.append({"id": item.get("id") or item.get("name"), "evidence": item_evidence[:5]})
+        if not offending:
+            return verdict(Status.COMPLIANT)
+        return verdict(Status.NONCOMPLIANT, evidence + [{
+            "related": control.related.spec.key, "found": len(items),
+            "reason": f"{len(offending)} related resource(s) match the condition", "matching": offending[:10]}])
 
     def related_specs(self) -> list[RelatedSpec]:
         return list({c.related.spec.key: c.related.spec for c in self.controls if c.related}.values())
@@ -330,7 +356,7 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
             except RuleError as exc:
                 raise ControlLoadError(f"{where}: field 'related/idsFrom': {exc}") from None
         related = RelatedCheck(RelatedSpec(spec_doc["type"], spec_doc.get("name"), ids_from,
-                                           spec_doc.get("idsFrom")), existence)
+                                           spec_doc.get("idsFrom")), existence, spec_doc.get("mode", "anyMatches"))
     frameworks = {k: tuple(v) for k, v in (doc.get("frameworks") or {}).items()}
     return Control(
         id=doc["id"], title=doc["title"], severity=doc["severity"],
