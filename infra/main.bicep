@@ -1,0 +1,415 @@
+// The event-driven compliance monitor, deployed in one subscription for many.
+//
+//   az deployment sub create --location <region> --parameters infra/main.bicepparam
+//
+// Step 1 (deployEventSubscriptions = false): resource group, storage, Function App,
+// Log Analytics table and data collection rule, alerts, workbook, and per monitored
+// subscription the Reader role and the Event Grid system topics. Then publish the code.
+// Step 2 (deployEventSubscriptions = true): the same deployment again, which adds the
+// event subscriptions to the function (Event Grid requires the function to exist).
+// See docs/DEPLOY.md.
+targetScope = 'subscription'
+
+metadata name = 'Event-driven compliance monitor'
+metadata description = 'Event Grid resource-change events -> Azure Function -> Table Storage state -> Logs Ingestion -> ComplianceFindings_CL, with alerts and a workbook.'
+
+// ------------------------------------------------------------------ where and what
+
+@description('Required. Subscription ids to monitor. Each gets Reader for the function and an Event Grid system topic. May include this subscription.')
+@minLength(1)
+param monitoredSubscriptionIds array
+
+@description('Optional. Azure region of the resource group and its resources (must offer the Flex Consumption plan). Defaults to the deployment\'s location.')
+param location string = deployment().location
+
+@description('Optional. Name of the resource group for the monitor.')
+param resourceGroupName string = 'rg-compliance-monitor'
+
+@description('Optional. Name of the resource group created in each monitored subscription for its system topics.')
+param eventResourceGroupName string = 'rg-compliance-monitor-events'
+
+@description('Optional. Tags for every resource group and resource.')
+param tags object = {}
+
+@description('Optional. Step 2 of the deployment: create the event subscriptions to the function. Set it only after the function code is published (docs/DEPLOY.md).')
+param deployEventSubscriptions bool = false
+
+// ------------------------------------------------------------------ events
+
+@description('Optional. Also subscribe to Azure Resource Notifications (Microsoft.ResourceNotifications.Resources CreatedOrUpdated/Deleted), whose events carry the resource.')
+param enableResourceNotifications bool = false
+
+@description('Optional. Schema Event Grid delivers in; the function decodes both.')
+@allowed([
+  'EventGridSchema'
+  'CloudEventSchemaV1_0'
+])
+param eventDeliverySchema string = 'EventGridSchema'
+
+@description('Optional. Delivery attempts before an event is dead-lettered (Event Grid retries with back-off).')
+@minValue(1)
+@maxValue(30)
+param maxDeliveryAttempts int = 30
+
+@description('Optional. Minutes an event is retried before it is dead-lettered.')
+@minValue(1)
+@maxValue(1440)
+param eventTimeToLiveInMinutes int = 1440
+
+@description('Optional. ARM operations that are never evaluated, by data.operationName prefix. With the suffixes at most 25 values (Event Grid limit).')
+param ignoredOperationNamePrefixes array = [
+  'Microsoft.Resources/deployments/'
+  'Microsoft.Authorization/policies/'
+]
+
+@description('Optional. Read-only ARM actions that are never evaluated, by data.operationName suffix.')
+param ignoredOperationNameSuffixes array = [
+  '/listKeys/action'
+  '/listAccountSas/action'
+  '/listServiceSas/action'
+  '/config/list/action'
+  '/listSecrets/action'
+  '/listCredentials/action'
+  '/listClusterUserCredential/action'
+  '/listClusterAdminCredential/action'
+  '/listConnectionStrings/action'
+  '/listAdminKeys/action'
+  '/listQueryKeys/action'
+  '/publishxml/action'
+]
+
+// ------------------------------------------------------------------ findings
+
+@description('Optional. Resource id of an existing Log Analytics workspace for the findings; empty creates a new one.')
+param existingLogAnalyticsWorkspaceId string = ''
+
+@description('Optional. Retention of a new workspace, in days.')
+@minValue(30)
+@maxValue(730)
+param logAnalyticsRetentionInDays int = 90
+
+@description('Optional. Interactive retention of ComplianceFindings_CL, in days. The workbook\'s posture views look back this far.')
+@minValue(4)
+@maxValue(730)
+param findingsRetentionInDays int = 90
+
+@description('Optional. Total retention of ComplianceFindings_CL (interactive plus long-term), in days.')
+@minValue(4)
+@maxValue(4383)
+param findingsTotalRetentionInDays int = 365
+
+// ------------------------------------------------------------------ the function
+
+@description('Optional. Replication of the storage account (host, code package, state, dead letters).')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+param storageSkuName string = 'Standard_GRS'
+
+@description('Optional. Maximum instances of the Flex Consumption plan.')
+@minValue(40)
+@maxValue(1000)
+param functionMaximumInstanceCount int = 100
+
+@description('Optional. Memory per instance of the Flex Consumption plan, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param functionInstanceMemoryMB int = 2048
+
+@description('Optional. NCRONTAB schedule of the drain_findings timer, which delivers findings whose first send failed (OUTBOX_DRAIN_SCHEDULE).')
+param outboxDrainSchedule string = '0 */1 * * * *'
+
+@description('Optional. Control ids to leave out (DISABLED_CONTROLS).')
+param disabledControls array = []
+
+@description('Optional. Parameter overrides per control id (CONTROL_PARAMETERS), e.g. {"required-tags": {"tagNames": ["owner"]}}.')
+param controlParameters object = {}
+
+@description('Optional. Folders of custom controls inside the published package, comma-separated (CONTROLS_PATH).')
+param controlsPath string = ''
+
+// ------------------------------------------------------------------ alerts
+
+@description('Optional. Email addresses notified by the alerts.')
+param alertEmailAddresses array = []
+
+@description('Optional. Webhook URIs called by the alerts (common alert schema). A URI with a secret in it is visible in the deployment history.')
+param alertWebhookUris array = []
+
+@description('Optional. How often the Critical/High drift alerts run (and the window each run looks at).')
+@allowed([
+  'PT1M'
+  'PT5M'
+  'PT10M'
+  'PT15M'
+])
+param driftAlertFrequency string = 'PT5M'
+
+@description('Optional. Failed function invocations within 15 minutes that raise the pipeline alert.')
+@minValue(1)
+param functionFailureThreshold int = 5
+
+@description('Optional. Hours without a processed event that raise the pipeline alert. Make it longer than the quietest period of the monitored subscriptions.')
+@allowed([
+  1
+  2
+  3
+  6
+  12
+  24
+  48
+])
+param noEventsAlertHours int = 24
+
+@description('Optional. Deploy the Azure Monitor workbook.')
+param deployWorkbook bool = true
+
+// ------------------------------------------------------------------ names
+
+// The function Event Grid delivers to: handlers/resource_events.py (tests check it).
+var eventFunctionName = 'on_resource_change'
+var stateTableName = 'ComplianceState'
+var findingsTableName = 'ComplianceFindings_CL'
+var findingsStreamName = 'Custom-ComplianceFindings'
+var deploymentContainerName = 'app-package'
+var deadLetterContainerName = 'eventgrid-deadletter'
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroupName, location))
+var names = {
+  storage: 'stcm${resourceToken}'
+  functionApp: 'func-cm-${resourceToken}'
+  plan: 'asp-cm-${resourceToken}'
+  appInsights: 'appi-cm-${resourceToken}'
+  workspace: 'log-cm-${resourceToken}'
+  dataCollectionRule: 'dcr-cm-findings-${resourceToken}'
+  alertPrefix: 'alert-cm-${resourceToken}'
+}
+
+var storageRoleIds = [
+  'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner: host leases, code package
+  '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor: host queues
+  '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor: ComplianceState
+]
+
+// The function refuses events for resources outside these scopes (MONITORED_SCOPES).
+var monitoredScopes = [for subscriptionId in monitoredSubscriptionIds: '/subscriptions/${subscriptionId}']
+
+var useExistingWorkspace = !empty(existingLogAnalyticsWorkspaceId)
+var workspaceSubscriptionId = useExistingWorkspace ? split(existingLogAnalyticsWorkspaceId, '/')[2] : subscription().subscriptionId
+var workspaceResourceGroupName = useExistingWorkspace ? split(existingLogAnalyticsWorkspaceId, '/')[4] : resourceGroupName
+var workspaceName = useExistingWorkspace ? last(split(existingLogAnalyticsWorkspaceId, '/')) : names.workspace
+
+// ------------------------------------------------------------------ resources
+
+resource monitorGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: resourceGroupName
+  location: location
+  tags: tags
+}
+
+module workspace 'modules/log-analytics.bicep' = if (!useExistingWorkspace) {
+  name: 'compliance-workspace'
+  scope: monitorGroup
+  params: {
+    name: names.workspace
+    location: location
+    tags: tags
+    retentionInDays: logAnalyticsRetentionInDays
+  }
+}
+
+var workspaceResourceId = useExistingWorkspace ? existingLogAnalyticsWorkspaceId : workspace!.outputs.resourceId
+
+module findingsTable 'modules/findings-table.bicep' = {
+  name: 'compliance-findings-table'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    tableName: findingsTableName
+    retentionInDays: findingsRetentionInDays
+    totalRetentionInDays: findingsTotalRetentionInDays
+  }
+  dependsOn: [
+    workspace
+  ]
+}
+
+module dataCollectionRule 'modules/data-collection-rule.bicep' = {
+  name: 'compliance-dcr'
+  scope: monitorGroup
+  params: {
+    name: names.dataCollectionRule
+    location: findingsTable.outputs.workspaceLocation
+    tags: tags
+    workspaceResourceId: workspaceResourceId
+    tableName: findingsTable.outputs.name
+    streamName: findingsStreamName
+  }
+}
+
+module appInsights 'modules/app-insights.bicep' = {
+  name: 'compliance-app-insights'
+  scope: monitorGroup
+  params: {
+    name: names.appInsights
+    location: location
+    tags: tags
+    workspaceResourceId: workspaceResourceId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'compliance-storage'
+  scope: monitorGroup
+  params: {
+    name: names.storage
+    location: location
+    tags: tags
+    skuName: storageSkuName
+    stateTableName: stateTableName
+    deploymentContainerName: deploymentContainerName
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'compliance-function-app'
+  scope: monitorGroup
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    stateTableServiceUri: storage.outputs.tableServiceUri
+    stateTableName: storage.outputs.stateTableName
+    logsIngestionEndpoint: dataCollectionRule.outputs.logsIngestionEndpoint
+    dataCollectionRuleImmutableId: dataCollectionRule.outputs.immutableId
+    logsIngestionStreamName: dataCollectionRule.outputs.streamName
+    appInsightsConnectionString: appInsights.outputs.connectionString
+    monitoredScopes: monitoredScopes
+    outboxDrainSchedule: outboxDrainSchedule
+    disabledControls: disabledControls
+    controlParameters: controlParameters
+    controlsPath: controlsPath
+    maximumInstanceCount: functionMaximumInstanceCount
+    instanceMemoryMB: functionInstanceMemoryMB
+  }
+}
+
+module storageRoles 'modules/role-assignments-storage.bicep' = {
+  name: 'compliance-storage-roles'
+  scope: monitorGroup
+  params: {
+    storageAccountName: storage.outputs.name
+    principalId: functionApp.outputs.principalId
+    roleDefinitionIds: storageRoleIds
+  }
+}
+
+module monitoringRoles 'modules/role-assignments-monitoring.bicep' = {
+  name: 'compliance-monitoring-roles'
+  scope: monitorGroup
+  params: {
+    dataCollectionRuleName: dataCollectionRule.outputs.name
+    appInsightsName: appInsights.outputs.name
+    principalId: functionApp.outputs.principalId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'compliance-alerts'
+  scope: monitorGroup
+  params: {
+    namePrefix: names.alertPrefix
+    location: location
+    tags: tags
+    workspaceResourceId: workspaceResourceId
+    appInsightsResourceId: appInsights.outputs.resourceId
+    functionName: eventFunctionName
+    emailAddresses: alertEmailAddresses
+    webhookUris: alertWebhookUris
+    driftAlertFrequency: driftAlertFrequency
+    functionFailureThreshold: functionFailureThreshold
+    noEventsAlertHours: noEventsAlertHours
+  }
+  dependsOn: [
+    findingsTable
+  ]
+}
+
+module workbook 'modules/workbook.bicep' = if (deployWorkbook) {
+  name: 'compliance-workbook'
+  scope: monitorGroup
+  params: {
+    location: location
+    tags: tags
+    workspaceResourceId: workspaceResourceId
+    postureLookbackDays: findingsRetentionInDays
+  }
+}
+
+module monitored 'modules/monitored-subscription.bicep' = [for subscriptionId in monitoredSubscriptionIds: {
+  name: take('compliance-monitored-${subscriptionId}', 64)
+  scope: subscription(subscriptionId)
+  params: {
+    functionPrincipalId: functionApp.outputs.principalId
+    functionResourceId: '${functionApp.outputs.resourceId}/functions/${eventFunctionName}'
+    resourceGroupName: eventResourceGroupName
+    location: location
+    tags: tags
+    storageSubscriptionId: subscription().subscriptionId
+    storageResourceGroupName: monitorGroup.name
+    storageAccountName: storage.outputs.name
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+    deployEventSubscriptions: deployEventSubscriptions
+    enableResourceNotifications: enableResourceNotifications
+    eventDeliverySchema: eventDeliverySchema
+    maxDeliveryAttempts: maxDeliveryAttempts
+    eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    ignoredOperationNamePrefixes: ignoredOperationNamePrefixes
+    ignoredOperationNameSuffixes: ignoredOperationNameSuffixes
+    actionGroupResourceId: alerts.outputs.resourceId
+  }
+}]
+
+// ------------------------------------------------------------------ outputs
+
+@description('The name of the monitor\'s resource group.')
+output name string = monitorGroup.name
+
+@description('The resource id of the monitor\'s resource group.')
+output resourceId string = monitorGroup.id
+
+@description('The name of the Function App: publish the code to it (docs/DEPLOY.md).')
+output functionAppName string = functionApp.outputs.name
+
+@description('The resource id of the function Event Grid delivers to.')
+output eventFunctionResourceId string = '${functionApp.outputs.resourceId}/functions/${eventFunctionName}'
+
+@description('The name of the storage account (state table, dead-lettered events).')
+output storageAccountName string = storage.outputs.name
+
+@description('The resource id of the Log Analytics workspace with ComplianceFindings_CL.')
+output workspaceResourceId string = workspaceResourceId
+
+@description('The resource id of the data collection rule.')
+output dataCollectionRuleResourceId string = dataCollectionRule.outputs.resourceId
+
+@description('The logs ingestion endpoint the function sends findings to.')
+output logsIngestionEndpoint string = dataCollectionRule.outputs.logsIngestionEndpoint
+
+@description('The resource id of the action group.')
+output actionGroupResourceId string = alerts.outputs.resourceId
+
+@description('Whether the event subscriptions were deployed (step 2).')
+output eventSubscriptionsDeployed bool = deployEventSubscriptions

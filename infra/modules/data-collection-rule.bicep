@@ -1,0 +1,73 @@
+// The data collection rule (kind Direct) the function sends findings to through the
+// Logs Ingestion API. Its stream declaration is the finding record (the same generated
+// column list as the table); the data flow writes the stream to the custom table.
+
+@description('Required. Name of the data collection rule.')
+param name string
+
+@description('Optional. Azure region; must be the workspace\'s region.')
+param location string = resourceGroup().location
+
+@description('Optional. Tags for the rule.')
+param tags object = {}
+
+@description('Required. Resource id of the Log Analytics workspace that holds the findings table.')
+param workspaceResourceId string
+
+@description('Required. Name of the custom table the findings land in (ComplianceFindings_CL).')
+param tableName string
+
+@description('Optional. Name of the input stream; the code sends to it (LOGS_INGESTION__streamName).')
+param streamName string = 'Custom-ComplianceFindings'
+
+var findingColumns = loadJsonContent('../finding-columns.json')
+
+resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'Direct'
+  properties: {
+    description: 'Compliance findings from the event-driven compliance monitor.'
+    streamDeclarations: {
+      '${streamName}': {
+        columns: findingColumns
+      }
+    }
+    destinations: {
+      logAnalytics: [
+        {
+          name: 'findingsWorkspace'
+          workspaceResourceId: workspaceResourceId
+        }
+      ]
+    }
+    dataFlows: [
+      {
+        streams: [
+          streamName
+        ]
+        destinations: [
+          'findingsWorkspace'
+        ]
+        transformKql: 'source'
+        outputStream: 'Custom-${tableName}'
+      }
+    ]
+  }
+}
+
+@description('The name of the data collection rule.')
+output name string = dcr.name
+
+@description('The resource id of the data collection rule.')
+output resourceId string = dcr.id
+
+@description('The rule\'s immutable id (dcr-...): LOGS_INGESTION__ruleId.')
+output immutableId string = dcr.properties.immutableId
+
+@description('The rule\'s own logs ingestion endpoint: LOGS_INGESTION__endpoint.')
+output logsIngestionEndpoint string = dcr.properties.endpoints.logsIngestion
+
+@description('The input stream the code sends to: LOGS_INGESTION__streamName.')
+output streamName string = streamName

@@ -1,0 +1,137 @@
+// The event subscriptions that deliver resource changes to the compliance function.
+// Step 2 of the deployment: Event Grid checks that the function exists, so the code must
+// be published first (docs/DEPLOY.md).
+
+@description('Required. Name of the ARM events (Microsoft.Resources.Subscriptions) system topic.')
+param armTopicName string
+
+@description('Optional. Name of the Resource Notifications system topic; empty when it is not used.')
+param resourceNotificationsTopicName string = ''
+
+@description('Required. Resource id of the function (<function app id>/functions/<name>).')
+param functionResourceId string
+
+@description('Required. Resource id of the storage account for dead-lettered events.')
+param deadLetterStorageAccountResourceId string
+
+@description('Required. Name of the blob container for dead-lettered events.')
+param deadLetterContainerName string
+
+@description('Optional. Schema Event Grid delivers in; the function decodes both.')
+@allowed([
+  'EventGridSchema'
+  'CloudEventSchemaV1_0'
+])
+param eventDeliverySchema string = 'EventGridSchema'
+
+@description('Optional. Delivery attempts before an event is dead-lettered.')
+@minValue(1)
+@maxValue(30)
+param maxDeliveryAttempts int = 30
+
+@description('Optional. Minutes an event is retried before it is dead-lettered.')
+@minValue(1)
+@maxValue(1440)
+param eventTimeToLiveInMinutes int = 1440
+
+@description('Optional. ARM operations to drop, by data.operationName prefix.')
+param ignoredOperationNamePrefixes array = []
+
+@description('Optional. ARM operations to drop, by data.operationName suffix.')
+param ignoredOperationNameSuffixes array = []
+
+@description('Optional. Name of the event subscriptions.')
+param eventSubscriptionName string = 'compliance-monitor'
+
+// Advanced filters are ANDed; Event Grid allows 25 filter values in all per subscription.
+var noiseFilters = concat(empty(ignoredOperationNamePrefixes) ? [] : [
+  {
+    operatorType: 'StringNotBeginsWith'
+    key: 'data.operationName'
+    values: ignoredOperationNamePrefixes
+  }
+], empty(ignoredOperationNameSuffixes) ? [] : [
+  {
+    operatorType: 'StringNotEndsWith'
+    key: 'data.operationName'
+    values: ignoredOperationNameSuffixes
+  }
+])
+
+var destination = {
+  endpointType: 'AzureFunction'
+  properties: {
+    resourceId: functionResourceId
+    maxEventsPerBatch: 1
+    preferredBatchSizeInKilobytes: 64
+  }
+}
+
+var retryPolicy = {
+  maxDeliveryAttempts: maxDeliveryAttempts
+  eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+}
+
+var deadLetter = {
+  identity: {
+    type: 'SystemAssigned'
+  }
+  deadLetterDestination: {
+    endpointType: 'StorageBlob'
+    properties: {
+      resourceId: deadLetterStorageAccountResourceId
+      blobContainerName: deadLetterContainerName
+    }
+  }
+}
+
+resource armTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
+  name: armTopicName
+}
+
+resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = if (!empty(resourceNotificationsTopicName)) {
+  name: resourceNotificationsTopicName
+}
+
+resource armToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+  parent: armTopic
+  name: eventSubscriptionName
+  properties: {
+    destination: destination
+    eventDeliverySchema: eventDeliverySchema
+    filter: {
+      includedEventTypes: [
+        'Microsoft.Resources.ResourceWriteSuccess'
+        'Microsoft.Resources.ResourceDeleteSuccess'
+        'Microsoft.Resources.ResourceActionSuccess'
+      ]
+      enableAdvancedFilteringOnArrays: true
+      advancedFilters: noiseFilters
+    }
+    retryPolicy: retryPolicy
+    deadLetterWithResourceIdentity: deadLetter
+  }
+}
+
+resource arnToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (!empty(resourceNotificationsTopicName)) {
+  parent: arnTopic
+  name: eventSubscriptionName
+  properties: {
+    destination: destination
+    eventDeliverySchema: eventDeliverySchema
+    filter: {
+      includedEventTypes: [
+        'Microsoft.ResourceNotifications.Resources.CreatedOrUpdated'
+        'Microsoft.ResourceNotifications.Resources.Deleted'
+      ]
+    }
+    retryPolicy: retryPolicy
+    deadLetterWithResourceIdentity: deadLetter
+  }
+}
+
+@description('The name of the ARM event subscription.')
+output name string = armToFunction.name
+
+@description('The resource id of the ARM event subscription.')
+output resourceId string = armToFunction.id

@@ -1,0 +1,143 @@
+// The Event Grid system topics of one subscription, with a system-assigned identity each
+// (it writes dead-lettered events to the central storage account), and an alert on each
+// topic's dead-lettered events.
+//
+// Only one system topic per source and topic type can exist: if the subscription already
+// has one of type Microsoft.Resources.Subscriptions, remove it or see docs/DEPLOY.md.
+
+@description('Required. The subscription the topics take events from.')
+param subscriptionId string
+
+@description('Optional. Tags for the topics.')
+param tags object = {}
+
+@description('Optional. Also create the Azure Resource Notifications (Microsoft.ResourceNotifications.Resources) system topic.')
+param enableResourceNotifications bool = false
+
+@description('Optional. Resource id of the action group the dead-letter alerts notify; empty for none.')
+param actionGroupResourceId string = ''
+
+@description('Optional. Name of the ARM events system topic.')
+param armTopicName string = 'evgt-compliance-monitor-arm'
+
+@description('Optional. Name of the Resource Notifications system topic.')
+param resourceNotificationsTopicName string = 'evgt-compliance-monitor-arn'
+
+var alertActions = empty(actionGroupResourceId) ? [] : [
+  {
+    actionGroupId: actionGroupResourceId
+  }
+]
+
+resource armTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+  name: armTopicName
+  location: 'global'
+  tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    source: '/subscriptions/${subscriptionId}'
+    topicType: 'Microsoft.Resources.Subscriptions'
+  }
+}
+
+resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableResourceNotifications) {
+  name: resourceNotificationsTopicName
+  location: 'global'
+  tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    source: '/subscriptions/${subscriptionId}'
+    topicType: 'Microsoft.ResourceNotifications.Resources'
+  }
+}
+
+resource armDeadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-compliance-dead-lettered-arm'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Pipeline health: resource-change events could not be delivered to the compliance function and were dead-lettered.'
+    severity: 2
+    enabled: true
+    scopes: [
+      armTopic.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'DeadLetteredEvents'
+          metricNamespace: 'Microsoft.EventGrid/systemTopics'
+          metricName: 'DeadLetteredCount'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+resource arnDeadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if (enableResourceNotifications) {
+  name: 'alert-compliance-dead-lettered-arn'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Pipeline health: Resource Notifications events could not be delivered to the compliance function and were dead-lettered.'
+    severity: 2
+    enabled: true
+    scopes: [
+      arnTopic.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'DeadLetteredEvents'
+          metricNamespace: 'Microsoft.EventGrid/systemTopics'
+          metricName: 'DeadLetteredCount'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+@description('The name of the ARM events system topic.')
+output name string = armTopic.name
+
+@description('The resource id of the ARM events system topic.')
+output resourceId string = armTopic.id
+
+@description('The name of the ARM events system topic.')
+output armTopicName string = armTopic.name
+
+@description('The resource id of the ARM events system topic.')
+output armTopicResourceId string = armTopic.id
+
+@description('The name of the Resource Notifications system topic; empty when it is not enabled.')
+output resourceNotificationsTopicName string = enableResourceNotifications ? arnTopic.name : ''
+
+@description('The principal ids of the topics\' managed identities (they write dead-lettered events).')
+output principalIds array = enableResourceNotifications ? [
+  armTopic.identity.principalId
+  arnTopic!.identity.principalId
+] : [
+  armTopic.identity.principalId
+]

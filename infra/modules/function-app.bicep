@@ -1,0 +1,174 @@
+// The Function App on the Flex Consumption plan (Python 3.11, v2 programming model) with a
+// system-assigned managed identity. Every connection is identity-based: the host storage
+// (AzureWebJobsStorage__accountName), the code package container, the state table,
+// Logs Ingestion and Application Insights. Role assignments: role-assignments-*.bicep.
+
+@description('Required. Name of the Function App.')
+param name string
+
+@description('Required. Name of the Flex Consumption plan.')
+param planName string
+
+@description('Optional. Azure region. Defaults to the resource group\'s.')
+param location string = resourceGroup().location
+
+@description('Optional. Tags for the plan and the app.')
+param tags object = {}
+
+@description('Required. Name of the storage account (host storage, code package, state table).')
+param storageAccountName string
+
+@description('Required. Name of the blob container the plan deploys the code package from.')
+param deploymentContainerName string
+
+@description('Required. Table service URI of the state storage account: STATE_STORAGE__tableServiceUri.')
+param stateTableServiceUri string
+
+@description('Required. Name of the state table: STATE_TABLE_NAME.')
+param stateTableName string
+
+@description('Required. Logs ingestion endpoint of the data collection rule: LOGS_INGESTION__endpoint.')
+param logsIngestionEndpoint string
+
+@description('Required. Immutable id of the data collection rule: LOGS_INGESTION__ruleId.')
+param dataCollectionRuleImmutableId string
+
+@description('Required. Input stream of the data collection rule: LOGS_INGESTION__streamName.')
+param logsIngestionStreamName string
+
+@description('Required. Connection string of the Application Insights component.')
+param appInsightsConnectionString string
+
+@description('Required. Subscriptions and resource groups the function may evaluate (/subscriptions/<id>): MONITORED_SCOPES.')
+@minLength(1)
+param monitoredScopes array
+
+@description('Optional. NCRONTAB schedule of the drain_findings timer that delivers findings left in the outbox: OUTBOX_DRAIN_SCHEDULE.')
+param outboxDrainSchedule string = '0 */1 * * * *'
+
+@description('Optional. Control ids to leave out: DISABLED_CONTROLS.')
+param disabledControls array = []
+
+@description('Optional. Parameter overrides per control id: CONTROL_PARAMETERS.')
+param controlParameters object = {}
+
+@description('Optional. Folders (comma-separated, relative to the deployed package) of custom controls: CONTROLS_PATH.')
+param controlsPath string = ''
+
+@description('Optional. Maximum number of instances the plan scales out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Optional. Memory per instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Optional. Python version of the Functions runtime.')
+@allowed([
+  '3.11'
+])
+param pythonVersion string = '3.11'
+
+// Trailing slash trimmed: the code joins paths onto ARM_ENDPOINT.
+var resourceManager = environment().resourceManager
+var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
+
+// Every name below is read by shared/config.py, by a trigger binding (%NAME%), or by the Functions host.
+var appSettings = {
+  AzureWebJobsStorage__accountName: storage.name
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  STATE_STORE: 'table'
+  STATE_TABLE_NAME: stateTableName
+  STATE_STORAGE__tableServiceUri: stateTableServiceUri
+  FINDINGS_SINK: 'logsIngestion'
+  LOGS_INGESTION__endpoint: logsIngestionEndpoint
+  LOGS_INGESTION__ruleId: dataCollectionRuleImmutableId
+  LOGS_INGESTION__streamName: logsIngestionStreamName
+  ARM_ENDPOINT: armEndpoint
+  MONITORED_SCOPES: join(monitoredScopes, ',')
+  OUTBOX_DRAIN_SCHEDULE: outboxDrainSchedule
+  CONTROLS_PATH: controlsPath
+  DISABLED_CONTROLS: join(disabledControls, ',')
+  CONTROL_PARAMETERS: string(controlParameters)
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientAffinityEnabled: false
+    publicNetworkAccess: 'Enabled'
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [for setting in items(appSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+}
+
+@description('The name of the Function App.')
+output name string = site.name
+
+@description('The resource id of the Function App.')
+output resourceId string = site.id
+
+@description('The principal id of the app\'s system-assigned managed identity.')
+output principalId string = site.identity.principalId
+
+@description('The default host name of the app.')
+output defaultHostName string = site.properties.defaultHostName

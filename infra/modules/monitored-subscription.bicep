@@ -1,0 +1,130 @@
+// Everything one monitored subscription needs, deployed at that subscription's scope:
+// Reader for the Function App (it re-reads changed resources from ARM), a resource group
+// with the Event Grid system topic(s), the dead-letter role for the topics' identities on
+// the central storage account, and - in step 2 of the deployment, once the function code
+// is published - the event subscriptions to the function.
+targetScope = 'subscription'
+
+@description('Required. Principal id (object id) of the Function App\'s managed identity.')
+param functionPrincipalId string
+
+@description('Required. Resource id of the function the events go to (<function app id>/functions/<name>).')
+param functionResourceId string
+
+@description('Required. Name of the resource group in this subscription that holds the system topics.')
+param resourceGroupName string
+
+@description('Required. Azure region of that resource group.')
+param location string
+
+@description('Optional. Tags for the resource group and the topics.')
+param tags object = {}
+
+@description('Required. Subscription id of the central storage account (dead-lettered events).')
+param storageSubscriptionId string
+
+@description('Required. Resource group of the central storage account.')
+param storageResourceGroupName string
+
+@description('Required. Name of the central storage account.')
+param storageAccountName string
+
+@description('Required. Name of the blob container for dead-lettered events.')
+param deadLetterContainerName string
+
+@description('Optional. Create the event subscriptions. False in step 1 (the function code is not published yet), true in step 2.')
+param deployEventSubscriptions bool = false
+
+@description('Optional. Also subscribe to the Azure Resource Notifications system topic (payload-carrying events).')
+param enableResourceNotifications bool = false
+
+@description('Optional. Schema Event Grid delivers in; the function decodes both.')
+@allowed([
+  'EventGridSchema'
+  'CloudEventSchemaV1_0'
+])
+param eventDeliverySchema string = 'EventGridSchema'
+
+@description('Optional. Delivery attempts before an event is dead-lettered.')
+@minValue(1)
+@maxValue(30)
+param maxDeliveryAttempts int = 30
+
+@description('Optional. Minutes an event is retried before it is dead-lettered.')
+@minValue(1)
+@maxValue(1440)
+param eventTimeToLiveInMinutes int = 1440
+
+@description('Optional. ARM operations to drop, by operationName prefix (e.g. deployments).')
+param ignoredOperationNamePrefixes array = []
+
+@description('Optional. ARM operations to drop, by operationName suffix (e.g. read-only list actions).')
+param ignoredOperationNameSuffixes array = []
+
+@description('Optional. Resource id of the action group the dead-letter alerts notify; empty for none.')
+param actionGroupResourceId string = ''
+
+var readerRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')
+
+resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, functionPrincipalId, readerRoleId)
+  properties: {
+    roleDefinitionId: readerRoleId
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'Compliance monitor: re-read resources named by resource-change events.'
+  }
+}
+
+resource eventsGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: resourceGroupName
+  location: location
+  tags: tags
+}
+
+module topics 'event-topics.bicep' = {
+  name: 'compliance-event-topics'
+  scope: eventsGroup
+  params: {
+    subscriptionId: subscription().subscriptionId
+    tags: tags
+    enableResourceNotifications: enableResourceNotifications
+    actionGroupResourceId: actionGroupResourceId
+  }
+}
+
+module deadLetterRole 'role-assignments-dead-letter.bicep' = {
+  name: take('compliance-dead-letter-${subscription().subscriptionId}', 64)
+  scope: resourceGroup(storageSubscriptionId, storageResourceGroupName)
+  params: {
+    storageAccountName: storageAccountName
+    containerName: deadLetterContainerName
+    principalIds: topics.outputs.principalIds
+  }
+}
+
+module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscriptions) {
+  name: 'compliance-event-subscriptions'
+  scope: eventsGroup
+  params: {
+    armTopicName: topics.outputs.armTopicName
+    resourceNotificationsTopicName: topics.outputs.resourceNotificationsTopicName
+    functionResourceId: functionResourceId
+    deadLetterStorageAccountResourceId: deadLetterRole.outputs.resourceId
+    deadLetterContainerName: deadLetterContainerName
+    eventDeliverySchema: eventDeliverySchema
+    maxDeliveryAttempts: maxDeliveryAttempts
+    eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    ignoredOperationNamePrefixes: ignoredOperationNamePrefixes
+    ignoredOperationNameSuffixes: ignoredOperationNameSuffixes
+  }
+}
+
+@description('The name of the resource group that holds the system topics.')
+output name string = eventsGroup.name
+
+@description('The resource id of the resource group that holds the system topics.')
+output resourceId string = eventsGroup.id
+
+@description('The resource id of the ARM (Microsoft.Resources.Subscriptions) system topic.')
+output armTopicResourceId string = topics.outputs.armTopicResourceId

@@ -1,0 +1,148 @@
+// The storage account for the Functions host, the code package, the compliance state
+// table and dead-lettered events. Identity-based access only: no shared keys.
+
+@description('Required. Name of the storage account (3-24 lower-case letters and digits).')
+@minLength(3)
+@maxLength(24)
+param name string
+
+@description('Optional. Azure region. Defaults to the resource group\'s.')
+param location string = resourceGroup().location
+
+@description('Optional. Tags for the account.')
+param tags object = {}
+
+@description('Optional. Replication of the account.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+  'Standard_RAGRS'
+  'Standard_RAGZRS'
+])
+param skuName string = 'Standard_GRS'
+
+@description('Required. Name of the table that holds the compliance state (STATE_TABLE_NAME).')
+param stateTableName string
+
+@description('Required. Name of the blob container the Flex Consumption plan deploys the code package to.')
+param deploymentContainerName string
+
+@description('Required. Name of the blob container Event Grid writes undeliverable events to.')
+param deadLetterContainerName string
+
+@description('Optional. Days a deleted blob or container can be restored.')
+@minValue(1)
+@maxValue(365)
+param deleteRetentionInDays int = 7
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: skuName
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    isLocalUserEnabled: false
+    isSftpEnabled: false
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+    encryption: {
+      keySource: 'Microsoft.Storage'
+      requireInfrastructureEncryption: true
+      services: {
+        blob: {
+          enabled: true
+          keyType: 'Account'
+        }
+        file: {
+          enabled: true
+          keyType: 'Account'
+        }
+        queue: {
+          enabled: true
+          keyType: 'Account'
+        }
+        table: {
+          enabled: true
+          keyType: 'Account'
+        }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: deleteRetentionInDays
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: deleteRetentionInDays
+    }
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource stateTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: stateTableName
+}
+
+@description('The name of the storage account.')
+output name string = storage.name
+
+@description('The resource id of the storage account.')
+output resourceId string = storage.id
+
+@description('The blob endpoint, e.g. https://<account>.blob.core.windows.net/.')
+output blobEndpoint string = storage.properties.primaryEndpoints.blob
+
+@description('The table service URI without a trailing slash: STATE_STORAGE__tableServiceUri.')
+output tableServiceUri string = 'https://${storage.name}.table.${environment().suffixes.storage}'
+
+@description('The name of the state table.')
+output stateTableName string = stateTable.name
+
+@description('The name of the dead-letter container.')
+output deadLetterContainerName string = deadLetterContainer.name
+
+@description('The name of the code package container.')
+output deploymentContainerName string = deploymentContainer.name
