@@ -14,7 +14,6 @@ from .config import ConfigurationError, Settings
 from .service import Dependencies
 
 log = logging.getLogger(__name__)
-ARM_SCOPE = "https://management.azure.com/.default"
 
 _lock = threading.RLock()
 _deps: Dependencies | None = None
@@ -79,7 +78,7 @@ def build_sink(settings: Settings):
     return LogsIngestionSink(client, settings.ingestion_rule_id, settings.ingestion_stream)
 
 
-ARM_CLIENT_OPTIONS = {"credential_scopes": [ARM_SCOPE], "retry_total": 4, "retry_backoff_factor": 0.8}
+ARM_CLIENT_OPTIONS = {"retry_total": 4, "retry_backoff_factor": 0.8}
 NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"  # tenant-scope calls need none
 
 
@@ -87,14 +86,14 @@ def _resource_client(settings: Settings, subscription_id: str):
     from azure.mgmt.resource.resources import ResourceManagementClient
 
     return ResourceManagementClient(credential(), subscription_id, base_url=settings.arm_endpoint,
-                                    **ARM_CLIENT_OPTIONS)
+                                    credential_scopes=[settings.arm_token_scope], **ARM_CLIENT_OPTIONS)
 
 
 def _network_client(settings: Settings, subscription_id: str):
     from azure.mgmt.network import NetworkManagementClient  # 0.2 s to import: only when a flow log is read
 
     return NetworkManagementClient(credential(), subscription_id, base_url=settings.arm_endpoint,
-                                   **ARM_CLIENT_OPTIONS)
+                                   credential_scopes=[settings.arm_token_scope], **ARM_CLIENT_OPTIONS)
 
 
 def build_reader(settings: Settings):

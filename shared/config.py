@@ -14,6 +14,7 @@ class ConfigurationError(ValueError):
 
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_ARM_SCOPE = "https://management.azure.com/.default"
 DEFAULT_STREAM = "Custom-ComplianceFindings"
 DEFAULT_TABLE = "ComplianceState"
 
@@ -31,6 +32,7 @@ class Settings:
     ingestion_stream: str = DEFAULT_STREAM
     findings_path: str = "findings.jsonl"
     arm_endpoint: str = DEFAULT_ARM_ENDPOINT
+    arm_token_scope: str = DEFAULT_ARM_SCOPE
     managed_identity_client_id: str | None = None
     monitored_scopes: tuple[str, ...] = ()
     controls_paths: tuple[str, ...] = ()
@@ -72,6 +74,7 @@ class Settings:
             ingestion_stream=get("LOGS_INGESTION__streamName", DEFAULT_STREAM),
             findings_path=get("FINDINGS_JSONL_PATH", "findings.jsonl"),
             arm_endpoint=get("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT),
+            arm_token_scope=get("ARM_TOKEN_SCOPE", DEFAULT_ARM_SCOPE),
             managed_identity_client_id=get("AZURE_CLIENT_ID"),
             monitored_scopes=split("MONITORED_SCOPES"),
             controls_paths=split("CONTROLS_PATH"),

@@ -166,6 +166,7 @@ OPTIONAL_SETTINGS = {
     "STATE_STORAGE__clientId": "only for a user-assigned identity; the Function App uses its system-assigned one",
     "AZURE_CLIENT_ID": "only for a user-assigned identity; unset means the system-assigned identity",
     "FINDINGS_JSONL_PATH": "only for FINDINGS_SINK=jsonl (local runs); the template sets FINDINGS_SINK=logsIngestion",
+    "ARM_TOKEN_SCOPE": "only for sovereign clouds; the default is the public cloud's Resource Manager audience",
 }
 # Settings the template sets for the Functions host rather than for the code.
 HOST_SETTINGS = {
