@@ -135,6 +135,8 @@ RelatedSource = Callable[[Mapping[str, Any], RelatedSpec], list]
 
 def offline_related(resource: Mapping[str, Any], spec: RelatedSpec) -> list:
     """Related data given with the resource itself: ``{"$related": {key: [...]}}``."""
+    if spec.ids_from is not None and not spec.referenced_ids(resource):
+        return []  # the resource references none: nothing to read
     given = resource.get("$related")
     if isinstance(given, Mapping) and spec.key in given:
         value = given[spec.key]
