@@ -109,4 +109,5 @@ def test_demo_prints_timeline_and_final_table_and_stops_azurite(tmp_path):
     records = [json.loads(line) for line in findings.read_text().splitlines()]
     assert [r["Transition"] for r in records] == ["Drifted", "Resolved", "New", "New", "New", "New",
                                                   "Deleted", "Deleted"]
-    assert "stscratch01   (deleted)" in out
+    assert "stscratch01" in out and "(deleted: its findings are closed)" in out
+    assert "keyvault-purge-protection" in out.split("FINAL COMPLIANCE")[1]

@@ -130,19 +130,19 @@ def run_demo(args: argparse.Namespace, settings: Settings, out: TextIO = sys.std
 
 
 def _print_final_table(store: Any, out: TextIO) -> None:
+    """One line per resource: how many controls pass, and the open findings with their severity."""
     print("\nFINAL COMPLIANCE", file=out)
     rows = []
     for state in store.states():
         name = state.resource_id.rsplit("/", 1)[-1]
         if state.deleted:
-            rows.append((name, "(deleted)", "", ""))
+            rows.append((name, "-", "-", "-", "(deleted: its findings are closed)"))
             continue
-        for cid, cs in sorted(state.controls.items()):
-            since = cs.since.strftime("%H:%M:%S") if cs.since else ""
-            rows.append((name, cid, cs.status.value if cs.status else "NotEvaluated", since))
-    headers = ("RESOURCE", "CONTROL", "STATUS", "SINCE")
+        statuses = [cs.status for cs in state.controls.values()]
+        open_ = sorted(cid for cid, cs in state.controls.items() if cs.status == Status.NONCOMPLIANT)
+        rows.append((name, str(statuses.count(Status.COMPLIANT)), str(len(open_)),
+                     str(sum(1 for s in statuses if s is None)), ", ".join(open_) or "none"))
+    headers = ("RESOURCE", "COMPLIANT", "NON-COMPLIANT", "NOT EVALUATED", "OPEN FINDINGS")
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=out)
-    for r in rows:
-        flag = "  <-- open finding" if r[2] == Status.NONCOMPLIANT.value else ""
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + flag, file=out)
+    for r in [headers, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
