@@ -127,6 +127,24 @@ param functionInstanceMemoryMB int = 2048
 @description('Optional. NCRONTAB schedule of the drain_findings timer, which delivers findings whose first send failed (OUTBOX_DRAIN_SCHEDULE).')
 param outboxDrainSchedule string = '0 */1 * * * *'
 
+@description('Optional. Tag names that name a resource\'s owner, first match wins; the resource group\'s tags are the fallback (OWNER_TAGS).')
+param ownerTagNames array = [
+  'owner'
+]
+
+@description('Optional. Tag names that name a resource\'s team (TEAM_TAGS).')
+param teamTagNames array = [
+  'team'
+]
+
+@description('Optional. Days to fix an open finding, by severity (SLA_DAYS).')
+param slaDays object = {
+  Critical: 1
+  High: 7
+  Medium: 30
+  Low: 90
+}
+
 @description('Optional. Control ids to leave out (DISABLED_CONTROLS).')
 param disabledControls array = []
 
@@ -298,6 +316,9 @@ module functionApp 'modules/function-app.bicep' = {
     appInsightsConnectionString: appInsights.outputs.connectionString
     monitoredScopes: monitoredScopes
     outboxDrainSchedule: outboxDrainSchedule
+    ownerTagNames: ownerTagNames
+    teamTagNames: teamTagNames
+    slaDays: slaDays
     disabledControls: disabledControls
     controlParameters: controlParameters
     controlsPath: controlsPath

@@ -124,8 +124,14 @@ def build(settings: Settings | None = None) -> Dependencies:
         raise ConfigurationError(str(exc)) from None
     if scopes.unrestricted:
         log.warning("MONITORED_SCOPES is not set: events for any resource are evaluated (set it in production)")
+    from datetime import timedelta
+
+    from .ownership import OwnershipPolicy
+
     deps = Dependencies(catalog=catalog, reader=build_reader(settings), store=build_store(settings),
-                        sink=build_sink(settings), scopes=scopes)
+                        sink=build_sink(settings), scopes=scopes,
+                        ownership=OwnershipPolicy(settings.owner_tags, settings.team_tags),
+                        sla={k: timedelta(days=v) for k, v in settings.sla_days.items()})
     log.info("compliance monitor ready: %d controls, state=%s, findings=%s", len(catalog.controls),
              settings.state_store, settings.findings_sink)
     return deps

@@ -17,6 +17,7 @@ DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_ARM_SCOPE = "https://management.azure.com/.default"
 DEFAULT_STREAM = "Custom-ComplianceFindings"
 DEFAULT_TABLE = "ComplianceState"
+DEFAULT_SLA_DAYS = {"Critical": 1, "High": 7, "Medium": 30, "Low": 90}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class Settings:
     arm_token_scope: str = DEFAULT_ARM_SCOPE
     managed_identity_client_id: str | None = None
     monitored_scopes: tuple[str, ...] = ()
+    owner_tags: tuple[str, ...] = ("owner",)
+    team_tags: tuple[str, ...] = ("team",)
+    sla_days: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_DAYS))
     controls_paths: tuple[str, ...] = ()
     disabled_controls: tuple[str, ...] = ()
     control_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -62,6 +66,18 @@ class Settings:
                 raise ConfigurationError(
                     'CONTROL_PARAMETERS must be a JSON object of control id -> {parameter: value}')
         split = lambda name: tuple(p.strip() for p in (get(name) or "").replace(";", ",").split(",") if p.strip())  # noqa: E731
+        sla = dict(DEFAULT_SLA_DAYS)
+        raw_sla = get("SLA_DAYS")
+        if raw_sla:
+            try:
+                given = json.loads(raw_sla)
+            except json.JSONDecodeError as exc:
+                raise ConfigurationError(f"SLA_DAYS is not valid JSON: {exc.msg}") from None
+            if not isinstance(given, dict) or not set(given) <= set(DEFAULT_SLA_DAYS) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in given.values()):
+                raise ConfigurationError('SLA_DAYS must map severities (Critical, High, Medium, Low) to positive '
+                                         'numbers of days, e.g. {"Critical": 1, "High": 7}')
+            sla.update(given)
         return cls(
             state_store=choice("STATE_STORE", "table", ("table", "memory")),
             state_table_name=get("STATE_TABLE_NAME", DEFAULT_TABLE),
@@ -77,6 +93,9 @@ class Settings:
             arm_token_scope=get("ARM_TOKEN_SCOPE", DEFAULT_ARM_SCOPE),
             managed_identity_client_id=get("AZURE_CLIENT_ID"),
             monitored_scopes=split("MONITORED_SCOPES"),
+            owner_tags=split("OWNER_TAGS") or ("owner",),
+            team_tags=split("TEAM_TAGS") or ("team",),
+            sla_days=sla,
             controls_paths=split("CONTROLS_PATH"),
             disabled_controls=split("DISABLED_CONTROLS"),
             control_parameters=params,

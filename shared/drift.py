@@ -9,7 +9,7 @@ transition, whichever worker or delivery computes it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Iterable, Mapping
 
@@ -31,6 +31,13 @@ class ControlState:
     since: datetime | None = None  # when the status last changed (time of the change event)
     evidence: tuple = ()
     note: str | None = None  # why the last evaluation was NotEvaluated, if it was
+    due: datetime | None = None  # when an open finding must be fixed (its SLA), None when not open
+    overdue_notified: bool = False  # an Overdue record was emitted for the current open finding
+
+
+# Default time to fix an open finding, by severity (configurable: SLA_DAYS).
+DEFAULT_SLA = {"Critical": timedelta(days=1), "High": timedelta(days=7), "Medium": timedelta(days=30),
+               "Low": timedelta(days=90)}
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class ResourceState:
     last_evaluated: datetime | None = None
     controls: Mapping[str, ControlState] = field(default_factory=dict)
     etag: str | None = None  # concurrency token of the stored copy (None: not stored yet)
+    owner: str | None = None
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class ControlTransition:
     previous_status: Status | None
     version: int
     evidence: tuple = ()
+    due: datetime | None = None  # the SLA due time of the finding this transition opens or closes
 
 
 @dataclass(frozen=True)
@@ -74,10 +84,13 @@ class Evaluation:
     results: tuple[ControlResult, ...] | None
     location: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    owner: str | None = None
+    team: str | None = None
 
 
 def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
                      titles: Mapping[str, tuple[str, str]] | None = None,
+                     sla: Mapping[str, timedelta] = DEFAULT_SLA,
                      ) -> tuple[ResourceState, list[ControlTransition]]:
     """Compute the next state and the transitions between ``previous`` and ``evaluation``.
 
@@ -97,14 +110,16 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
             if cs.status == Status.NONCOMPLIANT:
                 title, severity = titles.get(cid, (cid, "Unknown"))
                 transitions.append(ControlTransition(cid, title, severity, Transition.DELETED, Status.COMPLIANT,
-                                                     Status.NONCOMPLIANT, cs.version + 1, ()))
+                                                     Status.NONCOMPLIANT, cs.version + 1, (), cs.due))
             controls[cid] = replace(cs, status=None, version=cs.version + (cs.status is not None),
-                                    since=evaluation.event_time, evidence=(), note=None)
+                                    since=evaluation.event_time, evidence=(), note=None, due=None,
+                                    overdue_notified=False)
         state = ResourceState(
             resource_id=evaluation.resource_id, resource_type=evaluation.resource_type, deleted=True,
             location=previous.location if previous else None, tags=previous.tags if previous else {},
             last_event_id=evaluation.event_id, last_event_time=_latest(previous, evaluation),
             last_evaluated=evaluation.at, controls=controls, etag=previous.etag if previous else None,
+            owner=previous.owner if previous else None, team=previous.team if previous else None,
         )
         return state, transitions
 
@@ -123,16 +138,18 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
         elif cs.status == Status.NONCOMPLIANT:
             kind = Transition.RESOLVED
         version = cs.version + 1
+        due = evaluation.event_time + sla.get(result.severity, DEFAULT_SLA["Low"]) \
+            if result.status == Status.NONCOMPLIANT else None
         controls[result.control_id] = ControlState(result.control_id, result.status, version, evaluation.event_time,
-                                                   evidence, None)
+                                                   evidence, None, due)
         if kind is not None:
             transitions.append(ControlTransition(result.control_id, result.title, result.severity, kind,
-                                                 result.status, cs.status, version, evidence))
+                                                 result.status, cs.status, version, evidence, due or cs.due))
     state = ResourceState(
         resource_id=evaluation.resource_id, resource_type=evaluation.resource_type, deleted=False,
         location=evaluation.location, tags=dict(evaluation.tags), last_event_id=evaluation.event_id,
         last_event_time=_latest(previous, evaluation), last_evaluated=evaluation.at, controls=controls,
-        etag=previous.etag if previous else None,
+        etag=previous.etag if previous else None, owner=evaluation.owner, team=evaluation.team,
     )
     return state, transitions
 

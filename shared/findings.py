@@ -35,6 +35,9 @@ FINDING_COLUMNS: dict[str, str] = {
     "ChangeTime": "datetime",
     "Evidence": "dynamic",
     "Tags": "dynamic",
+    "Owner": "string",
+    "Team": "string",
+    "DueDate": "datetime",
 }
 MAX_EVIDENCE_CHARS = 16000  # well under the 64 KB field limit of the Logs Ingestion API
 
@@ -88,4 +91,7 @@ def finding_record(transition: ControlTransition, state: ResourceState, change: 
         "ChangeTime": _iso(change.event_time),
         "Evidence": bounded_evidence(transition.evidence),
         "Tags": dict(state.tags),
+        "Owner": state.owner or "",
+        "Team": state.team or "",
+        "DueDate": _iso(transition.due) if transition.due else None,
     }

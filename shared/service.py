@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from .controls import Catalog, RelatedUnavailable
-from .drift import Evaluation, apply_evaluation
+from .drift import DEFAULT_SLA, Evaluation, apply_evaluation
+from .ownership import OwnershipPolicy
+from .resource_ids import ResourceId, parse_resource_id
 from .events import EventRejected, ResourceChange
 from .scopes import Scopes
 from .findings import finding_record
@@ -33,6 +35,34 @@ class Dependencies:
     sink: FindingsSink
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     scopes: Scopes = field(default_factory=Scopes)
+    ownership: OwnershipPolicy = field(default_factory=OwnershipPolicy)
+    sla: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_SLA))
+    group_tags: "GroupTags | None" = None  # resource-group tags for the ownership fallback (cached)
+
+    def __post_init__(self) -> None:
+        if self.group_tags is None:
+            self.group_tags = GroupTags(self.reader)
+
+
+class GroupTags:
+    """Tags of resource groups, read through the reader and kept for ``ttl`` (one read per group, not per event)."""
+
+    def __init__(self, reader: ResourceReader, ttl: timedelta = timedelta(minutes=10)) -> None:
+        self.reader, self.ttl = reader, ttl
+        self._cache: dict[str, tuple[datetime, Mapping[str, str]]] = {}
+
+    def get(self, group: ResourceId, now: datetime) -> Mapping[str, str]:
+        cached = self._cache.get(group.key)
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            found = self.reader.get(group)
+        except ResourceUnreadable as exc:
+            log.info("tags of %s unreadable (%s); no ownership fallback", group.value, exc)
+            found = None
+        tags = dict((found or {}).get("tags") or {})
+        self._cache[group.key] = (now, tags)
+        return tags
 
 
 @dataclass
@@ -65,6 +95,16 @@ def _related_source(change: ResourceChange, deps: Dependencies):
             raise RelatedUnavailable(str(exc)) from exc
 
     return fetch
+
+
+def _ownership(change: ResourceChange, resource_type: str, tags: Mapping[str, str], deps: Dependencies,
+               now: datetime) -> tuple[str | None, str | None]:
+    owner, team = deps.ownership.pick(tags)
+    group = change.resource.resource_group
+    if (owner and team) or not group or resource_type.lower() == "microsoft.resources/resourcegroups":
+        return owner, team
+    group_id = parse_resource_id(f"/subscriptions/{change.resource.subscription_id}/resourceGroups/{group}")
+    return deps.ownership.resolve(tags, deps.group_tags.get(group_id, now))
 
 
 def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
@@ -110,13 +150,15 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
             log.warning("event %s: %s for %s", change.event_id, outcome.skipped, change.resource.value)
             return outcome
         now = deps.clock()
+        tags = dict(resource.get("tags") or {}) if resource else {}
+        owner, team = _ownership(change, resource_type, tags, deps, now) if resource else (None, None)
         evaluation = Evaluation(
             resource_id=change.resource.value, resource_type=resource_type, at=now, event_id=change.event_id,
             event_time=change.event_time, results=results,
             location=str(resource.get("location")) if resource and resource.get("location") else None,
-            tags=dict(resource.get("tags") or {}) if resource else {},
+            tags=tags, owner=owner, team=team,
         )
-        new_state, transitions = apply_evaluation(previous, evaluation, titles)
+        new_state, transitions = apply_evaluation(previous, evaluation, titles, deps.sla)
         records = [finding_record(t, new_state, change, now) for t in transitions]
         try:
             deps.store.save(previous, new_state, outbox=records)

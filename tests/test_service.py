@@ -20,7 +20,7 @@ SA_ID = f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Storag
 CLOCK = datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc)
 HARDENED = {
     "id": SA_ID, "name": "stdata01", "type": "Microsoft.Storage/storageAccounts", "location": "northeurope",
-    "tags": {"owner": "data-team", "environment": "prod"},
+    "tags": {"owner": "dana@contoso.com", "team": "data", "environment": "prod"},
     "properties": {"supportsHttpsTrafficOnly": True, "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False,
                    "networkAcls": {"defaultAction": "Deny"}},
 }
@@ -94,7 +94,9 @@ def test_finding_record_carries_the_contract_fields(world):
     assert record["Transition"] == "New" and record["Severity"] == "High"
     assert record["TimeGenerated"] == "2026-04-01T08:00:00Z"
     assert record["ChangeTime"] == "2026-04-01T07:59:00Z"
-    assert record["Tags"] == {"owner": "data-team", "environment": "prod"}
+    assert record["Tags"] == {"owner": "dana@contoso.com", "team": "data", "environment": "prod"}
+    assert record["Owner"] == "dana@contoso.com" and record["Team"] == "data"
+    assert record["DueDate"] == "2026-04-08T07:59:00Z"  # High: 7 days after the change
     assert record["Evidence"][0]["path"] == "properties.allowBlobPublicAccess"
     assert record["Evidence"][0]["actual"] is True
 
@@ -260,3 +262,32 @@ def test_late_events_after_a_delete_cannot_resurrect_the_resource(world):
     back = handle_change(write_event("w10", time="2026-04-01T08:00:00Z"), world)
     assert transitions(back) == [("New", "storage-no-public-blob-access")]
     assert not world.store.load(back.change.resource).deleted
+
+
+def test_owner_and_team_fall_back_to_the_resource_group_tags(world):
+    group = f"/subscriptions/{SUB}/resourceGroups/rg-data"
+    world.reader.put({"id": group, "name": "rg-data", "type": "Microsoft.Resources/resourceGroups",
+                      "location": "northeurope", "tags": {"Owner": "platform@contoso.com", "team": "platform"}})
+    untagged = weak(allowBlobPublicAccess=True)
+    untagged["tags"] = {"team": "data"}
+    world.reader.put(untagged)
+    record = handle_change(write_event("o1"), world).findings[0]
+    assert (record["Owner"], record["Team"]) == ("platform@contoso.com", "data")  # field by field
+    reads = world.reader.reads
+    handle_change(write_event("o2"), world)
+    assert world.reader.reads == reads + 1  # the group's tags are cached: only the resource is read again
+
+
+def test_sla_due_dates_follow_severity_and_configuration(world):
+    world.sla = {"High": timedelta(hours=4), "Critical": timedelta(hours=1), "Medium": timedelta(days=3),
+                 "Low": timedelta(days=10)}
+    world.reader.put(weak(allowBlobPublicAccess=True, minimumTlsVersion="TLS1_0"))
+    outcome = handle_change(write_event("d1", time="2026-04-01T07:00:00Z"), world)
+    assert {r["ControlId"]: r["DueDate"] for r in outcome.findings} == {
+        "storage-no-public-blob-access": "2026-04-01T11:00:00Z", "storage-min-tls-1-2": "2026-04-01T11:00:00Z"}
+    world.reader.put(HARDENED)
+    resolved = handle_change(write_event("d2", time="2026-04-01T09:00:00Z"), world)
+    assert {r["Transition"] for r in resolved.findings} == {"Resolved"}
+    assert all(r["DueDate"] == "2026-04-01T11:00:00Z" for r in resolved.findings)  # fixed within its SLA
+    state = world.store.load(resolved.change.resource)
+    assert state.controls["storage-min-tls-1-2"].due is None

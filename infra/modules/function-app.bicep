@@ -46,6 +46,24 @@ param monitoredScopes array
 @description('Optional. NCRONTAB schedule of the drain_findings timer that delivers findings left in the outbox: OUTBOX_DRAIN_SCHEDULE.')
 param outboxDrainSchedule string = '0 */1 * * * *'
 
+@description('Optional. Tag names that name a resource\'s owner: OWNER_TAGS.')
+param ownerTagNames array = [
+  'owner'
+]
+
+@description('Optional. Tag names that name a resource\'s team: TEAM_TAGS.')
+param teamTagNames array = [
+  'team'
+]
+
+@description('Optional. Days to fix an open finding, by severity: SLA_DAYS.')
+param slaDays object = {
+  Critical: 1
+  High: 7
+  Medium: 30
+  Low: 90
+}
+
 @description('Optional. Control ids to leave out: DISABLED_CONTROLS.')
 param disabledControls array = []
 
@@ -93,6 +111,9 @@ var appSettings = {
   ARM_ENDPOINT: armEndpoint
   MONITORED_SCOPES: join(monitoredScopes, ',')
   OUTBOX_DRAIN_SCHEDULE: outboxDrainSchedule
+  OWNER_TAGS: join(ownerTagNames, ',')
+  TEAM_TAGS: join(teamTagNames, ',')
+  SLA_DAYS: string(slaDays)
   CONTROLS_PATH: controlsPath
   DISABLED_CONTROLS: join(disabledControls, ',')
   CONTROL_PARAMETERS: string(controlParameters)

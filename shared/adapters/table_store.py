@@ -96,13 +96,15 @@ class TableStateStore:
                 control_id=e["ControlId"], status=Status(status) if status else None,
                 version=int(e.get("Version", 0)), since=_dt(e.get("Since")),
                 evidence=tuple(json.loads(e.get("Evidence") or "[]")), note=e.get("Note") or None,
+                due=_dt(e.get("Due")), overdue_notified=bool(e.get("OverdueNotified", False)),
             )
         return ResourceState(
             resource_id=head["ResourceId"], resource_type=head.get("ResourceType", ""),
             deleted=bool(head.get("Deleted", False)), location=head.get("Location") or None,
             tags=json.loads(head.get("Tags") or "{}"), last_event_id=head.get("LastEventId") or None,
             last_event_time=_dt(head.get("LastEventTime")), last_evaluated=_dt(head.get("LastEvaluated")),
-            controls=controls, etag=head.metadata["etag"],
+            controls=controls, etag=head.metadata["etag"], owner=head.get("Owner") or None,
+            team=head.get("Team") or None,
         )
 
     # ---------------------------------------------------------------- writing
@@ -114,6 +116,7 @@ class TableStateStore:
             "Tags": json.dumps(dict(new.tags), separators=(",", ":")), "LastEventId": new.last_event_id or "",
             "LastEventTime": new.last_event_time, "LastEvaluated": new.last_evaluated,
             "OpenFindings": sum(1 for c in new.controls.values() if c.status == Status.NONCOMPLIANT),
+            "Owner": new.owner or "", "Team": new.team or "",
         }
         head = {k: v for k, v in head.items() if v is not None}
         if previous is None or previous.etag is None:
@@ -127,7 +130,7 @@ class TableStateStore:
                 "PartitionKey": pk, "RowKey": CONTROL_PREFIX + cid, "ResourceId": new.resource_id, "ControlId": cid,
                 "Status": cs.status.value if cs.status else "", "Version": cs.version, "Since": cs.since,
                 "Evidence": json.dumps(bounded_evidence(cs.evidence, 15000), default=str, separators=(",", ":")),
-                "Note": cs.note or "",
+                "Note": cs.note or "", "Due": cs.due, "OverdueNotified": cs.overdue_notified,
             }
             operations.append(("upsert", {k: v for k, v in row.items() if v is not None}, {"mode": UpdateMode.REPLACE}))
         for record in outbox:
