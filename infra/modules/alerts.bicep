@@ -68,6 +68,7 @@ var driftLevels = [
 ]
 
 var driftQuery = loadTextContent('../queries/alert-new-or-drifted.kql')
+var overdueQuery = loadTextContent('../queries/alert-overdue.kql')
 var failuresQuery = loadTextContent('../queries/pipeline-function-failures.kql')
 var noEventsQuery = replace(loadTextContent('../queries/pipeline-no-events.kql'), '@FUNCTION_NAME@', functionName)
 
@@ -149,6 +150,57 @@ resource driftAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for 
     }
   }
 }]
+
+resource overdueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-overdue'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Compliance findings past their due date'
+    description: 'Open findings (latest status NonCompliant) whose SLA due date (DueDate) has passed, per team.'
+    severity: 2
+    enabled: true
+    evaluationFrequency: 'PT1H'
+    windowSize: 'P1D'
+    scopes: [
+      workspaceResourceId
+    ]
+    targetResourceTypes: [
+      'Microsoft.OperationalInsights/workspaces'
+    ]
+    skipQueryValidation: true
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: overdueQuery
+          timeAggregation: 'Count'
+          dimensions: [
+            {
+              name: 'Team'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
 
 resource functionFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: '${namePrefix}-function-failures'

@@ -136,6 +136,23 @@ var workbookContent = {
     }
     {
       type: 3
+      name: 'posture-by-team'
+      content: {
+        version: 'KqlItem/1.0'
+        title: 'Open and overdue findings by team and owner'
+        query: loadTextContent('../queries/workbook-posture-by-team.kql')
+        size: 1
+        queryType: 0
+        resourceType: workspaceType
+        crossComponentResources: [
+          workspaceResourceId
+        ]
+        timeContext: postureTime
+        visualization: 'table'
+      }
+    }
+    {
+      type: 3
       name: 'open-findings'
       content: {
         version: 'KqlItem/1.0'
