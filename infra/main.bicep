@@ -310,6 +310,7 @@ module functionApp 'modules/function-app.bicep' = {
     deploymentContainerName: storage.outputs.deploymentContainerName
     stateTableServiceUri: storage.outputs.tableServiceUri
     stateTableName: storage.outputs.stateTableName
+    exemptionsTableName: storage.outputs.exemptionsTableName
     logsIngestionEndpoint: dataCollectionRule.outputs.logsIngestionEndpoint
     dataCollectionRuleImmutableId: dataCollectionRule.outputs.immutableId
     logsIngestionStreamName: dataCollectionRule.outputs.streamName

@@ -41,27 +41,38 @@ TABLE_CLIENT_OPTIONS = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_ba
                         "connection_timeout": 5, "read_timeout": 15}
 
 
+def _table(settings: Settings, name: str):
+    from azure.data.tables import TableClient
+
+    if settings.state_connection_string:
+        return TableClient.from_connection_string(settings.state_connection_string, name, **TABLE_CLIENT_OPTIONS)
+    if settings.state_table_service_uri:
+        return TableClient(settings.state_table_service_uri, name, credential=credential(settings.state_client_id),
+                           **TABLE_CLIENT_OPTIONS)
+    raise ConfigurationError(
+        "STATE_STORE=table needs STATE_STORAGE__tableServiceUri (managed identity) or "
+        "STATE_STORAGE__connectionString (Azurite / development)"
+    )
+
+
 def build_store(settings: Settings):
     if settings.state_store == "memory":
         from .adapters.memory import InMemoryStateStore
 
         return InMemoryStateStore()
-    from azure.data.tables import TableClient
-
     from .adapters.table_store import TableStateStore
 
-    if settings.state_connection_string:
-        table = TableClient.from_connection_string(settings.state_connection_string, settings.state_table_name,
-                                                   **TABLE_CLIENT_OPTIONS)
-    elif settings.state_table_service_uri:
-        table = TableClient(settings.state_table_service_uri, settings.state_table_name,
-                            credential=credential(settings.state_client_id), **TABLE_CLIENT_OPTIONS)
-    else:
-        raise ConfigurationError(
-            "STATE_STORE=table needs STATE_STORAGE__tableServiceUri (managed identity) or "
-            "STATE_STORAGE__connectionString (Azurite / development)"
-        )
-    return TableStateStore.create_table(table)
+    return TableStateStore.create_table(_table(settings, settings.state_table_name))
+
+
+def build_exemption_store(settings: Settings):
+    if settings.state_store == "memory":
+        from .adapters.exemption_store import InMemoryExemptionStore
+
+        return InMemoryExemptionStore()
+    from .adapters.exemption_store import TableExemptionStore
+
+    return TableExemptionStore.create_table(_table(settings, settings.exemptions_table_name))
 
 
 def build_sink(settings: Settings):
@@ -126,11 +137,13 @@ def build(settings: Settings | None = None) -> Dependencies:
         log.warning("MONITORED_SCOPES is not set: events for any resource are evaluated (set it in production)")
     from datetime import timedelta
 
+    from .adapters.exemption_store import CachedExemptions
     from .ownership import OwnershipPolicy
 
     deps = Dependencies(catalog=catalog, reader=build_reader(settings), store=build_store(settings),
                         sink=build_sink(settings), scopes=scopes,
                         ownership=OwnershipPolicy(settings.owner_tags, settings.team_tags),
+                        exemptions=CachedExemptions(build_exemption_store(settings)),
                         sla={k: timedelta(days=v) for k, v in settings.sla_days.items()})
     log.info("compliance monitor ready: %d controls, state=%s, findings=%s", len(catalog.controls),
              settings.state_store, settings.findings_sink)

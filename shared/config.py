@@ -17,6 +17,7 @@ DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_ARM_SCOPE = "https://management.azure.com/.default"
 DEFAULT_STREAM = "Custom-ComplianceFindings"
 DEFAULT_TABLE = "ComplianceState"
+DEFAULT_EXEMPTIONS_TABLE = "ComplianceExemptions"
 DEFAULT_SLA_DAYS = {"Critical": 1, "High": 7, "Medium": 30, "Low": 90}
 
 
@@ -24,6 +25,7 @@ DEFAULT_SLA_DAYS = {"Critical": 1, "High": 7, "Medium": 30, "Low": 90}
 class Settings:
     state_store: str = "table"  # table | memory
     state_table_name: str = DEFAULT_TABLE
+    exemptions_table_name: str = DEFAULT_EXEMPTIONS_TABLE
     state_connection_string: str | None = None  # keys / Azurite (development)
     state_table_service_uri: str | None = None  # identity-based (production)
     state_client_id: str | None = None
@@ -81,6 +83,7 @@ class Settings:
         return cls(
             state_store=choice("STATE_STORE", "table", ("table", "memory")),
             state_table_name=get("STATE_TABLE_NAME", DEFAULT_TABLE),
+            exemptions_table_name=get("EXEMPTIONS_TABLE_NAME", DEFAULT_EXEMPTIONS_TABLE),
             state_connection_string=get("STATE_STORAGE__connectionString") or get("STATE_STORAGE"),
             state_table_service_uri=get("STATE_STORAGE__tableServiceUri"),
             state_client_id=get("STATE_STORAGE__clientId"),

@@ -85,6 +85,7 @@ class Status(str, Enum):
     COMPLIANT = "Compliant"
     NONCOMPLIANT = "NonCompliant"
     NOT_EVALUATED = "NotEvaluated"
+    EXEMPT = "Exempt"  # non-compliant, with an active exemption (an accepted risk)
 
 
 class RelatedUnavailable(RuntimeError):

@@ -21,6 +21,8 @@ class Transition(str, Enum):
     DRIFTED = "Drifted"  # Compliant -> NonCompliant
     RESOLVED = "Resolved"  # NonCompliant -> Compliant
     DELETED = "Deleted"  # the resource is gone: its open finding is closed
+    EXEMPTED = "Exempted"  # a non-compliant control is covered by an exemption (accepted risk)
+    REOPENED = "Reopened"  # its exemption expired or was removed and it is still non-compliant
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,10 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
 
     if evaluation.results is None:
         for cid, cs in sorted(prior.items()):
-            if cs.status == Status.NONCOMPLIANT:
+            if cs.status in (Status.NONCOMPLIANT, Status.EXEMPT):
                 title, severity = titles.get(cid, (cid, "Unknown"))
                 transitions.append(ControlTransition(cid, title, severity, Transition.DELETED, Status.COMPLIANT,
-                                                     Status.NONCOMPLIANT, cs.version + 1, (), cs.due))
+                                                     cs.status, cs.version + 1, (), cs.due))
             controls[cid] = replace(cs, status=None, version=cs.version + (cs.status is not None),
                                     since=evaluation.event_time, evidence=(), note=None, due=None,
                                     overdue_notified=False)
@@ -130,18 +132,21 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
             continue
         evidence = tuple(result.evidence)
         if cs.status == result.status:
-            controls[result.control_id] = replace(cs, evidence=evidence, note=None)
+            controls[result.control_id] = replace(cs, evidence=evidence, note=result.reason)
             continue
         kind = None
         if result.status == Status.NONCOMPLIANT:
-            kind = Transition.DRIFTED if cs.status == Status.COMPLIANT else Transition.NEW
-        elif cs.status == Status.NONCOMPLIANT:
+            kind = {Status.COMPLIANT: Transition.DRIFTED, Status.EXEMPT: Transition.REOPENED}.get(cs.status,
+                                                                                                Transition.NEW)
+        elif result.status == Status.EXEMPT:
+            kind = Transition.EXEMPTED
+        elif cs.status in (Status.NONCOMPLIANT, Status.EXEMPT):
             kind = Transition.RESOLVED
         version = cs.version + 1
         due = evaluation.event_time + sla.get(result.severity, DEFAULT_SLA["Low"]) \
             if result.status == Status.NONCOMPLIANT else None
         controls[result.control_id] = ControlState(result.control_id, result.status, version, evaluation.event_time,
-                                                   evidence, None, due)
+                                                   evidence, result.reason, due)
         if kind is not None:
             transitions.append(ControlTransition(result.control_id, result.title, result.severity, kind,
                                                  result.status, cs.status, version, evidence, due or cs.due))

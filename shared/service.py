@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 
 from .controls import Catalog, RelatedUnavailable
 from .drift import DEFAULT_SLA, Evaluation, apply_evaluation
+from .exemptions import apply_exemptions
 from .ownership import OwnershipPolicy
 from .resource_ids import ResourceId, parse_resource_id
 from .events import EventRejected, ResourceChange
@@ -38,6 +39,7 @@ class Dependencies:
     ownership: OwnershipPolicy = field(default_factory=OwnershipPolicy)
     sla: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_SLA))
     group_tags: "GroupTags | None" = None  # resource-group tags for the ownership fallback (cached)
+    exemptions: Any = None  # CachedExemptions (or anything with for_subscription(sub, now)); None: none
 
     def __post_init__(self) -> None:
         if self.group_tags is None:
@@ -133,6 +135,10 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
     else:
         results = tuple(deps.catalog.evaluate(resource, _related_source(change, deps))) \
             if resource is not None else None
+    if results is not None and deps.exemptions is not None:
+        active = deps.exemptions.for_subscription(change.resource.subscription_id, deps.clock())
+        if active:
+            results = apply_exemptions(change.resource, results, active, deps.clock())
     outcome.results = list(results or ())
     titles = {c.id: (c.title, c.severity) for c in deps.catalog.controls}
     resource_type = str(resource.get("type") or change.resource.resource_type) if resource else change.resource.resource_type

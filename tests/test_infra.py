@@ -256,8 +256,10 @@ def test_template_settings_point_the_code_at_the_deployed_resources():
         assert dotted(params[param]) == source, setting
     assert variable(main, "stateTableName") == DEFAULT_TABLE
     assert body(main["modules"]["storage"])["params"]["stateTableName"] == "stateTableName"
-    (table,) = resources_of_type(module("storage"), "Microsoft.Storage/storageAccounts/tableServices/tables")
-    assert body(table)["name"] == "stateTableName"
+    tables = resources_of_type(module("storage"), "Microsoft.Storage/storageAccounts/tableServices/tables")
+    assert sorted(body(t)["name"] for t in tables) == ["exemptionsTableName", "stateTableName"]
+    assert settings["EXEMPTIONS_TABLE_NAME"] == "exemptionsTableName"
+    assert dotted(params["exemptionsTableName"]) == "storage.outputs.exemptionsTableName"
 
 
 def test_function_app_roles_cover_what_the_host_and_the_state_need():

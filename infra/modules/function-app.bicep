@@ -27,6 +27,9 @@ param stateTableServiceUri string
 @description('Required. Name of the state table: STATE_TABLE_NAME.')
 param stateTableName string
 
+@description('Required. Name of the exemptions table: EXEMPTIONS_TABLE_NAME.')
+param exemptionsTableName string
+
 @description('Required. Logs ingestion endpoint of the data collection rule: LOGS_INGESTION__endpoint.')
 param logsIngestionEndpoint string
 
@@ -103,6 +106,7 @@ var appSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
   STATE_STORE: 'table'
   STATE_TABLE_NAME: stateTableName
+  EXEMPTIONS_TABLE_NAME: exemptionsTableName
   STATE_STORAGE__tableServiceUri: stateTableServiceUri
   FINDINGS_SINK: 'logsIngestion'
   LOGS_INGESTION__endpoint: logsIngestionEndpoint

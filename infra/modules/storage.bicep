@@ -26,6 +26,9 @@ param skuName string = 'Standard_GRS'
 @description('Required. Name of the table that holds the compliance state (STATE_TABLE_NAME).')
 param stateTableName string
 
+@description('Optional. Name of the table that holds exemptions (EXEMPTIONS_TABLE_NAME).')
+param exemptionsTableName string = 'ComplianceExemptions'
+
 @description('Required. Name of the blob container the Flex Consumption plan deploys the code package to.')
 param deploymentContainerName string
 
@@ -126,6 +129,11 @@ resource stateTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023
   name: stateTableName
 }
 
+resource exemptionsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: exemptionsTableName
+}
+
 @description('The name of the storage account.')
 output name string = storage.name
 
@@ -140,6 +148,9 @@ output tableServiceUri string = 'https://${storage.name}.table.${environment().s
 
 @description('The name of the state table.')
 output stateTableName string = stateTable.name
+
+@description('The name of the exemptions table.')
+output exemptionsTableName string = exemptionsTable.name
 
 @description('The name of the dead-letter container.')
 output deadLetterContainerName string = deadLetterContainer.name
