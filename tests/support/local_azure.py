@@ -3,17 +3,19 @@
 No real Azure exists where the tests run, and recorded cassettes or mocks of
 the SDK would test our assumptions rather than the SDK. ``LocalAzure`` instead
 runs two small stdlib servers on 127.0.0.1 so the *real* SDK clients
-(``ResourceManagementClient``, ``LogsIngestionClient``, ``DefaultAzureCredential``)
-talk real HTTP to them:
+(``ResourceManagementClient``, ``ResourceGraphClient``, ``LogsIngestionClient``,
+``DefaultAzureCredential``) talk real HTTP to them:
 
 * an HTTPS server (throwaway CA from ``trustme``; azure-core refuses bearer
   tokens over plain http) answering like Azure Resource Manager (provider
-  metadata, ``GET {resourceId}?api-version=``) and like the Logs Ingestion API
-  (``POST /dataCollectionRules/{rule}/streams/{stream}``, gzip JSON);
+  metadata, ``GET {resourceId}?api-version=``), like Azure Resource Graph
+  (``POST /providers/Microsoft.ResourceGraph/resources``, over the rows in
+  ``graph_resources``; see ``_graph_query`` for the KQL it understands) and like
+  the Logs Ingestion API (``POST /dataCollectionRules/{rule}/streams/{stream}``, gzip JSON);
 * a plain-HTTP managed-identity token endpoint in App Service style, which is
   what Azure Functions exposes through ``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``.
 
-Every ARM and ingestion request must carry the bearer token the identity
+Every ARM, Graph and ingestion request must carry the bearer token the identity
 endpoint issues. Requests are recorded in ``requests``; ``fail_next`` injects
 throttling and outages. Usage::
 
@@ -24,8 +26,11 @@ throttling and outages. Usage::
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import json
+import re
 import secrets
 import shutil
 import ssl
@@ -46,6 +51,13 @@ from azure.core.credentials import AccessToken
 from shared.findings import FINDING_COLUMNS
 
 INGESTION_API_VERSION = "2023-01-01"
+GRAPH_API_VERSION = "2021-03-01"  # what azure-mgmt-resourcegraph 8.x sends
+GRAPH_PATH = "/providers/microsoft.resourcegraph/resources"
+GRAPH_MAX_ROWS = 1000  # per page ($top)
+GRAPH_MAX_SUBSCRIPTIONS = 1000  # per request
+# Types Resource Graph keeps in ResourceContainers; every other row is in Resources.
+GRAPH_CONTAINER_TYPES = {"microsoft.resources/subscriptions", "microsoft.resources/subscriptions/resourcegroups",
+                         "microsoft.management/managementgroups"}
 IDENTITY_API_VERSION = "2019-08-01"
 LOCATIONS = ["West Europe", "North Europe", "East US", "East US 2"]
 
@@ -82,11 +94,12 @@ ERROR_CODES = {400: "BadRequest", 401: "AuthenticationFailed", 403: "Authorizati
 class RecordedRequest:
     """One request a server received. ``status`` is what it answered."""
 
-    target: str  # "arm" | "ingestion" | "identity"
+    target: str  # "arm" | "graph" | "ingestion" | "identity"
     method: str
     path: str  # decoded, leading slashes collapsed
     query: dict[str, str]
     status: int = 0
+    body: Any = None  # the parsed JSON body of a Graph query (None for other targets)
 
 
 @dataclass
@@ -107,6 +120,21 @@ def _resource_type(parts: list[str]) -> str:
         return "Microsoft.Resources/" + ("resourceGroups" if "resourcegroups" in lowered else "subscriptions")
     at = len(lowered) - 1 - lowered[::-1].index("providers")
     return parts[at + 1] + "/" + "/".join(parts[at + 2::2])
+
+
+def graph_row(resource: Mapping[str, Any]) -> dict:
+    """An ARM object as Resource Graph holds it: lower-case ``type``, ``subscriptionId`` and
+    ``resourceGroup`` columns, ``kind`` "" when the resource has none; a resource group
+    becomes a ResourceContainers row of type ``microsoft.resources/subscriptions/resourcegroups``."""
+    row = json.loads(json.dumps(resource))
+    parts = row["id"].split("/")
+    rtype = row["type"].lower()
+    row["type"] = "microsoft.resources/subscriptions/resourcegroups" if rtype == "microsoft.resources/resourcegroups" \
+        else rtype
+    row["subscriptionId"] = parts[2]
+    row["resourceGroup"] = parts[4] if len(parts) > 4 and parts[3].lower() == "resourcegroups" else ""
+    row.setdefault("kind", "")
+    return row
 
 
 class StaticToken:
@@ -138,9 +166,11 @@ class LocalAzure:
         self.requests: list[RecordedRequest] = []
         self.ingested: list[dict] = []
         self.ingestion_errors: list[str] = []
+        # Resource Graph rows (see ``graph_row``); tests may replace or extend the list at any time.
+        self.graph_resources: list[dict] = []
         self.url = self.identity_endpoint = self.ca_file = ""
         self._resources: dict[str, dict] = {}  # lower-case id -> ARM object
-        self._faults: dict[str, deque] = {"arm": deque(), "ingestion": deque()}
+        self._faults: dict[str, deque] = {"arm": deque(), "graph": deque(), "ingestion": deque()}
         self._lock = threading.Lock()
         self._servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
         self._remove_tmp: weakref.finalize | None = None
@@ -231,7 +261,7 @@ class LocalAzure:
 
     def fail_next(self, n: int, status: int = 503, retry_after: float | None = None, target: str = "arm",
                   code: str | None = None) -> None:
-        """The next ``n`` authenticated requests to ``target`` ("arm" | "ingestion") get ``status``."""
+        """The next ``n`` authenticated requests to ``target`` ("arm" | "graph" | "ingestion") get ``status``."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         reply = _error(status, code or ERROR_CODES.get(status, "Error"), f"injected failure ({status})", headers)
         with self._lock:
@@ -262,6 +292,8 @@ class LocalAzure:
                 return self._faults[target].popleft()
         if target == "ingestion":
             return self._ingest(method, path, query, headers, body)
+        if target == "graph":
+            return self._graph_query(method, query, body)
         if method != "GET":
             return _error(405, "MethodNotAllowed", f"{method} is not served here")
         return self._arm_get(path, query)
@@ -317,6 +349,55 @@ class LocalAzure:
             return _error(404, "ResourceNotFound", f"The Resource '{rtype}/{parts[-1]}' was not found.")
         return _Reply(200, resource)
 
+    def _graph_query(self, method: str, query: dict[str, str], body: bytes) -> _Reply:
+        """A Resource Graph query, answered like the service (objectArray results only).
+
+        The KQL understood is what ``shared.adapters.resource_graph`` sends: a table
+        (``Resources`` or ``ResourceContainers``), then optionally ``where type in~ ('a', ...)``
+        or ``where type =~ 'a'`` (case-insensitive), ``project col, ...`` and ``order by id asc``
+        (rows are always in id order). Anything else is refused with 400, so a change in
+        the query shows up here. ``$skipToken`` is opaque (base64 of an offset).
+        """
+        if method != "POST":
+            return _error(405, "MethodNotAllowed", f"{method} is not served here")
+        if query.get("api-version") != GRAPH_API_VERSION:
+            return _error(400, "InvalidApiVersionParameter", f"api-version {query.get('api-version')!r} is not "
+                                                             f"supported here (only {GRAPH_API_VERSION})")
+        try:
+            request = json.loads(body)
+            table, types, columns = _parse_kql(request["query"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, "InvalidQuery", f"query is not understood by this stand-in: {exc}")
+        options = request.get("options") or {}
+        subscriptions = request.get("subscriptions") or []
+        if len(subscriptions) > GRAPH_MAX_SUBSCRIPTIONS:
+            return _error(400, "BadRequest", f"{len(subscriptions)} subscriptions in one request; "
+                                             f"at most {GRAPH_MAX_SUBSCRIPTIONS} are allowed")
+        if options.get("resultFormat", "objectArray") != "objectArray":
+            return _error(400, "BadRequest", "only resultFormat objectArray is served here")
+        top = options.get("$top", GRAPH_MAX_ROWS)
+        if not isinstance(top, int) or not 1 <= top <= GRAPH_MAX_ROWS:
+            return _error(400, "BadRequest", f"$top must be 1..{GRAPH_MAX_ROWS}, got {top!r}")
+        offset = options.get("$skip", 0)
+        if options.get("$skipToken"):
+            try:
+                offset = int(base64.b64decode(options["$skipToken"], validate=True))
+            except (binascii.Error, ValueError):
+                return _error(400, "InvalidSkipToken", "the $skipToken is not valid")
+        wanted = {s.lower() for s in subscriptions}
+        with self._lock:
+            rows = [r for r in self.graph_resources
+                    if (("resourcecontainers" if r["type"].lower() in GRAPH_CONTAINER_TYPES else "resources") == table
+                        and (types is None or r["type"].lower() in types)
+                        and (not wanted or r.get("subscriptionId", r["id"].split("/")[2]).lower() in wanted))]
+            rows.sort(key=lambda r: r["id"])
+            page = [{c: r.get(c) for c in columns} if columns is not None else r for r in rows[offset:offset + top]]
+            page = json.loads(json.dumps(page))  # a copy: later changes to graph_resources do not alter a reply
+        reply = {"totalRecords": len(rows), "count": len(page), "data": page, "resultTruncated": "false", "facets": []}
+        if offset + top < len(rows):
+            reply["$skipToken"] = base64.b64encode(str(offset + top).encode()).decode()
+        return _Reply(200, reply)
+
     def _ingest(self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str],
                 body: bytes) -> _Reply:
         parts = path.strip("/").split("/")
@@ -367,6 +448,29 @@ class LocalAzure:
                             "client_id": "00000000-0000-0000-0000-00000000c11e"})
 
 
+_KQL_STRING = re.compile(r"'([^'\\]*)'")
+_KQL_STRING_LIST = re.compile(r"\((\s*'[^'\\]*'\s*,?)*\)")
+
+
+def _parse_kql(text: str) -> tuple[str, set[str] | None, list[str] | None]:
+    """(table, lower-case types or None, projected columns or None) of the KQL ``_graph_query`` understands."""
+    table, *steps = [s.strip() for s in text.split("|")]
+    if table.lower() not in ("resources", "resourcecontainers"):
+        raise ValueError(f"unknown table {table!r}")
+    types = columns = None
+    for step in steps:
+        words = step.split(None, 3)
+        if words[:3] == ["where", "type", "in~"] and len(words) == 4 and _KQL_STRING_LIST.fullmatch(words[3]):
+            types = {t.lower() for t in _KQL_STRING.findall(words[3])}
+        elif words[:3] == ["where", "type", "=~"] and len(words) == 4 and _KQL_STRING.fullmatch(words[3]):
+            types = {_KQL_STRING.fullmatch(words[3]).group(1).lower()}
+        elif words and words[0] == "project" and len(step.split(None, 1)) == 2:
+            columns = [c.strip() for c in step.split(None, 1)[1].split(",")]
+        elif step != "order by id asc":
+            raise ValueError(f"unsupported step {step!r}")
+    return table.lower(), types, columns
+
+
 class _Handler(BaseHTTPRequestHandler):
     """HTTP/1.0: one request per connection, so handler threads end and join promptly."""
 
@@ -403,8 +507,15 @@ class _AzureHandler(_Handler):
     def _handle(self) -> None:
         azure: LocalAzure = self.server.azure  # type: ignore[attr-defined]
         path, query, body = self._parse()
-        target = "ingestion" if path.lower().startswith("/datacollectionrules/") else "arm"
+        lowered = path.lower().rstrip("/")
+        target = ("ingestion" if lowered.startswith("/datacollectionrules/")
+                  else "graph" if lowered == GRAPH_PATH else "arm")
         record = azure._record(target, self.command, path, query)
+        if target == "graph":
+            try:
+                record.body = json.loads(body)
+            except ValueError:
+                pass
         reply = azure._dispatch(target, self.command, path, query, self.headers, body)
         record.status = reply.status
         self._send(reply)
