@@ -5,9 +5,11 @@ imports happen lazily on the first event (see ``shared/bootstrap.py``).
 """
 import azure.functions as func
 
+from handlers.http_api import bp as http_api
 from handlers.outbox import bp as outbox
 from handlers.resource_events import bp as resource_events
 
 app = func.FunctionApp()
 app.register_functions(resource_events)
 app.register_functions(outbox)
+app.register_functions(http_api)

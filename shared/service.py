@@ -243,3 +243,16 @@ def drain_outbox(deps: Dependencies, limit: int = DRAIN_BATCH) -> DrainOutcome:
                     item.finding_id, item.resource_id, item.attempts + 1, retry_delay(item.attempts + 1), error)
     log.info("outbox drain: %d sent, %d deferred", outcome.sent, outcome.deferred)
     return outcome
+
+
+def evaluate_now(resource_id: ResourceId, deps: Dependencies, caller: str) -> Outcome:
+    """Evaluate a resource on request (HTTP, CLI): the same path as an event, read from ARM now."""
+    import uuid
+
+    from .events import Caller
+
+    now = deps.clock()
+    change = ResourceChange(event_id=f"request-{uuid.uuid4().hex}", event_type="Request.Evaluate", kind="write",
+                            resource=resource_id, subject=resource_id, event_time=now, caller=Caller(name=caller),
+                            operation_name="POST /api/evaluate")
+    return handle_change(change, deps)

@@ -15,7 +15,11 @@ def test_app_indexes_the_expected_functions_and_triggers():
     import function_app
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    assert set(functions) == {"on_resource_change", "drain_findings"}
+    assert set(functions) == {"on_resource_change", "drain_findings", "evaluate", "compliance"}
+    for name, method in (("evaluate", "POST"), ("compliance", "GET")):
+        trigger = functions[name].get_bindings()[0].get_dict_repr()
+        assert trigger["type"] == "httpTrigger" and str(trigger["authLevel"]).endswith("FUNCTION")
+        assert [str(m).split(".")[-1] for m in trigger["methods"]] == [method] and trigger["route"] == name
     (event,) = [b.get_dict_repr() for b in functions["on_resource_change"].get_bindings()]
     assert event["type"] == "eventGridTrigger" and event["name"] == "event"
     assert str(event["direction"]).endswith("IN")
