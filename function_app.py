@@ -7,9 +7,11 @@ import azure.functions as func
 
 from handlers.http_api import bp as http_api
 from handlers.outbox import bp as outbox
+from handlers.reconciliation import bp as reconciliation
 from handlers.resource_events import bp as resource_events
 
 app = func.FunctionApp()
 app.register_functions(resource_events)
 app.register_functions(outbox)
 app.register_functions(http_api)
+app.register_functions(reconciliation)

@@ -127,6 +127,9 @@ param functionInstanceMemoryMB int = 2048
 @description('Optional. NCRONTAB schedule of the drain_findings timer, which delivers findings whose first send failed (OUTBOX_DRAIN_SCHEDULE).')
 param outboxDrainSchedule string = '0 */1 * * * *'
 
+@description('Optional. NCRONTAB schedule of the reconcile timer, which lists the monitored subscriptions with Azure Resource Graph (RECONCILE_SCHEDULE).')
+param reconcileSchedule string = '0 0 */6 * * *'
+
 @description('Optional. Tag names that name a resource\'s owner, first match wins; the resource group\'s tags are the fallback (OWNER_TAGS).')
 param ownerTagNames array = [
   'owner'
@@ -317,6 +320,7 @@ module functionApp 'modules/function-app.bicep' = {
     appInsightsConnectionString: appInsights.outputs.connectionString
     monitoredScopes: monitoredScopes
     outboxDrainSchedule: outboxDrainSchedule
+    reconcileSchedule: reconcileSchedule
     ownerTagNames: ownerTagNames
     teamTagNames: teamTagNames
     slaDays: slaDays

@@ -113,6 +113,18 @@ def build_reader(settings: Settings):
     return ArmResourceReader(lambda sub: _resource_client(settings, sub), lambda sub: _network_client(settings, sub))
 
 
+def graph_lister(settings: Settings | None = None):
+    """A Resource Graph lister over the function's identity (reconciliation)."""
+    from azure.mgmt.resourcegraph import ResourceGraphClient
+
+    from .adapters.resource_graph import ResourceGraphLister
+
+    settings = settings or Settings.from_env()
+    client = ResourceGraphClient(credential(), base_url=settings.arm_endpoint,
+                                 credential_scopes=[settings.arm_token_scope], **ARM_CLIENT_OPTIONS)
+    return ResourceGraphLister(client)
+
+
 def build_alias_source(settings: Settings):
     """Resolves aliases missing from the alias table from ARM (only custom controls need it)."""
     from .adapters.arm import ArmAliasSource

@@ -23,6 +23,7 @@ class Transition(str, Enum):
     DELETED = "Deleted"  # the resource is gone: its open finding is closed
     EXEMPTED = "Exempted"  # a non-compliant control is covered by an exemption (accepted risk)
     REOPENED = "Reopened"  # its exemption expired or was removed and it is still non-compliant
+    OVERDUE = "Overdue"  # still open past its due date (emitted once per finding, by reconciliation)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ def test_app_indexes_the_expected_functions_and_triggers():
     import function_app
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    assert set(functions) == {"on_resource_change", "drain_findings", "evaluate", "compliance"}
+    assert set(functions) == {"on_resource_change", "drain_findings", "evaluate", "compliance", "reconcile"}
+    (reconcile_timer,) = [b.get_dict_repr() for b in functions["reconcile"].get_bindings()]
+    assert reconcile_timer["type"] == "timerTrigger" and reconcile_timer["schedule"] == "%RECONCILE_SCHEDULE%"
     for name, method in (("evaluate", "POST"), ("compliance", "GET")):
         trigger = functions[name].get_bindings()[0].get_dict_repr()
         assert trigger["type"] == "httpTrigger" and str(trigger["authLevel"]).endswith("FUNCTION")

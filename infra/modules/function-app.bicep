@@ -49,6 +49,9 @@ param monitoredScopes array
 @description('Optional. NCRONTAB schedule of the drain_findings timer that delivers findings left in the outbox: OUTBOX_DRAIN_SCHEDULE.')
 param outboxDrainSchedule string = '0 */1 * * * *'
 
+@description('Optional. NCRONTAB schedule of the reconcile timer: RECONCILE_SCHEDULE.')
+param reconcileSchedule string = '0 0 */6 * * *'
+
 @description('Optional. Tag names that name a resource\'s owner: OWNER_TAGS.')
 param ownerTagNames array = [
   'owner'
@@ -115,6 +118,7 @@ var appSettings = {
   ARM_ENDPOINT: armEndpoint
   MONITORED_SCOPES: join(monitoredScopes, ',')
   OUTBOX_DRAIN_SCHEDULE: outboxDrainSchedule
+  RECONCILE_SCHEDULE: reconcileSchedule
   OWNER_TAGS: join(ownerTagNames, ',')
   TEAM_TAGS: join(teamTagNames, ',')
   SLA_DAYS: string(slaDays)

@@ -65,6 +65,23 @@ class InMemoryStateStore:
             snapshot = list(self._rows.values())
         return iter(sorted(snapshot, key=lambda s: s.resource_id.lower()))
 
+    checkpoint: dict | None = None
+
+    def load_checkpoint(self) -> dict | None:
+        return copy.deepcopy(self.checkpoint)
+
+    def save_checkpoint(self, checkpoint: dict) -> None:
+        self.checkpoint = copy.deepcopy(checkpoint)
+
+    def clear_checkpoint(self) -> None:
+        self.checkpoint = None
+
+    def record_posture(self, summary) -> None:
+        self.__dict__.setdefault("_posture", []).append(summary)
+
+    def posture_history(self, limit: int = 1000) -> list:
+        return sorted(self.__dict__.get("_posture", []), key=lambda p: p.at)[-limit:]
+
 
 class StaticResourceReader:
     """Answers ARM reads from a fixed set of resource objects; an id not in it is gone."""

@@ -190,3 +190,35 @@ class TableStateStore:
             }, mode=UpdateMode.MERGE)
         except ResourceNotFoundError:
             log.info("finding %s was delivered meanwhile", item.finding_id)
+
+    # ---------------------------------------------------------------- reconciliation bookkeeping
+    _META = "~reconciliation"  # a partition no resource id can produce (ids start with '%2f')
+
+    def load_checkpoint(self) -> dict | None:
+        try:
+            entity = self.table.get_entity(self._META, "checkpoint")
+        except ResourceNotFoundError:
+            return None
+        return json.loads(entity["Body"])
+
+    def save_checkpoint(self, checkpoint: dict) -> None:
+        self.table.upsert_entity({"PartitionKey": self._META, "RowKey": "checkpoint",
+                                  "Body": json.dumps(checkpoint, default=str)}, mode=UpdateMode.REPLACE)
+
+    def clear_checkpoint(self) -> None:
+        try:
+            self.table.delete_entity(self._META, "checkpoint")
+        except ResourceNotFoundError:
+            pass
+
+    def record_posture(self, summary) -> None:
+        self.table.upsert_entity({"PartitionKey": "~posture", "RowKey": summary.at.strftime("%Y%m%dT%H%M%S"),
+                                  "At": summary.at, "Counts": json.dumps(summary.counts),
+                                  "BySeverity": json.dumps(summary.by_severity)}, mode=UpdateMode.REPLACE)
+
+    def posture_history(self, limit: int = 1000) -> list:
+        from ..posture import PostureSummary
+
+        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": "~posture"})
+        points = [PostureSummary(r["At"], json.loads(r["Counts"]), json.loads(r["BySeverity"])) for r in rows]
+        return sorted(points, key=lambda p: p.at)[-limit:]
