@@ -1,4 +1,5 @@
-"""Writes infra/finding-columns.json from shared.findings.FINDING_COLUMNS (the one column list).
+"""Writes infra/finding-columns.json from shared.findings.FINDING_COLUMNS (the one column list),
+and infra/snapshot-columns.json from SNAPSHOT_COLUMNS (the posture snapshot).
 
 The Bicep templates load that file for both the Log Analytics table and the data
 collection rule's stream declaration (``loadJsonContent``), so the finding record,
@@ -16,27 +17,30 @@ from pathlib import Path
 
 INFRA = Path(__file__).resolve().parent
 COLUMNS_FILE = INFRA / "finding-columns.json"
+SNAPSHOT_COLUMNS_FILE = INFRA / "snapshot-columns.json"
 
 
-def render() -> str:
+def render(which: str = "FINDING_COLUMNS") -> str:
     sys.path.insert(0, str(INFRA.parent))
-    from shared.findings import FINDING_COLUMNS
+    from shared import findings
 
-    columns = [{"name": name, "type": kind} for name, kind in FINDING_COLUMNS.items()]
+    columns = [{"name": name, "type": kind} for name, kind in getattr(findings, which).items()]
     return json.dumps(columns, indent=2) + "\n"
 
 
 def main(argv: list[str]) -> int:
-    expected = render()
-    if "--check" in argv:
-        current = COLUMNS_FILE.read_text(encoding="utf-8") if COLUMNS_FILE.exists() else ""
-        if current != expected:
-            print(f"{COLUMNS_FILE} is stale: run .venv/bin/python infra/generate.py", file=sys.stderr)
-            return 1
-        return 0
-    COLUMNS_FILE.write_text(expected, encoding="utf-8")
-    print(f"wrote {COLUMNS_FILE}")
-    return 0
+    status = 0
+    for path, which in ((COLUMNS_FILE, "FINDING_COLUMNS"), (SNAPSHOT_COLUMNS_FILE, "SNAPSHOT_COLUMNS")):
+        expected = render(which)
+        if "--check" in argv:
+            current = path.read_text(encoding="utf-8") if path.exists() else ""
+            if current != expected:
+                print(f"{path} is stale: run .venv/bin/python infra/generate.py", file=sys.stderr)
+                status = 1
+            continue
+        path.write_text(expected, encoding="utf-8")
+        print(f"wrote {path}")
+    return status
 
 
 if __name__ == "__main__":

@@ -263,6 +263,20 @@ module findingsTable 'modules/findings-table.bicep' = {
   ]
 }
 
+module snapshotTable 'modules/snapshot-table.bicep' = {
+  name: 'compliance-snapshot-table'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    tableName: 'ComplianceSnapshot_CL'
+    retentionInDays: findingsRetentionInDays
+    totalRetentionInDays: findingsTotalRetentionInDays
+  }
+  dependsOn: [
+    workspace
+  ]
+}
+
 module dataCollectionRule 'modules/data-collection-rule.bicep' = {
   name: 'compliance-dcr'
   scope: monitorGroup
@@ -273,6 +287,7 @@ module dataCollectionRule 'modules/data-collection-rule.bicep' = {
     workspaceResourceId: workspaceResourceId
     tableName: findingsTable.outputs.name
     streamName: findingsStreamName
+    snapshotTableName: snapshotTable.outputs.name
   }
 }
 
@@ -317,6 +332,7 @@ module functionApp 'modules/function-app.bicep' = {
     logsIngestionEndpoint: dataCollectionRule.outputs.logsIngestionEndpoint
     dataCollectionRuleImmutableId: dataCollectionRule.outputs.immutableId
     logsIngestionStreamName: dataCollectionRule.outputs.streamName
+    logsIngestionSnapshotStreamName: dataCollectionRule.outputs.snapshotStreamName
     appInsightsConnectionString: appInsights.outputs.connectionString
     monitoredScopes: monitoredScopes
     outboxDrainSchedule: outboxDrainSchedule

@@ -75,18 +75,23 @@ def build_exemption_store(settings: Settings):
     return TableExemptionStore.create_table(_table(settings, settings.exemptions_table_name))
 
 
-def build_sink(settings: Settings):
+def build_sink(settings: Settings, snapshot: bool = False):
+    """The findings sink, or (``snapshot``) the posture snapshot sink: same rule, its own stream or file."""
     if settings.findings_sink == "jsonl":
+        from pathlib import Path
+
         from .adapters.memory import JsonLinesSink
 
-        return JsonLinesSink(settings.findings_path)
+        path = Path(settings.findings_path)
+        return JsonLinesSink(path.with_name(path.stem + "-snapshot" + path.suffix) if snapshot else path)
     settings.require("ingestion_endpoint", "ingestion_rule_id")
     from azure.monitor.ingestion import LogsIngestionClient
 
     from .adapters.logs_ingestion import LogsIngestionSink
 
     client = LogsIngestionClient(settings.ingestion_endpoint, credential(), retry_total=5, retry_backoff_factor=0.8)
-    return LogsIngestionSink(client, settings.ingestion_rule_id, settings.ingestion_stream)
+    return LogsIngestionSink(client, settings.ingestion_rule_id,
+                             settings.snapshot_stream if snapshot else settings.ingestion_stream)
 
 
 ARM_CLIENT_OPTIONS = {"retry_total": 4, "retry_backoff_factor": 0.8}
@@ -156,6 +161,7 @@ def build(settings: Settings | None = None) -> Dependencies:
                         sink=build_sink(settings), scopes=scopes,
                         ownership=OwnershipPolicy(settings.owner_tags, settings.team_tags),
                         exemptions=CachedExemptions(build_exemption_store(settings)),
+                        snapshot_sink=build_sink(settings, snapshot=True),
                         sla={k: timedelta(days=v) for k, v in settings.sla_days.items()})
     log.info("compliance monitor ready: %d controls, state=%s, findings=%s", len(catalog.controls),
              settings.state_store, settings.findings_sink)

@@ -95,3 +95,37 @@ def finding_record(transition: ControlTransition, state: ResourceState, change: 
         "Team": state.team or "",
         "DueDate": _iso(transition.due) if transition.due else None,
     }
+
+
+# The posture snapshot: the current status of every (resource, control), sent by each reconciliation run
+# to the table ComplianceSnapshot_CL (stream Custom-ComplianceSnapshot).
+SNAPSHOT_COLUMNS: dict[str, str] = {
+    "TimeGenerated": "datetime",
+    "RunId": "string",
+    "ResourceId": "string",
+    "ResourceType": "string",
+    "SubscriptionId": "string",
+    "ResourceGroup": "string",
+    "ControlId": "string",
+    "Severity": "string",
+    "Status": "string",
+    "Since": "datetime",
+    "DueDate": "datetime",
+    "Owner": "string",
+    "Team": "string",
+}
+
+
+def snapshot_records(state: ResourceState, run_id: str, generated: datetime,
+                     severities: dict[str, str]) -> list[dict[str, Any]]:
+    """One record per control of a (not deleted) resource: its current status."""
+    from .resource_ids import parse_resource_id
+
+    rid = parse_resource_id(state.resource_id)
+    return [{
+        "TimeGenerated": _iso(generated), "RunId": run_id, "ResourceId": state.resource_id,
+        "ResourceType": state.resource_type, "SubscriptionId": rid.subscription_id,
+        "ResourceGroup": rid.resource_group or "", "ControlId": cid, "Severity": severities.get(cid, "Unknown"),
+        "Status": cs.status.value if cs.status else "NotEvaluated", "Since": _iso(cs.since) if cs.since else None,
+        "DueDate": _iso(cs.due) if cs.due else None, "Owner": state.owner or "", "Team": state.team or "",
+    } for cid, cs in sorted(state.controls.items())]

@@ -25,8 +25,8 @@ from typing import Any, Iterable
 from .controls import Status
 from .drift import ControlTransition, Transition
 from .events import Caller, EventRejected, ResourceChange
-from .findings import finding_record
-from .ports import ConcurrencyConflict, ResourceUnreadable
+from .findings import finding_record, snapshot_records
+from .ports import ConcurrencyConflict, FindingsDeliveryError, ResourceUnreadable
 from .posture import summarize
 from .resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
 from .service import Dependencies, deliver, handle_change
@@ -49,6 +49,7 @@ class ReconcileOutcome:
     rechecked: int = 0
     deleted: int = 0
     overdue: int = 0
+    snapshot: int = 0  # posture snapshot records sent
 
 
 def covered_types(catalog) -> list[str]:
@@ -93,8 +94,10 @@ def reconcile(deps: Dependencies, lister: Any, subscriptions: Iterable[str],
                      page.number, outcome.listed, outcome.findings)
 
     _sweep(deps, outcome, set(subscriptions), {t.lower() for t in types})
-    summary = summarize(deps.store.states(), deps.clock(), {c.id: c.severity for c in deps.catalog.controls})
+    severities = {c.id: c.severity for c in deps.catalog.controls}
+    summary = summarize(deps.store.states(), deps.clock(), severities)
     deps.store.record_posture(summary)
+    outcome.snapshot = _send_snapshot(deps, outcome.run_id, severities)
     deps.store.clear_checkpoint()
     log.info("reconciliation %s done: %d listed, %d findings, %d re-checked, %d deleted, %d overdue, %d errors",
              outcome.run_id, outcome.listed, outcome.findings, outcome.rechecked, outcome.deleted, outcome.overdue,
@@ -174,3 +177,35 @@ def _notify_overdue(state, deps: Dependencies, now: datetime, run_id: str) -> in
         deliver(deps, state.resource_id, records, now)
         return len(records)
     return 0
+
+
+SNAPSHOT_BATCH = 5000
+
+
+def _send_snapshot(deps: Dependencies, run_id: str, severities: dict[str, str]) -> int:
+    """The current status of every (resource, control) to the snapshot stream, in batches (memory stays flat).
+
+    A failed batch is logged and the run goes on: the next run sends a complete snapshot again.
+    """
+    if deps.snapshot_sink is None:
+        return 0
+    now, sent, batch = deps.clock(), 0, []
+    for state in deps.store.states():
+        if state.deleted:
+            continue
+        batch.extend(snapshot_records(state, run_id, now, severities))
+        if len(batch) >= SNAPSHOT_BATCH:
+            sent += _send_batch(deps, batch)
+            batch = []
+    if batch:
+        sent += _send_batch(deps, batch)
+    return sent
+
+
+def _send_batch(deps: Dependencies, batch: list[dict]) -> int:
+    try:
+        deps.snapshot_sink.send(batch)
+    except FindingsDeliveryError as exc:
+        log.error("posture snapshot batch of %d record(s) not delivered: %s", len(batch), exc)
+        return 0
+    return len(batch)

@@ -40,6 +40,7 @@ class Dependencies:
     sla: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_SLA))
     group_tags: "GroupTags | None" = None  # resource-group tags for the ownership fallback (cached)
     exemptions: Any = None  # CachedExemptions (or anything with for_subscription(sub, now)); None: none
+    snapshot_sink: FindingsSink | None = None  # where reconciliation sends the posture snapshot; None: not sent
 
     def __post_init__(self) -> None:
         if self.group_tags is None:

@@ -106,13 +106,15 @@ def test_dcr_stream_declares_the_finding_record_and_flows_to_the_table():
     config = body(dcr)
     assert config["kind"] == "Direct"
     props = config["properties"]
-    (stream_key,) = props["streamDeclarations"]
-    assert stream_key == "'${streamName}'"
+    assert list(props["streamDeclarations"]) == ["'${streamName}'", "'${snapshotStreamName}'"]
+    stream_key = "'${streamName}'"
     assert loaded_file(path, tree, props["streamDeclarations"][stream_key]["columns"], "load_json_content") == COLUMNS_FILE
-    (flow,) = props["dataFlows"]
+    flow, snapshot_flow = props["dataFlows"]
     assert flow["streams"] == ["streamName"] and flow["transformKql"] == "source"
     assert flow["outputStream"] == "Custom-${tableName}"
     assert flow["destinations"] == [d["name"] for d in props["destinations"]["logAnalytics"]]
+    assert snapshot_flow["streams"] == ["snapshotStreamName"]
+    assert snapshot_flow["outputStream"] == "Custom-${snapshotTableName}"
     assert tree["parameters"]["streamName"]["default"] == DEFAULT_STREAM
     main = parsed(MAIN)
     assert variable(main, "findingsStreamName") == DEFAULT_STREAM
@@ -493,3 +495,20 @@ def test_the_code_package_holds_the_app_and_nothing_else(tmp_path, indexed_funct
                           cwd=unpacked, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == sorted(indexed_functions)
+
+
+def test_snapshot_table_and_stream_are_the_snapshot_record():
+    from shared.findings import SNAPSHOT_COLUMNS
+
+    snapshot_file = INFRA / "snapshot-columns.json"
+    columns = json.loads(snapshot_file.read_text(encoding="utf-8"))
+    assert [(c["name"], c["type"]) for c in columns] == list(SNAPSHOT_COLUMNS.items())
+    path = INFRA / "modules" / "snapshot-table.bicep"
+    tree = parsed(path)
+    (table,) = resources_of_type(tree, "Microsoft.OperationalInsights/workspaces/tables")
+    assert loaded_file(path, tree, body(table)["properties"]["schema"]["columns"], "load_json_content") == snapshot_file
+    dcr_path = INFRA / "modules" / "data-collection-rule.bicep"
+    dcr = parsed(dcr_path)
+    assert loaded_file(dcr_path, dcr, "snapshotColumns", "load_json_content") == snapshot_file
+    settings = template_app_settings()
+    assert settings["LOGS_INGESTION__snapshotStreamName"] == "logsIngestionSnapshotStreamName"

@@ -134,3 +134,22 @@ def test_reconciliation_on_table_storage_keeps_checkpoint_and_history(local, azu
     assert point.counts["NonCompliant"] == 15 and point.compliance_percent is not None
     assert sum(1 for _ in store.states()) == 60  # bookkeeping rows are not resources
     table.delete_table()
+
+
+def test_each_run_sends_a_posture_snapshot_of_every_resource_and_control(local):
+    from azure.monitor.ingestion import LogsIngestionClient
+
+    from shared.adapters.logs_ingestion import LogsIngestionSink
+    from shared.findings import SNAPSHOT_COLUMNS
+
+    local.graph_resources = [graph_row(account(i, allowBlobPublicAccess=i == 0)) for i in range(30)]
+    deps, lister = wiring(local, InMemoryStateStore(), Clock(START))
+    deps.snapshot_sink = LogsIngestionSink(LogsIngestionClient(local.url, local.credential(),
+                                                               connection_verify=local.ca_file),
+                                           local.rule_id, "Custom-ComplianceSnapshot")
+    outcome = reconcile(deps, lister, SUBS)
+    rows = local.other_ingested["Custom-ComplianceSnapshot"]
+    controls = len(deps.catalog.evaluate(account(1)))
+    assert outcome.snapshot == len(rows) == 30 * controls
+    assert all(set(r) == set(SNAPSHOT_COLUMNS) and r["RunId"] == outcome.run_id for r in rows)
+    assert sum(1 for r in rows if r["Status"] == "NonCompliant") == 1

@@ -20,7 +20,14 @@ param tableName string
 @description('Optional. Name of the input stream; the code sends to it (LOGS_INGESTION__streamName).')
 param streamName string = 'Custom-ComplianceFindings'
 
+@description('Required. Name of the custom table the posture snapshots land in (ComplianceSnapshot_CL).')
+param snapshotTableName string
+
+@description('Optional. Name of the snapshot input stream (LOGS_INGESTION__snapshotStreamName).')
+param snapshotStreamName string = 'Custom-ComplianceSnapshot'
+
 var findingColumns = loadJsonContent('../finding-columns.json')
+var snapshotColumns = loadJsonContent('../snapshot-columns.json')
 
 resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
   name: name
@@ -32,6 +39,9 @@ resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
     streamDeclarations: {
       '${streamName}': {
         columns: findingColumns
+      }
+      '${snapshotStreamName}': {
+        columns: snapshotColumns
       }
     }
     destinations: {
@@ -53,6 +63,16 @@ resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
         transformKql: 'source'
         outputStream: 'Custom-${tableName}'
       }
+      {
+        streams: [
+          snapshotStreamName
+        ]
+        destinations: [
+          'findingsWorkspace'
+        ]
+        transformKql: 'source'
+        outputStream: 'Custom-${snapshotTableName}'
+      }
     ]
   }
 }
@@ -71,3 +91,6 @@ output logsIngestionEndpoint string = dcr.properties.endpoints.logsIngestion
 
 @description('The input stream the code sends to: LOGS_INGESTION__streamName.')
 output streamName string = streamName
+
+@description('The snapshot input stream: LOGS_INGESTION__snapshotStreamName.')
+output snapshotStreamName string = snapshotStreamName

@@ -39,6 +39,9 @@ param dataCollectionRuleImmutableId string
 @description('Required. Input stream of the data collection rule: LOGS_INGESTION__streamName.')
 param logsIngestionStreamName string
 
+@description('Required. The posture snapshot stream of the rule: LOGS_INGESTION__snapshotStreamName.')
+param logsIngestionSnapshotStreamName string
+
 @description('Required. Connection string of the Application Insights component.')
 param appInsightsConnectionString string
 
@@ -115,6 +118,7 @@ var appSettings = {
   LOGS_INGESTION__endpoint: logsIngestionEndpoint
   LOGS_INGESTION__ruleId: dataCollectionRuleImmutableId
   LOGS_INGESTION__streamName: logsIngestionStreamName
+  LOGS_INGESTION__snapshotStreamName: logsIngestionSnapshotStreamName
   ARM_ENDPOINT: armEndpoint
   MONITORED_SCOPES: join(monitoredScopes, ',')
   OUTBOX_DRAIN_SCHEDULE: outboxDrainSchedule

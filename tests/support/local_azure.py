@@ -48,7 +48,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import trustme
 from azure.core.credentials import AccessToken
 
-from shared.findings import FINDING_COLUMNS
+from shared.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 
 INGESTION_API_VERSION = "2023-01-01"
 GRAPH_API_VERSION = "2021-03-01"  # what azure-mgmt-resourcegraph 8.x sends
@@ -157,6 +157,9 @@ class LocalAzure:
         self.rule_id = rule_id
         self.stream_name = stream_name
         self.columns: list[str] = list(FINDING_COLUMNS)  # the stream's declared columns
+        # further streams of the same rule (the posture snapshot), and what each received
+        self.other_streams: dict[str, list[str]] = {"Custom-ComplianceSnapshot": list(SNAPSHOT_COLUMNS)}
+        self.other_ingested: dict[str, list[dict]] = {}
         self.token = secrets.token_urlsafe(32)
         self.identity_header = secrets.token_hex(16)
         self.providers: dict[str, dict[str, list[str]]] = {
@@ -409,7 +412,10 @@ class LocalAzure:
                 self.ingestion_errors.append(reply.body["error"]["message"])
             return reply
         with self._lock:
-            self.ingested.extend(reply)
+            if parts[3] == self.stream_name:
+                self.ingested.extend(reply)
+            else:
+                self.other_ingested.setdefault(parts[3], []).extend(reply)
         return _Reply(204)
 
     def _check_batch(self, rule_id: str, stream: str, query: dict[str, str], headers: Mapping[str, str],
@@ -418,7 +424,7 @@ class LocalAzure:
             return _error(400, "InvalidApiVersion", f"api-version {query.get('api-version')!r} is not supported")
         if rule_id != self.rule_id:
             return _error(400, "InvalidDataCollectionRule", f"data collection rule {rule_id!r} is unknown")
-        if stream != self.stream_name:
+        if stream != self.stream_name and stream not in self.other_streams:
             return _error(400, "InvalidStream", f"stream {stream!r} is not declared in rule {rule_id}")
         if (headers.get("Content-Encoding") or "").lower() != "gzip":
             return _error(400, "InvalidContent", "expected Content-Encoding: gzip")
@@ -428,7 +434,7 @@ class LocalAzure:
             return _error(400, "InvalidContent", f"body is not gzip-compressed JSON: {exc}")
         if not isinstance(records, list):
             return _error(400, "InvalidContent", "body must be a JSON array of records")
-        expected = set(self.columns)
+        expected = set(self.columns) if stream == self.stream_name else set(self.other_streams[stream])
         for index, record in enumerate(records):
             if not isinstance(record, dict):
                 return _error(400, "InvalidRecord", f"record {index} is not a JSON object")
