@@ -213,6 +213,8 @@ def _norm_scalar(v: Any) -> Any:
 
 
 def values_equal(a: Any, b: Any) -> bool:
+    if a.__class__ is str and b.__class__ is str:  # the common case, first
+        return a == b or a.casefold() == b.casefold()
     if a is MISSING or b is MISSING:
         return False
     if isinstance(a, dict) and isinstance(b, dict):
@@ -490,12 +492,28 @@ class ExpressionCompiler:
             c, a, b = args
             return _Node(lambda ctx: a.fn(ctx) if _truthy(c.fn(ctx)) else b.fn(ctx), all(x.constant for x in args))
         if lname in ("and", "or"):
-            combine = all if lname == "and" else any
-            return _Node(lambda ctx: combine(_truthy(x.fn(ctx)) for x in args), all(x.constant for x in args))
+            fns = tuple(x.fn for x in args)
+            want = lname == "or"  # the value that decides early
+
+            def combine(ctx: Context) -> bool:
+                for f in fns:
+                    if _truthy(f(ctx)) == want:
+                        return want
+                return not want
+
+            return _Node(combine, all(x.constant for x in args))
         impl = FUNCTIONS.get(lname)
         if impl is None:
             raise RuleError(f"unsupported template function {name!r} in {self._text!r}")
-        return _Node(lambda ctx: _call_function(name, impl, [x.fn(ctx) for x in args]), all(x.constant for x in args))
+        constant = all(x.constant for x in args)
+        fns = tuple(x.fn for x in args)
+        if len(fns) == 1:
+            (f1,) = fns
+            return _Node(lambda ctx: _call_function(name, impl, (f1(ctx),)), constant)
+        if len(fns) == 2:
+            f1, f2 = fns
+            return _Node(lambda ctx: _call_function(name, impl, (f1(ctx), f2(ctx))), constant)
+        return _Node(lambda ctx: _call_function(name, impl, [f(ctx) for f in fns]), constant)
 
 
 def _call_function(name: str, impl: Callable[..., Any], values: list[Any]) -> Any:
@@ -637,10 +655,23 @@ class RuleCompiler:
             items = node[key]
             if len(node) != 1 or not isinstance(items, list) or not items:
                 raise RuleError(f"{where}: '{key}' must be the only key and hold a non-empty list")
-            parts = [self.compile(c, f"{where}.{key}[{i}]") for i, c in enumerate(items)]
+            parts = tuple(self.compile(c, f"{where}.{key}[{i}]") for i, c in enumerate(items))
             if key.lower() == "allof":
-                return lambda ctx: all(p(ctx) for p in parts)
-            return lambda ctx: any(p(ctx) for p in parts)
+                def all_of(ctx: Context) -> bool:  # a plain loop: no generator per evaluation
+                    for part in parts:
+                        if not part(ctx):
+                            return False
+                    return True
+
+                return all_of
+
+            def any_of(ctx: Context) -> bool:
+                for part in parts:
+                    if part(ctx):
+                        return True
+                return False
+
+            return any_of
         if "not" in keys:
             if len(node) != 1:
                 raise RuleError(f"{where}: 'not' must be the only key")

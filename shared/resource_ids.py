@@ -5,7 +5,10 @@ name the same resource; ``ResourceId.key`` is the comparison form.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f]")
 
 # Child types that are tracked resources in their own right (they have their own
 # location and settings), so an event on them is evaluated against them, not
@@ -63,7 +66,7 @@ def parse_resource_id(text: object) -> ResourceId:
     parts = raw.strip("/").split("/")
     if any(p == "" for p in parts):
         raise InvalidResourceId(f"resource id has an empty segment: {raw!r:.200}")
-    if any(ord(ch) < 32 for ch in raw):
+    if _CONTROL_CHARS.search(raw):
         raise InvalidResourceId(f"resource id contains control characters: {raw!r:.200}")
     if len(parts) < 2 or parts[0].lower() != "subscriptions":
         raise InvalidResourceId(f"resource id must start with '/subscriptions/{{id}}': {raw!r:.200}")
