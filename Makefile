@@ -24,11 +24,17 @@ demo: install
 test: install
 	$(PY) -m pytest
 
-bench: install
-	$(PY) bench/run.py
+# Cloud Custodian only for the side-by-side benchmark figure, in its own venv (never a project dependency).
+.venv-c7n/.installed:
+	$(PYTHON) -m venv .venv-c7n
+	.venv-c7n/bin/python -m pip install --quiet c7n-azure
+	touch $@
+
+bench: install .venv-c7n/.installed
+	$(PY) bench/run.py --c7n-python .venv-c7n/bin/python
 
 docs: install
 	$(PY) -m shared catalog --format md > docs/CONTROLS.md
 
 clean:
-	rm -rf $(VENV) node_modules out .pytest_cache
+	rm -rf $(VENV) .venv-c7n node_modules out .pytest_cache
