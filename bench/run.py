@@ -209,6 +209,49 @@ evidence that decided it (redacted), which is the larger part of its cost on the
 """
 
 
+FIRST_USE = """
+import time, function_app
+t = time.perf_counter()
+from shared.controls import load_catalog
+catalog = load_catalog()
+from azure.identity import DefaultAzureCredential
+from azure.data.tables import TableClient
+from azure.monitor.ingestion import LogsIngestionClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+credential = DefaultAzureCredential()
+TableClient("https://account.table.core.windows.net", "ComplianceState", credential=credential)
+LogsIngestionClient("https://dce.ingest.monitor.azure.com", credential)
+ResourceManagementClient(credential, "00000000-0000-0000-0000-000000000000")
+print(time.perf_counter() - t)
+"""
+
+
+def first_use_seconds(runs: int) -> float:
+    """After ``import function_app``: loading the catalog, importing the SDKs and building the clients
+    (what the first event pays; no network call is made)."""
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", FIRST_USE], cwd=REPO, capture_output=True, text=True, check=True)
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def heaviest_imports(statement: str, top: int = 8) -> list[tuple[str, float]]:
+    """Modules by cumulative import time (python -X importtime), the heaviest first."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    rows = []
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, _, rest = line.partition(":")
+        self_us, cumulative_us, name = (part.strip() for part in rest.split("|"))
+        module = name.strip()
+        if "." not in module or module == "azure.functions":  # top-level modules (azure is a namespace)
+            rows.append((module, int(cumulative_us) / 1e6))
+    return sorted(rows, key=lambda r: -r[1])[:top]
+
+
 def import_seconds(statement: str, runs: int) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     samples = []
@@ -282,10 +325,15 @@ Method: median of {cold['runs']} fresh interpreters, time to import.
 | `import azure.functions` (the floor) | {cold['bare']:.3f} |
 | `import function_app` | {cold['app']:.3f} |
 | ratio | {cold['app'] / cold['bare']:.2f} |
+| first use: load the catalog, import the SDKs, build the clients (no network) | {cold['first_use']:.3f} |
 
 `function_app` imports only `azure.functions` and the pure event parser; the
 Azure SDK clients are imported and built on the first event (`shared/bootstrap.py`).
-"""
+Heaviest top-level imports of `import function_app` (cumulative seconds):
+
+| module | seconds |
+|---|---|
+""" + "\n".join(f"| `{name}` | {seconds:.3f} |" for name, seconds in cold["heaviest"]) + "\n"
 
 
 def main() -> int:
@@ -305,7 +353,8 @@ def main() -> int:
     print(f"  {engine['per_second_median']:,.0f} control evaluations/s (target {ENGINE_TARGET:,})", flush=True)
     print(f"cold start: {args.runs} fresh interpreters each ...", flush=True)
     cold = {"runs": args.runs, "bare": import_seconds("import azure.functions", args.runs),
-            "app": import_seconds("import function_app", args.runs)}
+            "app": import_seconds("import function_app", args.runs), "first_use": first_use_seconds(args.runs),
+            "heaviest": heaviest_imports("import function_app")}
     print(f"  import function_app {cold['app']:.3f} s, azure.functions {cold['bare']:.3f} s", flush=True)
     print(f"per event: {args.samples} samples per kind ...", flush=True)
     events = per_event(args.samples)
