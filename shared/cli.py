@@ -268,6 +268,36 @@ def cmd_catalog(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ report
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime, timezone
+
+    from .report import build_report, render_html, render_markdown
+
+    if settings.state_store == "memory" or not (settings.state_connection_string or settings.state_table_service_uri):
+        raise ConfigurationError("report reads the state table: set STATE_STORAGE__connectionString or "
+                                 "STATE_STORAGE__tableServiceUri (an in-memory store is always empty)")
+    store = _store_for_cli(settings)
+    posture_history = getattr(store, "posture_history", None)  # snapshots, where the store keeps them
+    history = list(posture_history()) if callable(posture_history) else []
+    report = build_report(store.states(), _catalog(settings), datetime.now(timezone.utc), history)
+    text = render_html(report) if args.format == "html" else render_markdown(report)
+    if not args.out:
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({args.format}): {report.totals.resources} resource(s), {report.totals.open} open "
+          f"finding(s), {report.totals.overdue} past due", file=sys.stderr)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -307,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("id")
     cg = sub.add_parser("catalog", help="list the loaded controls (built-in and custom)")
     cg.add_argument("--format", choices=("json", "md"), default="json")
+    rt = sub.add_parser("report", help="posture report from the state table (Markdown or one HTML file)")
+    rt.add_argument("--format", choices=("md", "html"), default="md")
+    rt.add_argument("--out", metavar="FILE", help="write the report to FILE (default: stdout)")
     dm = sub.add_parser("demo", help="replay a realistic scenario against Azurite and print the timeline")
     dm.add_argument("--findings", metavar="PATH", default="out/demo-findings.jsonl",
                     help="JSON-lines file the findings are written to (default: %(default)s)")
@@ -331,6 +364,8 @@ def main(argv: Iterable[str] | None = None) -> int:
             return cmd_catalog(args, settings)
         if args.command == "exempt":
             return cmd_exempt(args, settings)
+        if args.command == "report":
+            return cmd_report(args, settings)
         from .demo import run_demo
 
         return run_demo(args, settings)
