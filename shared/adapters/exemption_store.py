@@ -5,10 +5,10 @@ import threading
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient
+from azure.core.exceptions import ResourceNotFoundError
 
 from ..exemptions import Exemption
+from .table_store import TableBacked
 
 
 def _entity(e: Exemption) -> dict:
@@ -22,17 +22,7 @@ def _exemption(entity) -> Exemption:
                      entity["Requester"], entity["Expires"], entity["Created"])
 
 
-class TableExemptionStore:
-    def __init__(self, table: TableClient) -> None:
-        self.table = table
-
-    @classmethod
-    def create_table(cls, table: TableClient) -> "TableExemptionStore":
-        try:
-            table.create_table()
-        except ResourceExistsError:
-            pass
-        return cls(table)
+class TableExemptionStore(TableBacked):
 
     def add(self, exemption: Exemption) -> None:
         self.table.create_entity(_entity(exemption))

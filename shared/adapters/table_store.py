@@ -49,17 +49,22 @@ def _dt(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-class TableStateStore:
+class TableBacked:
+    """A store over one table; ``create_table`` makes the table if it is missing."""
+
     def __init__(self, table: TableClient) -> None:
         self.table = table
 
     @classmethod
-    def create_table(cls, table: TableClient) -> "TableStateStore":
+    def create_table(cls, table: TableClient):
         try:
             table.create_table()
         except ResourceExistsError:
             pass
         return cls(table)
+
+
+class TableStateStore(TableBacked):
 
     # ---------------------------------------------------------------- reading
     def load(self, resource_id: ResourceId) -> ResourceState | None:
