@@ -21,6 +21,8 @@ class InMemoryStateStore:
     def __init__(self) -> None:
         self._rows: dict[str, ResourceState] = {}
         self._outbox: dict[tuple[str, str], PendingFinding] = {}
+        self._checkpoint: dict | None = None  # reconciliation bookkeeping
+        self._posture: list = []
         self._etags = itertools.count(1)
         self._lock = threading.Lock()
         self.loads = 0
@@ -65,22 +67,20 @@ class InMemoryStateStore:
             snapshot = list(self._rows.values())
         return iter(sorted(snapshot, key=lambda s: s.resource_id.lower()))
 
-    checkpoint: dict | None = None
-
     def load_checkpoint(self) -> dict | None:
-        return copy.deepcopy(self.checkpoint)
+        return copy.deepcopy(self._checkpoint)
 
     def save_checkpoint(self, checkpoint: dict) -> None:
-        self.checkpoint = copy.deepcopy(checkpoint)
+        self._checkpoint = copy.deepcopy(checkpoint)
 
     def clear_checkpoint(self) -> None:
-        self.checkpoint = None
+        self._checkpoint = None
 
     def record_posture(self, summary) -> None:
-        self.__dict__.setdefault("_posture", []).append(summary)
+        self._posture.append(summary)
 
     def posture_history(self, limit: int = 1000) -> list:
-        return sorted(self.__dict__.get("_posture", []), key=lambda p: p.at)[-limit:]
+        return sorted(self._posture, key=lambda p: p.at)[-limit:]
 
 
 class StaticResourceReader:
