@@ -5,7 +5,6 @@ nothing (state lives in Table Storage in Azure), so the figure is the function's
 """
 from __future__ import annotations
 
-import copy
 import json
 import resource
 import sys

@@ -354,21 +354,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
-        if args.command == "evaluate":
-            return cmd_evaluate(args, settings)
-        if args.command == "replay":
-            return cmd_replay(args, settings)
-        if args.command == "import-policy":
-            return cmd_import_policy(args, settings)
-        if args.command == "catalog":
-            return cmd_catalog(args, settings)
-        if args.command == "exempt":
-            return cmd_exempt(args, settings)
-        if args.command == "report":
-            return cmd_report(args, settings)
-        from .demo import run_demo
+        if args.command == "demo":
+            from .demo import run_demo
 
-        return run_demo(args, settings)
+            return run_demo(args, settings)
+        commands = {"evaluate": cmd_evaluate, "replay": cmd_replay, "import-policy": cmd_import_policy,
+                    "catalog": cmd_catalog, "exempt": cmd_exempt, "report": cmd_report}
+        return commands[args.command](args, settings)
     except (InputError, ControlLoadError, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -189,6 +189,8 @@ class Catalog:
     def __post_init__(self) -> None:
         self._by_type: dict[str, list[Control]] = {}
         self._any: list[Control] = [c for c in self.controls if "*" in c.resource_types]
+        # control id -> (title, severity): describes controls that close on delete; built once, not per event
+        self.titles: dict[str, tuple[str, str]] = {c.id: (c.title, c.severity) for c in self.controls}
 
     def by_id(self) -> dict[str, Control]:
         return {c.id: c for c in self.controls}

@@ -94,7 +94,7 @@ def reconcile(deps: Dependencies, lister: Any, subscriptions: Iterable[str],
                      page.number, outcome.listed, outcome.findings)
 
     _sweep(deps, outcome, set(subscriptions), {t.lower() for t in types})
-    severities = {c.id: c.severity for c in deps.catalog.controls}
+    severities = {cid: severity for cid, (_, severity) in deps.catalog.titles.items()}
     summary = summarize(deps.store.states(), deps.clock(), severities)
     deps.store.record_posture(summary)
     outcome.snapshot = _send_snapshot(deps, outcome.run_id, severities)
@@ -152,7 +152,7 @@ def _sweep(deps: Dependencies, outcome: ReconcileOutcome, subscriptions: set[str
 
 def _notify_overdue(state, deps: Dependencies, now: datetime, run_id: str) -> int:
     """One Overdue record per open finding past its due date (once: the control remembers it)."""
-    titles = {c.id: (c.title, c.severity) for c in deps.catalog.controls}
+    titles = deps.catalog.titles
     for _ in range(5):
         due = [cs for cs in state.controls.values()
                if cs.status == Status.NONCOMPLIANT and cs.due is not None and cs.due < now and not cs.overdue_notified]

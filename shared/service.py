@@ -14,7 +14,7 @@ from .resource_ids import ResourceId, parse_resource_id
 from .events import EventRejected, ResourceChange
 from .scopes import Scopes
 from .findings import finding_record
-from .ports import (ConcurrencyConflict, FindingsDeliveryError, FindingsSink, PendingFinding, ResourceReader,
+from .ports import (ConcurrencyConflict, FindingsDeliveryError, FindingsSink, ResourceReader,
                     ResourceUnreadable, StateStore)
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,6 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         if active:
             results = apply_exemptions(change.resource, results, active, deps.clock())
     outcome.results = list(results or ())
-    titles = {c.id: (c.title, c.severity) for c in deps.catalog.controls}
     resource_type = str(resource.get("type") or change.resource.resource_type) if resource else change.resource.resource_type
     for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
         outcome.attempts = attempt
@@ -165,7 +164,7 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
             location=str(resource.get("location")) if resource and resource.get("location") else None,
             tags=tags, owner=owner, team=team,
         )
-        new_state, transitions = apply_evaluation(previous, evaluation, titles, deps.sla)
+        new_state, transitions = apply_evaluation(previous, evaluation, deps.catalog.titles, deps.sla)
         records = [finding_record(t, new_state, change, now) for t in transitions]
         try:
             deps.store.save(previous, new_state, outbox=records)

@@ -1,7 +1,6 @@
 """Related resources and alias metadata read from a local ARM over real HTTPS with the real clients."""
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 

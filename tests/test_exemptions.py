@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from azure.data.tables import TableClient
 
 from shared.adapters.exemption_store import CachedExemptions, InMemoryExemptionStore, TableExemptionStore
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader

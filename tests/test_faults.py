@@ -11,7 +11,6 @@ from azure.data.tables import TableClient
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
 from shared.adapters.table_store import TableStateStore
 from shared.bootstrap import TABLE_CLIENT_OPTIONS
-from shared.controls import load_catalog
 from tests.conftest import pipeline_catalog
 from shared.devtools.azurite import AzuriteProcess
 from shared.events import envelope_from_dict, parse_event
