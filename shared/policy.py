@@ -226,9 +226,20 @@ def values_equal(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
         return False
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+    if _is_number(a) and _is_number(b):
         return a == b
+    if _is_number(a) and isinstance(b, str) or _is_number(b) and isinstance(a, str):
+        # a number equals its string form: Azure compares a parameter's 22 with ARM's "22"
+        return _number_text(a if _is_number(a) else b) == (b if _is_number(a) else a).strip()
     return _norm_scalar(a) == _norm_scalar(b)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number_text(v: int | float) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
 def _ordered(a: Any, b: Any) -> tuple[Any, Any] | None:
@@ -298,8 +309,8 @@ def _contains_key(obj: Any, key: Any) -> bool:
 def _cmp(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def run(a: Any, b: Any) -> bool:
         pair = _ordered(a, b)
-        if pair is None:
-            return False
+        if pair is None:  # Azure Policy: a type mismatch throws, it is not a verdict
+            raise EvaluationError(f"cannot compare {type(a).__name__} {a!r:.40} with {type(b).__name__} {b!r:.40}")
         try:
             return test(*pair)
         except TypeError as exc:
@@ -391,6 +402,26 @@ class ExpressionCompiler:
         self.resolver = resolver
 
     def compile(self, text: str) -> Expr:
+        node = self._parse(text)
+        if node.constant:
+            try:
+                value = node.fn(Context({}))
+            except EvaluationError as exc:
+                raise RuleError(f"expression {text!r} always fails: {exc}") from None
+            return lambda ctx: value
+        return node.fn
+
+    def constant(self, text: str) -> Any:
+        """The value of an expression that does not depend on the resource, else MISSING."""
+        node = self._parse(text)
+        if not node.constant:
+            return MISSING
+        try:
+            return node.fn(Context({}))
+        except EvaluationError:
+            return MISSING
+
+    def _parse(self, text: str) -> _Node:
         body = text[1:-1]
         tokens = []
         pos = 0
@@ -406,13 +437,7 @@ class ExpressionCompiler:
         node = self._expr()
         if self._pos != len(tokens):
             raise RuleError(f"unexpected {tokens[self._pos][1]!r} in expression {text!r}")
-        if node.constant:
-            try:
-                value = node.fn(Context({}))
-            except EvaluationError as exc:
-                raise RuleError(f"expression {text!r} always fails: {exc}") from None
-            return lambda ctx: value
-        return node.fn
+        return node
 
     # recursive descent
     def _peek(self) -> tuple[str, str] | None:
@@ -690,6 +715,12 @@ class RuleCompiler:
             )
         op = ops[0]
         expected = self._operand(node[keys[op]], where)
+        raw = node[keys[op]]
+        if op not in ("in", "notin") and is_expression(raw):
+            # an array parameter outside in/notIn: Azure refuses the definition ("is type 'Array', expected
+            # type is 'String'"); literal arrays are left alone
+            if isinstance(self.expressions.constant(raw), list):
+                raise RuleError(f"{where}: '{keys[op]}' takes a single value, got an array; use 'in' or 'notIn'")
         subject = subjects[0]
         if subject == "field":
             return self._field_condition(node[keys["field"]], op, OPERATOR_NAMES[op], expected, where)
