@@ -502,6 +502,8 @@ class ExpressionCompiler:
             if not arity_ok(1) or not args[0].constant:
                 raise RuleError(f"field() takes one constant alias in {self._text!r}")
             segments = self.resolver.resolve(args[0].fn(Context({})))
+            if WILDCARD in segments:  # an array alias is always a collection, even for the counted member
+                return _Node(lambda ctx: [v for _, v in ctx.lookup(segments)[0] if v is not MISSING], False)
             return _Node(lambda ctx: _single(*ctx.lookup(segments)), False)
         if lname == "current":
             if len(args) > 1:
