@@ -105,8 +105,20 @@ def _child(obj: Any, key: Any) -> Any:
     return MISSING
 
 
+def _full_name(resource: Any) -> Any:
+    """``fullName``: the resource name prepended by its parents' names (``myServer/myDatabase``)."""
+    rid = resource.get("id") if isinstance(resource, dict) else None
+    if not isinstance(rid, str) or "/providers/" not in rid.lower():
+        return _child(resource, "name")
+    parts = [p for p in rid[rid.lower().rindex("/providers/") + len("/providers/"):].split("/") if p]
+    names = parts[2::2]
+    return "/".join(names) if names else _child(resource, "name")
+
+
 def _walk(obj: Any, segments: Sequence[Any], prefix: tuple) -> list[tuple[tuple, Any]]:
     """All (concrete path, value) pairs a path reaches; '*' fans out."""
+    if segments == ("$fullName",):
+        return [(("name",), _full_name(obj))]
     current = [(prefix, obj)]
     for seg in segments:
         nxt = []
@@ -128,7 +140,7 @@ class FieldResolver:
 
     BUILTIN = {
         "name": ("name",),
-        "fullname": ("name",),
+        "fullname": ("$fullName",),  # computed from the id: parent names, then the name
         "type": ("type",),
         "location": ("location",),
         "id": ("id",),
@@ -137,7 +149,8 @@ class FieldResolver:
         "identity.type": ("identity", "type"),
         "identity.userassignedidentities": ("identity", "userAssignedIdentities"),
     }
-    _TAG = re.compile(r"^tags(?:\[['\"]?(?P<a>[^'\"\]]+)['\"]?\]|\.(?P<b>.+))$", re.IGNORECASE)
+    _TAG = re.compile(r"^tags(?:\['(?P<q>(?:[^']|'')+)'\]|\[['\"]?(?P<a>[^'\"\]]+)['\"]?\]|\.(?P<b>.+))$",
+                      re.IGNORECASE)
 
     def __init__(self, aliases: Mapping[str, str], fallback: Callable[[str], str | None] | None = None):
         """``fallback(alias)`` returns the JSON path of an alias the table lacks (e.g. from ARM metadata)."""
@@ -150,7 +163,8 @@ class FieldResolver:
             return self.BUILTIN[lowered]
         m = self._TAG.match(field_name.strip())
         if m:
-            return ("tags", m.group("a") or m.group("b"))
+            quoted = m.group("q")
+            return ("tags", quoted.replace("''", "'") if quoted is not None else m.group("a") or m.group("b"))
         if lowered in self._aliases:
             return self._aliases[lowered]
         if self._fallback is not None and "/" in field_name:
@@ -759,6 +773,9 @@ class RuleCompiler:
             segments = self.resolver.resolve(raw)
         except RuleError as exc:
             raise RuleError(f"{where}: {exc}") from None
+        if raw.strip().lower() == "location":  # Azure normalizes locations: 'East US 2' equals 'eastus2'
+            return lambda ctx: _check_pairs(ctx, raw, [(p, _location_key(v)) for p, v in ctx.lookup(segments)[0]],
+                                            False, op, op_name, _location_key(expected(ctx)))
         return lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx))
 
     def _value_condition(self, raw: Any, op: str, op_name: str, expected: Expr, where: str) -> Condition:
@@ -846,6 +863,14 @@ class RuleCompiler:
             return result
 
         return check
+
+
+def _location_key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(" ", "").lower()
+    if isinstance(value, list):
+        return [_location_key(v) for v in value]
+    return value
 
 
 def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanned: bool, op: str, op_name: str,
