@@ -615,13 +615,34 @@ def _int(v: Any) -> int:
         raise EvaluationError(f"int() of {v!r}") from None
 
 
-def _ip_range_contains(outer: str, inner: str) -> bool:
+def _ip_range(text: Any) -> tuple[int, int, int]:
+    """(version, first, last) of a single address, a CIDR range or a 'start-end' range."""
+    text = str(text).strip()
     try:
-        a = ipaddress.ip_network(str(outer), strict=False)
-        b = ipaddress.ip_network(str(inner), strict=False)
+        if "-" in text:
+            start, end = (ipaddress.ip_address(part.strip()) for part in text.split("-", 1))
+            if start.version != end.version or int(start) > int(end):
+                raise ValueError(f"{text!r} is not a range from a lower to a higher address of one family")
+            return start.version, int(start), int(end)
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
         raise EvaluationError(f"ipRangeContains(): {exc}") from None
-    return a.version == b.version and b.subnet_of(a)
+    return network.version, int(network.network_address), int(network.broadcast_address)
+
+
+def _ip_range_contains(outer: str, inner: str) -> bool:
+    a, b = _ip_range(outer), _ip_range(inner)
+    if a[0] != b[0]:  # documented: mixing IP families is an evaluation failure
+        raise EvaluationError(f"ipRangeContains(): {outer!r} and {inner!r} are of different IP families")
+    return a[1] <= b[1] and b[2] <= a[2]
+
+
+def _substring(text: Any, start: int, length: int | None = None) -> str:
+    text = str(text)
+    end = len(text) if length is None else start + length
+    if start < 0 or end < start or end > len(text):  # ARM fails rather than clipping
+        raise EvaluationError(f"substring(): start {start} and length {length} are outside a string of {len(text)}")
+    return text[start:end]
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -649,7 +670,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": lambda s, old, new: str(s).replace(str(old), str(new)),
     "trim": lambda s: str(s).strip(),
     "coalesce": lambda *a: next((v for v in a if v is not None and v is not MISSING), None),
-    "substring": lambda s, start, length=None: str(s)[start:] if length is None else str(s)[start:start + length],
+    "substring": _substring,
     "indexof": lambda s, sub: str(s).lower().find(str(sub).lower()),
     "union": lambda *a: list(dict.fromkeys(x for v in a for x in v)) if all(isinstance(v, list) for v in a) else {
         k: v for d in a for k, v in d.items()},
