@@ -3,13 +3,16 @@
 A rule is compiled once into plain Python closures; evaluating it against an ARM
 resource object does no parsing. Semantics follow Azure Policy:
 
-* string comparisons are case-insensitive (``match`` is the exception);
+* string comparisons are case-insensitive (``match`` is the exception); a number
+  equals its string form; ordering values of different types is an evaluation
+  error; ``location`` is normalized (``East US 2`` equals ``eastus2``);
 * a missing field is never equal to anything, so ``notEquals``/``notIn``/
   ``notLike``/``notContains`` are true for it and ``exists: false`` matches it;
 * a field with ``[*]`` outside ``count`` is true only if the condition holds for
   every element (true for an empty array);
 * ``count`` counts array elements (``field``) or values (``value`` + ``name``)
   that satisfy ``where``; ``current()`` names the element being counted;
+  ``field()`` of a ``[*]`` alias is always an array (of one inside ``where``);
 * ``value`` and ``field`` may be template expressions: ``[parameters('x')]``,
   ``[concat(...)]``, ``[if(...)]``, ``[split(...)]`` and so on.
 
