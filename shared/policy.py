@@ -102,7 +102,17 @@ def _child(obj: Any, key: Any) -> Any:
     for k, v in obj.items():
         if isinstance(k, str) and k.lower() == lowered:
             return v
+    if type(obj) is _PartialScope:
+        raise EvaluationError(f"{obj.what}.{key} is not known here (only id and name are; give \"{obj.offline}\" "
+                              "with the resource to evaluate it offline)")
     return MISSING
+
+
+class _PartialScope(dict):
+    """resourceGroup() / subscription() built from a resource id: a property it lacks is an error, not missing."""
+
+    what = "resourceGroup()"
+    offline = "$resourceGroup"
 
 
 def _walk(obj: Any, segments: Sequence[Any], prefix: tuple) -> list[tuple[tuple, Any]]:
@@ -598,14 +608,18 @@ def _id_segments(resource: Mapping[str, Any]) -> list[str]:
 
 def _resource_group_of(resource: Mapping[str, Any]) -> dict[str, Any]:
     """``resourceGroup()`` for the evaluated resource: id and name from its id (location, tags: unknown)."""
-    if str(resource.get("type", "")).lower() == "microsoft.resources/subscriptions/resourcegroups":
+    if str(resource.get("type", "")).lower() in ("microsoft.resources/subscriptions/resourcegroups",
+                                                 "microsoft.resources/resourcegroups"):
         return dict(resource)
     parts = _id_segments(resource)
     lowered = [p.lower() for p in parts]
     if len(parts) < 4 or lowered[0] != "subscriptions" or lowered[2] != "resourcegroups":
         raise EvaluationError("resourceGroup() used on a resource outside a resource group")
-    return {"id": f"/subscriptions/{parts[1]}/resourceGroups/{parts[3]}", "name": parts[3],
-            "type": "Microsoft.Resources/resourceGroups"}
+    given = resource.get("$resourceGroup")
+    if isinstance(given, Mapping):
+        return {"id": f"/subscriptions/{parts[1]}/resourceGroups/{parts[3]}", "name": parts[3], **given}
+    return _PartialScope(id=f"/subscriptions/{parts[1]}/resourceGroups/{parts[3]}", name=parts[3],
+                         type="Microsoft.Resources/resourceGroups")
 
 
 def _subscription_of(resource: Mapping[str, Any]) -> dict[str, Any]:
@@ -613,7 +627,10 @@ def _subscription_of(resource: Mapping[str, Any]) -> dict[str, Any]:
     parts = _id_segments(resource)
     if len(parts) < 2 or parts[0].lower() != "subscriptions":
         raise EvaluationError("subscription() used on a resource outside a subscription")
-    return {"id": f"/subscriptions/{parts[1]}", "subscriptionId": parts[1]}
+    scope = _PartialScope(id=f"/subscriptions/{parts[1]}", subscriptionId=parts[1])
+    scope.what, scope.offline = "subscription()", "$subscription"
+    given = resource.get("$subscription")
+    return {**scope, **given} if isinstance(given, Mapping) else scope
 
 
 def _iso_7(moment: datetime) -> str:

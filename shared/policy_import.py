@@ -15,7 +15,7 @@ Effects, as the monitor evaluates them (the rule's ``if`` true means non-complia
   operations are shown as the remediation; ``append``: the ``if``, values shown;
 * ``Disabled`` (as the default or the value given): not imported unless asked
   (``enable_disabled``), then with the first auditable allowed effect;
-* ``denyAction``, ``manual``, ``mutate`` and the Kubernetes data mode are refused: they
+* ``denyAction``, ``manual``, ``mutate`` and the data-plane modes (Kubernetes, Key Vault, Managed HSM) are refused: they
   have no verdict the monitor can compute from ARM (see docs/POLICY-COMPATIBILITY.md).
 
 Values for parameters come in the shape of an assignment's ``parameters``
@@ -43,9 +43,13 @@ REFUSED_EFFECTS = {
     "auditaction": "effect auditAction records API requests (actions), not resource state; there is no verdict to keep",
     "mutate": "effect mutate changes Kubernetes objects at admission inside the cluster; it has no ARM verdict",
 }
-CLUSTER_MODES = {
+DATA_PLANE_MODES = {
     "microsoft.kubernetes.data": "mode Microsoft.Kubernetes.Data is evaluated inside the cluster by the Azure "
                                  "Policy add-on (Gatekeeper); ARM carries no resource state to evaluate",
+    "microsoft.keyvault.data": "mode Microsoft.KeyVault.Data evaluates keys, secrets and certificates in the "
+                               "vault's data plane; ARM reads and resource events do not carry them",
+    "microsoft.managedhsm.data": "mode Microsoft.ManagedHSM.Data evaluates Managed HSM keys in its data plane; "
+                                 "ARM reads and resource events do not carry them",
 }
 PARAMETER_TYPES = {"string": "String", "array": "Array", "integer": "Integer", "boolean": "Boolean",
                    "object": "Object", "float": "Float", "datetime": "DateTime"}
@@ -370,8 +374,8 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
     if not isinstance(then, Mapping):
         raise PolicyImportError("policyRule.then must be an object")
     mode = str(props.get("mode") or "All")
-    if mode.lower() in CLUSTER_MODES:
-        raise PolicyImportError(CLUSTER_MODES[mode.lower()])
+    if mode.lower() in DATA_PLANE_MODES:
+        raise PolicyImportError(DATA_PLANE_MODES[mode.lower()])
     declared: Mapping[str, Any] = props.get("parameters") or {}
     if not isinstance(declared, Mapping):
         raise PolicyImportError("properties.parameters must be an object")
