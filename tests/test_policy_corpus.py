@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.controls import Catalog, ControlLoadError, Status, control_from_document, load_aliases
+from shared.controls import Catalog, ControlLoadError, Status, alias_resolver, control_from_document, load_aliases
 from shared.policy import FieldResolver
 from shared.policy_import import PolicyImportError, control_from_definition
 
@@ -57,7 +57,8 @@ def _cases() -> list[tuple[str, dict]]:
 
 @lru_cache(maxsize=None)
 def _resolver(name: str) -> FieldResolver:
-    return FieldResolver({**load_aliases(), **_corpus(name).get("aliases", {})})
+    """As the catalog resolves fields (local table, then Azure's alias snapshot), plus the file's aliases."""
+    return alias_resolver({**load_aliases(), **_corpus(name).get("aliases", {})})
 
 
 def _resource(name: str, case: dict) -> dict:
@@ -79,9 +80,10 @@ def outcome(name: str, case: dict) -> tuple[str, str]:
     """(outcome, detail) of one case through import + load + evaluate."""
     source = f"{name}:{case['id']}"
     try:
-        doc = control_from_definition(_definition(case), where=source)
+        doc = control_from_definition(_definition(case), where=source, resolver=_resolver(name),
+                                      values=case.get("values"))  # as import-policy -p name=value
         doc = yaml.safe_load(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-        control = control_from_document(doc, source, _resolver(name), case.get("values"))
+        control = control_from_document(doc, source, _resolver(name))
     except (PolicyImportError, ControlLoadError) as exc:
         return "Refused", str(exc)
     results = Catalog([control]).evaluate(_resource(name, case))
