@@ -80,6 +80,14 @@ CONTROL_SCHEMA: dict[str, Any] = {
 }
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: ~10x faster
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` semantics, with the C loader when available (catalog load is on the cold path)."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
 class ControlLoadError(ValueError):
     """A control file that cannot be used; the message names the file and field."""
 
@@ -361,7 +369,7 @@ def load_aliases(directory: Path = ALIASES_DIR) -> dict[str, str]:
     origin: dict[str, Path] = {}
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = load_yaml(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ControlLoadError(f"{path}: cannot read alias table: {exc}") from None
         if not isinstance(data, Mapping):
@@ -383,7 +391,7 @@ def alias_resolver(aliases: Mapping[str, str] | None = None,
     """Field resolution as the catalog does it: local table -> alias snapshot -> fallback (ARM)."""
     from .aliases import AliasSnapshotError, chain, default_snapshot
 
-    snapshot = default_snapshot() if alias_snapshot is True else alias_snapshot or None
+    snapshot = default_snapshot() if alias_snapshot is True else None if alias_snapshot is False else alias_snapshot
 
     def from_snapshot(alias: str) -> str | None:
         try:
@@ -507,7 +515,7 @@ def load_catalog(directories: Iterable[Path] = (BUILTIN_DIR,), *, disabled: Iter
             raise ControlLoadError(f"{directory}: control directory does not exist")
         for path in control_files(directory):
             try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+                doc = load_yaml(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
                 raise ControlLoadError(f"{path}: not valid YAML: {exc}") from None
             if not isinstance(doc, Mapping):

@@ -549,7 +549,7 @@ def import_documents(docs: Iterable[tuple[str, Any]], *, resolver: FieldResolver
                      progress: Callable[[int], None] | None = None) -> tuple[list[Outcome], list[str]]:
     """Outcomes for every definition (and initiative member) in ``docs`` ((origin, decoded JSON) pairs),
     and the inputs that could not be used at all. Control ids are unique across the run."""
-    library = library or DefinitionLibrary()
+    library = library if library is not None else DefinitionLibrary()
     items: list[tuple[str, Mapping[str, Any]]] = []
     unusable: list[str] = []
     for origin, doc in docs:

@@ -199,3 +199,50 @@ def test_policy_definitions_are_read_from_arm_by_id(local):
     found = source(definition["id"])
     assert found["properties"]["policyRule"] == definition["properties"]["policyRule"]
     assert source("/providers/Microsoft.Authorization/policyDefinitions/00000000-0000-0000-0000-00000000dead") is None
+
+
+@pytest.fixture
+def app_env(local, monkeypatch):
+    """The CLI configured like the function app: ARM_ENDPOINT, CA bundle and managed identity from the environment."""
+    from shared import bootstrap
+    from tests.support.local_azure import OTHER_CREDENTIAL_SETTINGS
+
+    for name in OTHER_CREDENTIAL_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in local.env().items():
+        monkeypatch.setenv(name, value)
+    bootstrap.override(None)
+    import shared.bootstrap as wiring
+
+    monkeypatch.setattr(wiring, "_alias_source", None)
+    yield local
+    bootstrap.override(None)
+
+
+def test_cli_refreshes_the_alias_snapshot_and_imports_initiative_members_from_arm(app_env, tmp_path, capsys):
+    from shared.aliases import AliasSnapshot
+    from shared.cli import main
+
+    local = app_env
+    local.aliases["microsoft.storage/storageaccounts"] = [
+        {"name": "Microsoft.Storage/storageAccounts/supportsHttpsTrafficOnly",
+         "paths": [{"path": "properties.supportsHttpsTrafficOnly", "apiVersions": ["2023-05-01"]}],
+         "defaultPath": "properties.supportsHttpsTrafficOnly"}]
+    out = tmp_path / "aliases.csv.gz"
+    assert main(["aliases", "refresh", "--out", str(out)]) == 0
+    assert "wrote 1 aliases" in capsys.readouterr().err
+    assert AliasSnapshot(out).get("Microsoft.Storage/storageAccounts/supportsHttpsTrafficOnly") == \
+        "properties.supportsHttpsTrafficOnly"
+
+    local.providers["Microsoft.Authorization"] = {"policyDefinitions": ["2023-04-01"]}
+    definition = json.loads((Path(__file__).with_name("fixtures") / "policies" / "storage-secure-transfer.json")
+                            .read_text())
+    local.put_resource({**definition, "type": "Microsoft.Authorization/policyDefinitions"})
+    policy_set = {"name": "one", "properties": {"displayName": "One member", "policyDefinitions": [
+        {"policyDefinitionReferenceId": "secure", "policyDefinitionId": definition["id"]}]}}
+    (tmp_path / "set.json").write_text(json.dumps(policy_set))
+    assert main(["import-policy", str(tmp_path / "set.json"), "--out", str(tmp_path / "out")]) == 1  # offline
+    assert "not available offline" in capsys.readouterr().out
+    assert main(["import-policy", str(tmp_path / "set.json"), "--out", str(tmp_path / "out"), "--from-arm"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("imported 1 of 1 definitions (0 templates, 0 refused)")
+    assert local.calls("arm", "/policyDefinitions/404c3081")

@@ -9,7 +9,8 @@ one sub-folder per category) offline, as a user's ``import-policy`` run would, t
   each of its types; an exception other than a verdict (``NotEvaluated`` included) is a crash.
 
 Prints per category: compiled, template-only (and whether it loaded with values),
-refused with the reasons; then totals. ``--markdown FILE`` writes the same as a table.
+refused with the reasons; then totals. ``--write FILE`` puts the same table in FILE's
+``<!-- compat -->`` section (docs/POLICY-COMPATIBILITY.md).
 """
 from __future__ import annotations
 
@@ -52,14 +53,14 @@ def _resources(types: list[str]) -> list[dict[str, Any]]:
     return bare
 
 
-def measure(root: Path, enable_disabled: bool = True) -> dict[str, Any]:
+def measure(root: Path, enable_disabled: bool = True, local_aliases: bool = True) -> dict[str, Any]:
     from shared.controls import Catalog, ControlLoadError, alias_resolver, control_from_document
     from shared.policy import EvaluationError
     from shared.policy_import import REFUSED, TEMPLATE, import_documents
 
     fixtures = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))] \
         if FIXTURES.is_dir() else []
-    resolver = alias_resolver(alias_snapshot=True)
+    resolver = alias_resolver(None if local_aliases else {}, alias_snapshot=True)
     per: dict[str, Counter] = defaultdict(Counter)
     reasons: dict[str, Counter] = defaultdict(Counter)
     crashes: list[str] = []
@@ -141,18 +142,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of built-in definitions, one sub-folder per category")
     parser.add_argument("--keep-disabled", action="store_true",
                         help="count Disabled-by-default definitions as refused (default: import them as asked)")
-    parser.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    parser.add_argument("--snapshot-only", action="store_true",
+                        help="resolve aliases from the snapshot alone, without shared/controls/aliases (what the "
+                             "code reaches untuned)")
+    parser.add_argument("--write", metavar="FILE",
+                        help="replace the <!-- compat --> section of FILE with the Markdown table")
     args = parser.parse_args(argv)
     root = Path(args.root)
     if not root.is_dir():
         print(f"compat: {root} does not exist; nothing to measure", file=sys.stderr)
         return 0
-    result = measure(root, enable_disabled=not args.keep_disabled)
+    result = measure(root, enable_disabled=not args.keep_disabled, local_aliases=not args.snapshot_only)
     print(render(result, markdown=False))
     for crash in result["crashes"][:20]:
         print("crash:", crash, file=sys.stderr)
-    if args.markdown:
-        Path(args.markdown).write_text(render(result, markdown=True) + "\n", encoding="utf-8")
+    if args.write:
+        path = Path(args.write)
+        doc = path.read_text(encoding="utf-8")
+        start, end = "<!-- compat -->", "<!-- /compat -->"
+        if start not in doc or end not in doc:
+            print(f"{path} has no {start} ... {end} section", file=sys.stderr)
+            return 2
+        head, rest = doc.split(start, 1)
+        table = render(result, markdown=True)
+        path.write_text(f"{head}{start}\n\n{table}\n\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
     return 1 if result["crashes"] else 0
 
 
