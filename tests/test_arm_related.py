@@ -14,6 +14,7 @@ from shared.policy import parse_path
 from shared.ports import ResourceAccessDenied
 from shared.resource_ids import parse_resource_id
 from tests.support.local_azure import LocalAzure
+from tests.test_arm_reader import managed_identity_env  # noqa: F401 - fixture
 
 FIXTURES = Path(__file__).with_name("fixtures") / "resources"
 SCOPE = ["https://management.azure.com/.default"]
@@ -202,21 +203,12 @@ def test_policy_definitions_are_read_from_arm_by_id(local):
 
 
 @pytest.fixture
-def app_env(local, monkeypatch):
-    """The CLI configured like the function app: ARM_ENDPOINT, CA bundle and managed identity from the environment."""
-    from shared import bootstrap
-    from tests.support.local_azure import OTHER_CREDENTIAL_SETTINGS
-
-    for name in OTHER_CREDENTIAL_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in local.env().items():
-        monkeypatch.setenv(name, value)
-    bootstrap.override(None)
+def app_env(local, managed_identity_env, monkeypatch):
+    """The CLI configured like the function app, with no alias source left from an earlier test."""
     import shared.bootstrap as wiring
 
     monkeypatch.setattr(wiring, "_alias_source", None)
-    yield local
-    bootstrap.override(None)
+    return local
 
 
 def test_cli_refreshes_the_alias_snapshot_and_imports_initiative_members_from_arm(app_env, tmp_path, capsys):
