@@ -357,7 +357,8 @@ def test_noise_filters_stay_within_event_grid_limits():
 
 KQL_WORDS = {
     "where", "project", "summarize", "by", "extend", "order", "sort", "asc", "desc", "top", "take", "limit",
-    "and", "or", "not", "in", "true", "false", "render", "let", "distinct", "count", "union",
+    "and", "or", "not", "in", "true", "false", "render", "let", "distinct", "count", "union", "join", "kind",
+    "leftanti", "on",
 }
 # Columns of Application Insights' requests table (the pipeline-health alerts).
 APP_INSIGHTS_REQUESTS = {
@@ -473,7 +474,7 @@ def test_alert_dimensions_are_columns_the_query_projects():
     for symbol, query_file in rules.items():
         query = (QUERIES / query_file).read_text(encoding="utf-8")
         (table,), _ = kql_columns(query)
-        projected = {c.strip() for c in re.search(r"\|\s*project\s+([^\n|]+)", query).group(1).split(",")}
+        projected = {c.strip() for c in re.findall(r"^\|\s*project\s+([^\n|]+)", query, re.M)[-1].split(",")}
         (criterion,) = body(alerts["resources"][symbol])["properties"]["criteria"]["allOf"]
         assert criterion["dimensions"], symbol
         for dimension in criterion["dimensions"]:
@@ -603,6 +604,26 @@ def parameter_choices(tree: dict) -> dict[str, list]:
     return choices
 
 
+def module_inputs(path: Path) -> dict[str, Any]:
+    """The values main.bicep passes to module ``path`` that are known before deployment (literals, variables
+    and main's own parameter defaults; module outputs and conditions are left out)."""
+    main = parsed(MAIN)
+    defaults = {name: p["default"] for name, p in main.get("parameters", {}).items()
+                if isinstance(p.get("default"), (str, int, bool))}
+    inputs = {}
+    for mod in main.get("modules", {}).values():
+        if (MAIN.parent / mod["detail"]["path"]).resolve() != path.resolve():
+            continue
+        for name, expr in body(mod).get("params", {}).items():
+            try:
+                value = bicep_value(main, MAIN, expr, defaults)
+            except (AssertionError, KeyError, TypeError):
+                continue
+            if isinstance(value, (str, int, bool)) and "${" not in str(expr):
+                inputs[name] = value
+    return inputs
+
+
 def log_alert_rules(every_allowed_value: bool = False) -> list[dict]:
     """Every log alert rule of the templates as a run sees it: name, frequency, query range, query and criteria.
 
@@ -615,6 +636,7 @@ def log_alert_rules(every_allowed_value: bool = False) -> list[dict]:
     for path in BICEP_FILES:
         tree = parsed(path)
         choices = parameter_choices(tree)
+        inputs = module_inputs(path)
         for symbol, res in tree.get("resources", {}).items():
             if res["type"] != "Microsoft.Insights/scheduledQueryRules":
                 continue
@@ -624,6 +646,7 @@ def log_alert_rules(every_allowed_value: bool = False) -> list[dict]:
                 items = bicep_value(tree, path, loop["loop_type"]["detail"]["array_name"], {})
             defaults = {name: values[0] if name not in tree["parameters"] or "default" not in tree["parameters"][name]
                         else tree["parameters"][name]["default"] for name, values in choices.items()}
+            defaults.update(inputs)  # what main.bicep deploys by default
             envs = [defaults]
             if every_allowed_value:
                 envs = [dict(defaults, **{name: value}) for name, values in choices.items() for value in values]
