@@ -37,8 +37,8 @@ SNAPSHOT_TABLE = "ComplianceSnapshot_CL"
 
 def dotted(expr: Any) -> str:
     """``a.b.c`` for pycep's nested property accessors (a bare identifier stays as is)."""
-    if isinstance(expr, str):
-        return expr
+    if isinstance(expr, (str, int)):
+        return str(expr)
     operator = expr["operator"]
     operands = operator["operands"]
     if operator["type"] == "index_accessor":
@@ -269,12 +269,28 @@ def test_template_settings_point_the_code_at_the_deployed_resources():
 
 
 def test_function_app_roles_cover_what_the_host_and_the_state_need():
-    role_ids = set(variable(parsed(MAIN), "storageRoleIds"))
-    assert role_ids == {
-        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
-        "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
-        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
-    }
+    main = parsed(MAIN)
+    owner, contributor, table = (variable(main, name) for name in (
+        "storageBlobDataOwner", "storageBlobDataContributor", "storageTableDataContributor"))
+    assert (owner, contributor, table) == ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
+                                           "ba92f5b4-2d11-453d-a403-e96b0029c9fe",  # Storage Blob Data Contributor
+                                           "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3")  # Storage Table Data Contributor
+    params = body(main["modules"]["storageRoles"])["params"]
+    grants = {(dotted(g["containerName"]), g["roleDefinitionId"]) for g in params["containerRoles"]}
+    assert grants == {("storage.outputs.hostContainerNames[0]", "storageBlobDataOwner"),
+                      ("storage.outputs.hostContainerNames[1]", "storageBlobDataOwner"),
+                      ("storage.outputs.deploymentContainerName", "storageBlobDataContributor")}, grants
+    host_containers = module("storage")["parameters"]["hostContainerNames"]["default"]
+    assert host_containers == ["azure-webjobs-hosts", "azure-webjobs-secrets"]
+    tables = {(dotted(g["tableName"]), g["roleDefinitionId"]) for g in params["tableRoles"]}
+    assert tables == {("storage.outputs.stateTableName", "storageTableDataContributor"),
+                      ("storage.outputs.exemptionsTableName", "storageTableDataContributor")}, tables
+    # nothing on the account itself (the dead-letter container, queues): every assignment is scoped below it
+    roles = module("role-assignments-storage")
+    scopes = {symbol: body(res)["scope"] for symbol, res in roles["resources"].items()
+              if res["type"] == "Microsoft.Authorization/roleAssignments"}
+    assert set(scopes) == {"containerAssignments", "tableAssignments"}
+    assert {dotted(s["operator"]["operands"]["operand_1"]) for s in scopes.values()} == {"containers", "tables"}
     assert variable(module("role-assignments-monitoring"), "monitoringMetricsPublisher")["function"]["parameters"][
         "resource_name_1"] == "3913510d-42f4-4e42-8a64-420c390055eb"
     reader = variable(module("monitored-subscription"), "readerRoleId")
