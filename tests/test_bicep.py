@@ -340,3 +340,18 @@ def test_total_retention_is_never_shorter_than_interactive_and_within_the_servic
         assert bounds(mod["parameters"]["retentionInDays"]) == interactive
         low, high = bounds(mod["parameters"]["totalRetentionInDays"])
         assert low <= interactive[0] and high >= interactive[1] + long_term[1]
+
+
+def test_deploy_doc_has_the_pre_flight_checks_and_the_what_if_step():
+    """The traps no parameter check catches are checked before step 1 (docs/DEPLOY.md)."""
+    text = (REPO / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    section = text.split("## Pre-flight checks", 1)[1].split("\n## ", 1)[0]
+    assert "az eventgrid system-topic list" in section
+    topic_types = {body(t)["properties"]["topicType"]
+                   for t in resources_of_type(module("event-topics"), "Microsoft.EventGrid/systemTopics")}
+    assert topic_types and all(t in section for t in topic_types), topic_types
+    assert "az group show" in section and "az deployment sub show" in section  # another location
+    assert "findingsLongTermRetentionInDays" in section
+    assert "az deployment sub what-if" in section
+    step1 = text.split("### Step 1", 1)[1].split("\n### ", 1)[0]
+    assert step1.index("what-if") < step1.index("az deployment sub create")
