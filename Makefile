@@ -4,15 +4,27 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench compat docs clean
+.PHONY: install demo test bench compat docs lock clean
 
 install: $(STAMP) node_modules/.bin/azurite-table
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Installs the exact versions in requirements.lock (compiled from requirements*.txt by `make lock`).
+$(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.lock
 	touch $(STAMP)
+
+# Refresh requirements.lock after editing requirements*.txt: keeps every pin that still fits;
+# `make lock UPGRADE=1` moves every package to the newest version the ranges allow.
+.venv-tools/.installed:
+	$(PYTHON) -m venv .venv-tools
+	.venv-tools/bin/python -m pip install --quiet "pip-tools>=7.4,<8"
+	touch $@
+
+lock: .venv-tools/.installed
+	.venv-tools/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		$(if $(UPGRADE),--upgrade) --output-file requirements.lock requirements-dev.txt
 
 node_modules/.bin/azurite-table: package.json
 	npm install --no-audit --no-fund --loglevel=error
@@ -42,4 +54,4 @@ docs: install
 	$(PY) -m shared catalog --format md > docs/CONTROLS.md
 
 clean:
-	rm -rf $(VENV) .venv-c7n node_modules out .pytest_cache
+	rm -rf $(VENV) .venv-c7n .venv-tools node_modules out .pytest_cache

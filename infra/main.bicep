@@ -93,10 +93,10 @@ param logAnalyticsRetentionInDays int = 90
 @maxValue(730)
 param findingsRetentionInDays int = 90
 
-@description('Optional. Total retention of ComplianceFindings_CL (interactive plus long-term), in days.')
-@minValue(4)
-@maxValue(4383)
-param findingsTotalRetentionInDays int = 365
+@description('Optional. Long-term retention of ComplianceFindings_CL and ComplianceSnapshot_CL after their interactive retention, in days (0 for none). The total retention is the sum, so it can never be shorter than the interactive one; at most 730 + 3653 = 4383 days (12 years).')
+@minValue(0)
+@maxValue(3653)
+param findingsLongTermRetentionInDays int = 275
 
 // ------------------------------------------------------------------ the function
 
@@ -193,6 +193,9 @@ param noEventsAlertHours int = 24
 @description('Optional. Deploy the Azure Monitor workbook.')
 param deployWorkbook bool = true
 
+@description('Optional. Send the monitor\'s own logs (storage, Function App, data collection rule, system topic delivery failures) to the workspace.')
+param deployDiagnosticSettings bool = true
+
 // ------------------------------------------------------------------ names
 
 // The function Event Grid delivers to: handlers/resource_events.py (tests check it).
@@ -214,14 +217,16 @@ var names = {
   alertPrefix: 'alert-cm-${resourceToken}'
 }
 
-var storageRoleIds = [
-  'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner: host leases, code package
-  '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor: host queues
-  '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor: ComplianceState
-]
+// Each role on the container or table it is needed for. Not on the account: the app has no role on the
+// dead-letter container (it cannot delete dead letters) and none on queues (no queue trigger or binding).
+var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host leases, timer state, function keys
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // the code package
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // ComplianceState, ComplianceExemptions
 
 // The function refuses events for resources outside these scopes (MONITORED_SCOPES).
 var monitoredScopes = [for subscriptionId in monitoredSubscriptionIds: '/subscriptions/${subscriptionId}']
+
+var findingsTotalRetentionInDays = findingsRetentionInDays + findingsLongTermRetentionInDays
 
 var useExistingWorkspace = !empty(existingLogAnalyticsWorkspaceId)
 var workspaceSubscriptionId = useExistingWorkspace ? split(existingLogAnalyticsWorkspaceId, '/')[2] : subscription().subscriptionId
@@ -354,7 +359,30 @@ module storageRoles 'modules/role-assignments-storage.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     principalId: functionApp.outputs.principalId
-    roleDefinitionIds: storageRoleIds
+    containerRoles: [
+      {
+        containerName: storage.outputs.hostContainerNames[0]
+        roleDefinitionId: storageBlobDataOwner
+      }
+      {
+        containerName: storage.outputs.hostContainerNames[1]
+        roleDefinitionId: storageBlobDataOwner
+      }
+      {
+        containerName: storage.outputs.deploymentContainerName
+        roleDefinitionId: storageBlobDataContributor
+      }
+    ]
+    tableRoles: [
+      {
+        tableName: storage.outputs.stateTableName
+        roleDefinitionId: storageTableDataContributor
+      }
+      {
+        tableName: storage.outputs.exemptionsTableName
+        roleDefinitionId: storageTableDataContributor
+      }
+    ]
   }
 }
 
@@ -389,6 +417,17 @@ module alerts 'modules/alerts.bicep' = {
   ]
 }
 
+module diagnostics 'modules/diagnostic-settings.bicep' = if (deployDiagnosticSettings) {
+  name: 'compliance-diagnostics'
+  scope: monitorGroup
+  params: {
+    workspaceResourceId: workspaceResourceId
+    storageAccountName: storage.outputs.name
+    functionAppName: functionApp.outputs.name
+    dataCollectionRuleName: dataCollectionRule.outputs.name
+  }
+}
+
 module workbook 'modules/workbook.bicep' = if (deployWorkbook) {
   name: 'compliance-workbook'
   scope: monitorGroup
@@ -421,6 +460,7 @@ module monitored 'modules/monitored-subscription.bicep' = [for subscriptionId in
     ignoredOperationNamePrefixes: ignoredOperationNamePrefixes
     ignoredOperationNameSuffixes: ignoredOperationNameSuffixes
     actionGroupResourceId: alerts.outputs.resourceId
+    diagnosticsWorkspaceResourceId: deployDiagnosticSettings ? workspaceResourceId : ''
   }
 }]
 

@@ -69,8 +69,9 @@ def resources_from_document(doc: Any, origin: str) -> list[Mapping[str, Any]]:
 
 
 def _table(rows: list[dict], out: TextIO) -> None:
-    headers = ("RESOURCE", "CONTROL", "SEVERITY", "STATUS")
-    data = [(r["resourceId"].rsplit("/", 1)[-1], r["controlId"], r["severity"], r["status"]) for r in rows]
+    headers = ("RESOURCE", "CONTROL", "SEVERITY", "STATUS", "REASON")  # REASON: why a control is NotEvaluated
+    data = [(r["resourceId"].rsplit("/", 1)[-1], r["controlId"], r["severity"], r["status"],
+             " ".join(str(r.get("reason") or "").split())) for r in rows]
     widths = [max([len(h)] + [len(d[i]) for d in data]) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     print(line(headers), file=out)

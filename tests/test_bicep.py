@@ -234,7 +234,8 @@ def test_storage_allows_identity_based_access_only():
     assert props["allowBlobPublicAccess"] is False
     assert props["supportsHttpsTrafficOnly"] is True
     containers = resources_of_type(module("storage"), "Microsoft.Storage/storageAccounts/blobServices/containers")
-    assert all(body(c)["properties"]["publicAccess"] == "None" for c in containers) and len(containers) == 2
+    # code package, dead letters, and (one loop) the Functions host's containers
+    assert all(body(c)["properties"]["publicAccess"] == "None" for c in containers) and len(containers) == 3
 
 
 def test_function_app_runs_on_flex_consumption_with_a_managed_identity():
@@ -249,3 +250,108 @@ def test_function_app_runs_on_flex_consumption_with_a_managed_identity():
     assert fa["parameters"]["pythonVersion"]["default"] == "3.11"
     assert config["deployment"]["storage"]["authentication"]["type"] == "SystemAssignedIdentity"
     assert site["properties"]["httpsOnly"] is True
+
+
+# ----------------------------------------------------------------- the security baseline
+
+def diagnostic_settings(tree: dict) -> dict[str, dict]:
+    """Diagnostic setting symbol -> {scope, categories, metrics, workspace} of one template."""
+    found = {}
+    for symbol, res in tree.get("resources", {}).items():
+        if res["type"] != "Microsoft.Insights/diagnosticSettings":
+            continue
+        config = body(res)
+        props = config["properties"]
+        found[symbol] = {"scope": config["scope"], "workspace": props["workspaceId"],
+                         "logs": {log["category"] for log in props.get("logs", [])} if isinstance(
+                             props.get("logs"), list) else props.get("logs"),
+                         "metrics": {m["category"] for m in props.get("metrics", [])},
+                         "condition": res["config"].get("condition")}
+    return found
+
+
+def test_the_monitor_sends_its_own_logs_to_the_workspace():
+    """Storage (blob and table reads/writes/deletes, transactions), the Function App (FunctionAppLogs), the
+    data collection rule (LogErrors) and each system topic (DeliveryFailures) have a diagnostic setting."""
+    tree = module("diagnostic-settings")
+    settings = diagnostic_settings(tree)
+    scopes = {s["scope"]: s for s in settings.values()}
+    storage_logs = {log["category"] for log in variable(tree, "storageLogs")}
+    assert storage_logs == {"StorageRead", "StorageWrite", "StorageDelete"}
+    assert scopes["blobService"]["logs"] == scopes["tableService"]["logs"] == "storageLogs"
+    assert scopes["storage"]["metrics"] == {"Transaction"}
+    assert scopes["site"]["logs"] == {"FunctionAppLogs"}
+    assert scopes["dataCollectionRule"]["logs"] == {"LogErrors"}
+    assert all(s["workspace"] == "workspaceResourceId" for s in settings.values())
+    targets = {res["type"] for symbol, res in tree["resources"].items() if symbol in scopes}
+    assert targets == {"Microsoft.Storage/storageAccounts", "Microsoft.Storage/storageAccounts/blobServices",
+                       "Microsoft.Storage/storageAccounts/tableServices", "Microsoft.Web/sites",
+                       "Microsoft.Insights/dataCollectionRules"}
+
+    topics = module("event-topics")
+    topic_settings = diagnostic_settings(topics)
+    assert {s["scope"] for s in topic_settings.values()} == {"armTopic", "arnTopic"}
+    assert {log["category"] for log in variable(topics, "deliveryFailureLogs")} == {"DeliveryFailures"}
+    assert all(s["workspace"] == "diagnosticsWorkspaceResourceId" for s in topic_settings.values())
+
+    main = parsed(MAIN)
+    params = body(main["modules"]["diagnostics"])["params"]
+    assert params["workspaceResourceId"] == "workspaceResourceId"
+    assert main["parameters"]["deployDiagnosticSettings"]["default"] is True
+    monitored = body(main["modules"]["monitored"])["params"]
+    assert "diagnosticsWorkspaceResourceId" in monitored
+    inner = body(module("monitored-subscription")["modules"]["topics"])["params"]
+    assert inner["diagnosticsWorkspaceResourceId"] == "diagnosticsWorkspaceResourceId"
+
+
+def test_basic_auth_publishing_is_off_on_ftp_and_scm():
+    policies = resources_of_type(module("function-app"), "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+    assert {body(p)["name"]: body(p)["properties"]["allow"] for p in policies} == {"ftp": False, "scm": False}
+
+
+def test_workspace_and_app_insights_accept_entra_id_only():
+    (workspace,) = resources_of_type(module("log-analytics"), "Microsoft.OperationalInsights/workspaces")
+    assert body(workspace)["properties"]["features"]["disableLocalAuth"] is True
+    (component,) = resources_of_type(module("app-insights"), "Microsoft.Insights/components")
+    assert body(component)["properties"]["DisableLocalAuth"] is True
+
+
+def bounds(param: dict) -> tuple[int, int]:
+    decorators = {d["type"]: d["argument"] for d in param["decorators"]}
+    return int(decorators["min_value"]), int(decorators["max_value"])
+
+
+def test_total_retention_is_never_shorter_than_interactive_and_within_the_service_limit():
+    """Total = interactive + long-term, by construction; the bounds keep it within 4..4383 days."""
+    main = parsed(MAIN)
+    interactive = bounds(main["parameters"]["findingsRetentionInDays"])
+    long_term = bounds(main["parameters"]["findingsLongTermRetentionInDays"])
+    assert long_term[0] == 0 and interactive[0] >= 4
+    assert interactive[1] + long_term[1] <= 4383, (interactive, long_term)
+    total = variable(main, "findingsTotalRetentionInDays")
+    assert total == {"operator": {"type": "add", "operands": {
+        "operand_1": "findingsRetentionInDays", "operand_2": "findingsLongTermRetentionInDays"}}}, total
+    for table in ("findingsTable", "snapshotTable"):
+        params = body(main["modules"][table])["params"]
+        assert (params["retentionInDays"], params["totalRetentionInDays"]) == (
+            "findingsRetentionInDays", "findingsTotalRetentionInDays"), table
+    for name in ("findings-table", "snapshot-table"):
+        mod = module(name)
+        assert bounds(mod["parameters"]["retentionInDays"]) == interactive
+        low, high = bounds(mod["parameters"]["totalRetentionInDays"])
+        assert low <= interactive[0] and high >= interactive[1] + long_term[1]
+
+
+def test_deploy_doc_has_the_pre_flight_checks_and_the_what_if_step():
+    """The traps no parameter check catches are checked before step 1 (docs/DEPLOY.md)."""
+    text = (REPO / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    section = text.split("## Pre-flight checks", 1)[1].split("\n## ", 1)[0]
+    assert "az eventgrid system-topic list" in section
+    topic_types = {body(t)["properties"]["topicType"]
+                   for t in resources_of_type(module("event-topics"), "Microsoft.EventGrid/systemTopics")}
+    assert topic_types and all(t in section for t in topic_types), topic_types
+    assert "az group show" in section and "az deployment sub show" in section  # another location
+    assert "findingsLongTermRetentionInDays" in section
+    assert "az deployment sub what-if" in section
+    step1 = text.split("### Step 1", 1)[1].split("\n### ", 1)[0]
+    assert step1.index("what-if") < step1.index("az deployment sub create")

@@ -111,3 +111,22 @@ def test_demo_prints_timeline_and_final_table_and_stops_azurite(tmp_path):
                                                   "Deleted", "Deleted"]
     assert "stscratch01" in out and "(deleted: its findings are closed)" in out
     assert "keyvault-purge-protection" in out.split("FINAL COMPLIANCE")[1]
+
+
+def test_evaluate_table_shows_why_a_control_was_not_evaluated(tmp_path):
+    """The table format carries the NotEvaluated reason the JSON format has, on the control's own line.
+    Without their "$related" blocks, controls on child resources (diagnostic settings, ...) are NotEvaluated."""
+    resources = json.loads((DEMO / "resources.json").read_text())
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps([{k: v for k, v in r.items() if k != "$related"} for r in resources]))
+    as_json = json.loads(run("evaluate", str(bare), "--format", "json").stdout)
+    not_evaluated = [r for r in as_json if r["status"] == "NotEvaluated"]
+    assert not_evaluated, "no NotEvaluated control to show"
+    proc = run("evaluate", str(bare))
+    assert proc.returncode in (0, 1), proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["RESOURCE", "CONTROL", "SEVERITY", "STATUS", "REASON"]
+    for row in not_evaluated:
+        name, reason = row["resourceId"].rsplit("/", 1)[-1], " ".join(row["reason"].split())
+        line = next(ln for ln in lines if ln.startswith(name + " ") and f" {row['controlId']} " in ln)
+        assert "NotEvaluated" in line and line.endswith(reason), (line, reason)

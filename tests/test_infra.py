@@ -25,22 +25,26 @@ from shared.config import DEFAULT_STREAM, DEFAULT_TABLE, Settings
 from shared.controls import SEVERITIES, Status
 from shared.drift import Transition
 from shared.events import ARM_ACTION, ARM_DELETE, ARM_WRITE, ARN_DELETE, ARN_UPSERT, SUPPORTED_EVENT_TYPES
-from shared.findings import FINDING_COLUMNS
+from shared.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 from tests.test_bicep import (BICEP_FILES, INFRA, MAIN, PARAMS, REPO, bicep_parser, bicepparam_assignments, body,
                               functions_of_type, module, parsed, resources_of_type, variable, walk)
 
 COLUMNS_FILE = INFRA / "finding-columns.json"
 QUERIES = INFRA / "queries"
 FINDINGS_TABLE = "ComplianceFindings_CL"
+SNAPSHOT_TABLE = "ComplianceSnapshot_CL"
 
 
 def dotted(expr: Any) -> str:
     """``a.b.c`` for pycep's nested property accessors (a bare identifier stays as is)."""
-    if isinstance(expr, str):
-        return expr
+    if isinstance(expr, (str, int)):
+        return str(expr)
     operator = expr["operator"]
+    operands = operator["operands"]
+    if operator["type"] == "index_accessor":
+        return f"{dotted(operands['operand_1'])}[{dotted(operands['operand_2'])}]"
     assert operator["type"] == "property_accessor", expr
-    return f"{dotted(operator['operands']['operand_1'])}.{dotted(operator['operands']['operand_2'])}"
+    return f"{dotted(operands['operand_1'])}.{dotted(operands['operand_2'])}"
 
 
 def resolve(tree: dict, expr: Any) -> Any:
@@ -265,12 +269,28 @@ def test_template_settings_point_the_code_at_the_deployed_resources():
 
 
 def test_function_app_roles_cover_what_the_host_and_the_state_need():
-    role_ids = set(variable(parsed(MAIN), "storageRoleIds"))
-    assert role_ids == {
-        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
-        "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
-        "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor
-    }
+    main = parsed(MAIN)
+    owner, contributor, table = (variable(main, name) for name in (
+        "storageBlobDataOwner", "storageBlobDataContributor", "storageTableDataContributor"))
+    assert (owner, contributor, table) == ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner
+                                           "ba92f5b4-2d11-453d-a403-e96b0029c9fe",  # Storage Blob Data Contributor
+                                           "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3")  # Storage Table Data Contributor
+    params = body(main["modules"]["storageRoles"])["params"]
+    grants = {(dotted(g["containerName"]), g["roleDefinitionId"]) for g in params["containerRoles"]}
+    assert grants == {("storage.outputs.hostContainerNames[0]", "storageBlobDataOwner"),
+                      ("storage.outputs.hostContainerNames[1]", "storageBlobDataOwner"),
+                      ("storage.outputs.deploymentContainerName", "storageBlobDataContributor")}, grants
+    host_containers = module("storage")["parameters"]["hostContainerNames"]["default"]
+    assert host_containers == ["azure-webjobs-hosts", "azure-webjobs-secrets"]
+    tables = {(dotted(g["tableName"]), g["roleDefinitionId"]) for g in params["tableRoles"]}
+    assert tables == {("storage.outputs.stateTableName", "storageTableDataContributor"),
+                      ("storage.outputs.exemptionsTableName", "storageTableDataContributor")}, tables
+    # nothing on the account itself (the dead-letter container, queues): every assignment is scoped below it
+    roles = module("role-assignments-storage")
+    scopes = {symbol: body(res)["scope"] for symbol, res in roles["resources"].items()
+              if res["type"] == "Microsoft.Authorization/roleAssignments"}
+    assert set(scopes) == {"containerAssignments", "tableAssignments"}
+    assert {dotted(s["operator"]["operands"]["operand_1"]) for s in scopes.values()} == {"containers", "tables"}
     assert variable(module("role-assignments-monitoring"), "monitoringMetricsPublisher")["function"]["parameters"][
         "resource_name_1"] == "3913510d-42f4-4e42-8a64-420c390055eb"
     reader = variable(module("monitored-subscription"), "readerRoleId")
@@ -353,7 +373,8 @@ def test_noise_filters_stay_within_event_grid_limits():
 
 KQL_WORDS = {
     "where", "project", "summarize", "by", "extend", "order", "sort", "asc", "desc", "top", "take", "limit",
-    "and", "or", "not", "in", "true", "false", "render", "let", "distinct", "count",
+    "and", "or", "not", "in", "true", "false", "render", "let", "distinct", "count", "union", "join", "kind",
+    "leftanti", "on",
 }
 # Columns of Application Insights' requests table (the pipeline-health alerts).
 APP_INSIGHTS_REQUESTS = {
@@ -361,21 +382,25 @@ APP_INSIGHTS_REQUESTS = {
     "customDimensions", "customMeasurements", "operation_Name", "operation_Id", "operation_ParentId",
     "cloud_RoleName", "cloud_RoleInstance", "appId", "appName", "itemCount", "source",
 }
-TABLE_COLUMNS = {FINDINGS_TABLE: set(FINDING_COLUMNS), "requests": APP_INSIGHTS_REQUESTS}
+TABLE_COLUMNS = {FINDINGS_TABLE: set(FINDING_COLUMNS), SNAPSHOT_TABLE: set(SNAPSHOT_COLUMNS),
+                 "requests": APP_INSIGHTS_REQUESTS}
 QUERY_FILES = sorted(QUERIES.glob("*.kql"))
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 
 
-def kql_columns(query: str) -> tuple[str, set[str]]:
-    """The source table of a query and the names it uses that it does not define itself."""
+def kql_columns(query: str) -> tuple[tuple[str, ...], set[str]]:
+    """The source tables of a query (one, or those of a leading ``union``) and the names it uses that it does
+    not define itself."""
     text = re.sub(r"//[^\n]*", "", query)
     text = STRING_LITERAL.sub('""', text)
-    table = re.match(r"\s*([A-Za-z_]\w*)", text).group(1)
+    union = re.match(r"\s*union\s+((?:[A-Za-z_]\w*\s*,\s*)+[A-Za-z_]\w*)", text)
+    tables = tuple(t.strip() for t in union.group(1).split(",")) if union else \
+        (re.match(r"\s*([A-Za-z_]\w*)", text).group(1),)
     defined = set(re.findall(r"([A-Za-z_]\w*)\s*=(?!=)", text))
     used = {m.group(1) for m in re.finditer(r"(?<![\w.@$])([A-Za-z_]\w*)", text)
             if not re.match(r"\s*\(", text[m.end():])}  # a function call is not a column
-    return table, used - defined - KQL_WORDS - {table}
+    return tables, used - defined - KQL_WORDS - set(tables)
 
 
 def loaded_texts() -> dict[Path, list[tuple[Path, dict]]]:
@@ -425,10 +450,11 @@ def test_every_alert_and_workbook_query_comes_from_a_query_file():
 
 @pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)
 def test_every_column_a_query_uses_exists(path):
-    table, used = kql_columns(path.read_text(encoding="utf-8"))
-    assert table in TABLE_COLUMNS, f"{path.name} reads {table}, not a table the monitor knows"
-    unknown = used - TABLE_COLUMNS[table]
-    assert not unknown, f"{path.name} uses {sorted(unknown)}: not columns of {table} (nor KQL words this test knows)"
+    tables, used = kql_columns(path.read_text(encoding="utf-8"))
+    for table in tables:
+        assert table in TABLE_COLUMNS, f"{path.name} reads {table}, not a table the monitor knows"
+    unknown = used - set().union(*(TABLE_COLUMNS[table] for table in tables))  # union: the columns of all
+    assert not unknown, f"{path.name} uses {sorted(unknown)}: not columns of {tables} (nor KQL words this test knows)"
 
 
 @pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)
@@ -463,8 +489,8 @@ def test_alert_dimensions_are_columns_the_query_projects():
     rules = {"driftAlerts": "alert-new-or-drifted.kql", "functionFailures": "pipeline-function-failures.kql"}
     for symbol, query_file in rules.items():
         query = (QUERIES / query_file).read_text(encoding="utf-8")
-        table, _ = kql_columns(query)
-        projected = {c.strip() for c in re.search(r"\|\s*project\s+([^\n|]+)", query).group(1).split(",")}
+        (table,), _ = kql_columns(query)
+        projected = {c.strip() for c in re.findall(r"^\|\s*project\s+([^\n|]+)", query, re.M)[-1].split(",")}
         (criterion,) = body(alerts["resources"][symbol])["properties"]["criteria"]["allOf"]
         assert criterion["dimensions"], symbol
         for dimension in criterion["dimensions"]:
@@ -512,3 +538,198 @@ def test_snapshot_table_and_stream_are_the_snapshot_record():
     assert loaded_file(dcr_path, dcr, "snapshotColumns", "load_json_content") == snapshot_file
     settings = template_app_settings()
     assert settings["LOGS_INGESTION__snapshotStreamName"] == "logsIngestionSnapshotStreamName"
+
+
+# ----------------------------------------------------------------- alert rules: what each run queries
+
+ISO_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
+KQL_SPAN = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s|ms)")
+KQL_SPAN_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+AGO_CALL = re.compile(r"\bago\(((?:[^()]|\([^()]*\))*)\)")
+
+
+def iso_duration(text: str):
+    """An ISO 8601 duration of the kind alert rules use (P1D, PT5M, PT24H) as a timedelta."""
+    from datetime import timedelta
+
+    match = ISO_DURATION.fullmatch(text)
+    assert match and text not in ("P", "PT"), f"not an ISO 8601 duration: {text!r}"
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def kql_timespan(expr: str):
+    """A KQL timespan literal (90d, 5m) or totimespan("[d.]hh:mm:ss") as a timedelta; anything else fails."""
+    from datetime import timedelta
+
+    expr = expr.strip()
+    if match := KQL_SPAN.fullmatch(expr):
+        return timedelta(seconds=float(match.group(1)) * KQL_SPAN_UNITS[match.group(2)])
+    if match := re.fullmatch(r'totimespan\("(?:(\d+)\.)?(\d{2}):(\d{2}):(\d{2})"\)', expr):
+        days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    raise AssertionError(f"cannot read the timespan {expr!r}: a literal like 5m or totimespan(\"00:05:00\")")
+
+
+def bicep_value(tree: dict, path: Path, expr: Any, env: dict[str, Any]) -> Any:
+    """The value of the few Bicep expressions the alert rules use, for given parameter values (``env``).
+
+    pycep gives identifiers and string literals alike as Python strings: a name of ``env`` or of a variable is
+    an identifier, anything else a literal (with ``${name}`` interpolation).
+    """
+    if isinstance(expr, str):
+        if expr in env:
+            return env[expr]
+        if expr in tree.get("variables", {}):
+            return bicep_value(tree, path, variable(tree, expr), env)
+        return re.sub(r"\$\{(\w+)\}", lambda m: str(bicep_value(tree, path, m.group(1), env)), expr)
+    if isinstance(expr, (int, float, bool, list)):
+        return expr
+    if "function" in expr:
+        function = expr["function"]
+        args = function["parameters"]
+        if function["type"] == "load_text_content":
+            return (path.parent / args["file_path"]).read_text(encoding="utf-8")
+        if function["type"] == "replace":
+            return bicep_value(tree, path, args["original_string"], env).replace(
+                bicep_value(tree, path, args["old_string"], env), str(bicep_value(tree, path, args["new_string"], env)))
+        raise AssertionError(f"{path.name}: no evaluation for Bicep function {function['type']}")
+    if "operator" in expr:
+        operator = expr["operator"]
+        left = bicep_value(tree, path, operator["operands"]["operand_1"], env)
+        key = operator["operands"]["operand_2"]
+        if operator["type"] == "property_accessor":
+            return left[key]
+        if operator["type"] == "index_accessor":
+            return left[bicep_value(tree, path, key, env)]
+        raise AssertionError(f"{path.name}: no evaluation for Bicep operator {operator['type']}")
+    if isinstance(expr, dict):
+        return {k: bicep_value(tree, path, v, env) for k, v in expr.items()}
+    raise AssertionError(f"{path.name}: cannot evaluate {expr!r}")
+
+
+def parameter_choices(tree: dict) -> dict[str, list]:
+    """Every parameter with its possible values: the @allowed list, else the default alone."""
+    choices = {}
+    for name, param in tree.get("parameters", {}).items():
+        allowed = [d["argument"] for d in param.get("decorators", []) if d["type"] == "allowed"]
+        if allowed:
+            choices[name] = list(allowed[0])
+        elif "default" in param and isinstance(param["default"], (str, int, bool)):
+            choices[name] = [param["default"]]
+    return choices
+
+
+def module_inputs(path: Path) -> dict[str, Any]:
+    """The values main.bicep passes to module ``path`` that are known before deployment (literals, variables
+    and main's own parameter defaults; module outputs and conditions are left out)."""
+    main = parsed(MAIN)
+    defaults = {name: p["default"] for name, p in main.get("parameters", {}).items()
+                if isinstance(p.get("default"), (str, int, bool))}
+    inputs = {}
+    for mod in main.get("modules", {}).values():
+        if (MAIN.parent / mod["detail"]["path"]).resolve() != path.resolve():
+            continue
+        for name, expr in body(mod).get("params", {}).items():
+            try:
+                value = bicep_value(main, MAIN, expr, defaults)
+            except (AssertionError, KeyError, TypeError):
+                continue
+            if isinstance(value, (str, int, bool)) and "${" not in str(expr):
+                inputs[name] = value
+    return inputs
+
+
+def log_alert_rules(every_allowed_value: bool = False) -> list[dict]:
+    """Every log alert rule of the templates as a run sees it: name, frequency, query range, query and criteria.
+
+    With ``every_allowed_value`` each rule comes once per allowed value of each parameter it reads (one
+    parameter varied at a time, the others at their defaults); otherwise once, for the defaults.
+    """
+    import itertools
+
+    rules = []
+    for path in BICEP_FILES:
+        tree = parsed(path)
+        choices = parameter_choices(tree)
+        inputs = module_inputs(path)
+        for symbol, res in tree.get("resources", {}).items():
+            if res["type"] != "Microsoft.Insights/scheduledQueryRules":
+                continue
+            loop = res["config"] if res["config"].get("loop_type") else None
+            items = [None]
+            if loop:
+                items = bicep_value(tree, path, loop["loop_type"]["detail"]["array_name"], {})
+            defaults = {name: values[0] if name not in tree["parameters"] or "default" not in tree["parameters"][name]
+                        else tree["parameters"][name]["default"] for name, values in choices.items()}
+            defaults.update(inputs)  # what main.bicep deploys by default
+            envs = [defaults]
+            if every_allowed_value:
+                envs = [dict(defaults, **{name: value}) for name, values in choices.items() for value in values]
+            for env, item in itertools.product(envs, items):
+                env = dict(env, **({loop["loop_type"]["detail"]["item_name"]: item} if loop else {}))
+                props = body(res)["properties"]
+                (criterion,) = props["criteria"]["allOf"]
+                frequency = iso_duration(bicep_value(tree, path, props["evaluationFrequency"], env))
+                window = iso_duration(bicep_value(tree, path, props["windowSize"], env))
+                override = props.get("overrideQueryTimeRange")
+                rules.append({
+                    "file": path.name, "symbol": symbol, "item": item, "env": env,
+                    "frequency": frequency, "window": window,
+                    "range": iso_duration(bicep_value(tree, path, override, env)) if override else window,
+                    "query": bicep_value(tree, path, criterion["query"], env),
+                    "aggregation": criterion["timeAggregation"], "operator": criterion["operator"],
+                    "threshold": bicep_value(tree, path, criterion["threshold"], env),
+                    "dimensions": [d["name"] for d in criterion.get("dimensions", [])],
+                })
+    return rules
+
+
+def test_every_log_alert_rule_is_read_with_its_query_range():
+    rules = log_alert_rules()
+    symbols = {r["symbol"] for r in rules}
+    assert symbols >= {"driftAlerts", "overdueAlert", "functionFailures", "noEvents"}, symbols
+    assert all(not PLACEHOLDER.search(r["query"]) for r in rules), "a placeholder left in a rule's query"
+
+
+def test_no_query_looks_back_further_than_its_rule_queries():
+    """A log alert's query only sees its query range (windowSize, or overrideQueryTimeRange when set): an
+    ago() beyond it is cut to the range silently, so a rule that relies on it misses what it means to see."""
+    for rule in log_alert_rules(every_allowed_value=True):
+        text = re.sub(r"//[^\n]*", "", rule["query"])
+        for span in AGO_CALL.findall(text):
+            assert kql_timespan(span) <= rule["range"], \
+                f"{rule['symbol']} ({rule['env']}): ago({span}) looks back beyond its query range {rule['range']}"
+
+
+def test_every_run_of_a_rule_queries_at_least_since_the_previous_run():
+    """A range shorter than the frequency leaves records between two runs that no run sees."""
+    for rule in log_alert_rules(every_allowed_value=True):
+        assert rule["range"] >= rule["frequency"], (rule["symbol"], rule["env"])
+        assert rule["window"] >= rule["frequency"], (rule["symbol"], rule["env"])
+
+
+def test_drift_rules_count_records_by_ingestion_since_the_previous_run_and_reach_back_for_late_ones():
+    """TimeGenerated is set by the function: a record ingested late falls before a window that equals the
+    frequency. The drift rules query a longer range and select by ingestion time, one frequency back."""
+    from datetime import timedelta
+
+    drift = [r for r in log_alert_rules(every_allowed_value=True) if r["symbol"] == "driftAlerts"]
+    assert {r["frequency"] for r in drift} == {timedelta(minutes=m) for m in (1, 5, 10, 15)}
+    for rule in drift:
+        assert rule["range"] >= timedelta(hours=6) > rule["frequency"], rule["env"]
+        (span,) = re.findall(r"ingestion_time\(\)\s*>\s*ago\(((?:[^()]|\([^()]*\))*)\)", rule["query"])
+        assert kql_timespan(span) == rule["frequency"], (rule["env"], span)
+
+
+def test_overdue_rule_range_holds_a_reconciliation_run_of_the_default_schedule():
+    """The overdue rule reads the posture snapshot each reconciliation run sends: its range must hold one."""
+    from datetime import timedelta
+
+    (rule,) = [r for r in log_alert_rules() if r["symbol"] == "overdueAlert"]
+    assert "ComplianceSnapshot_CL" in rule["query"]
+    main = parsed(MAIN)
+    schedule = main["parameters"]["reconcileSchedule"]["default"]
+    second, minute, hour, *rest = schedule.split()
+    assert (second, minute, rest) == ("0", "0", ["*", "*", "*"]) and hour.startswith("*/"), schedule
+    assert timedelta(hours=int(hour[2:])) < rule["range"], (schedule, rule["range"])

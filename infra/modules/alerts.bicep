@@ -1,5 +1,5 @@
 // Alerts: an action group (email and webhook receivers), log alerts on ComplianceFindings_CL
-// for Critical and High drift, and pipeline-health log alerts on Application Insights
+// for Critical and High drift, one on overdue findings (with ComplianceSnapshot_CL), and pipeline-health log alerts on Application Insights
 // (failed function invocations, no event processed for a while). The dead-letter alerts
 // live beside each system topic (event-topics.bicep). Queries: infra/queries/*.kql.
 
@@ -67,6 +67,18 @@ var driftLevels = [
   }
 ]
 
+// The drift rules look a day back on TimeGenerated, so a late record is still in range, and count what was
+// ingested since the previous run (@WINDOW@ is the run interval). The overdue rule needs the last
+// reconciliation run's snapshot in its range: RECONCILE_SCHEDULE must run at least once a day.
+var lateRecordRange = 'P1D'
+var overdueQueryRange = 'P1D'
+var runIntervals = {
+  PT1M: '00:01:00'
+  PT5M: '00:05:00'
+  PT10M: '00:10:00'
+  PT15M: '00:15:00'
+}
+
 var driftQuery = loadTextContent('../queries/alert-new-or-drifted.kql')
 var overdueQuery = loadTextContent('../queries/alert-overdue.kql')
 var failuresQuery = loadTextContent('../queries/pipeline-function-failures.kql')
@@ -105,6 +117,7 @@ resource driftAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for 
     enabled: true
     evaluationFrequency: driftAlertFrequency
     windowSize: driftAlertFrequency
+    overrideQueryTimeRange: lateRecordRange
     scopes: [
       workspaceResourceId
     ]
@@ -116,7 +129,7 @@ resource driftAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for 
     criteria: {
       allOf: [
         {
-          query: replace(driftQuery, '@SEVERITY@', level.severity)
+          query: replace(replace(driftQuery, '@SEVERITY@', level.severity), '@WINDOW@', runIntervals[driftAlertFrequency])
           timeAggregation: 'Count'
           dimensions: [
             {
@@ -158,11 +171,12 @@ resource overdueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: 'Compliance findings past their due date'
-    description: 'Open findings (latest status NonCompliant) whose SLA due date (DueDate) has passed, per team.'
+    description: 'Open findings (latest status NonCompliant in ComplianceSnapshot_CL or ComplianceFindings_CL) whose SLA due date (DueDate) has passed, per team.'
     severity: 2
     enabled: true
     evaluationFrequency: 'PT1H'
     windowSize: 'P1D'
+    overrideQueryTimeRange: overdueQueryRange
     scopes: [
       workspaceResourceId
     ]
@@ -299,6 +313,7 @@ output resourceId string = actionGroup.id
 output alertRuleNames array = [
   driftAlerts[0].name
   driftAlerts[1].name
+  overdueAlert.name
   functionFailures.name
   noEvents.name
 ]

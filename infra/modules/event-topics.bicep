@@ -17,6 +17,9 @@ param enableResourceNotifications bool = false
 @description('Optional. Resource id of the action group the dead-letter alerts notify; empty for none.')
 param actionGroupResourceId string = ''
 
+@description('Optional. Resource id of the Log Analytics workspace the topics send their delivery failures to (DeliveryFailures); empty for none.')
+param diagnosticsWorkspaceResourceId string = ''
+
 @description('Optional. Name of the ARM events system topic.')
 param armTopicName string = 'evgt-compliance-monitor-arm'
 
@@ -52,6 +55,31 @@ resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableReso
   properties: {
     source: '/subscriptions/${subscriptionId}'
     topicType: 'Microsoft.ResourceNotifications.Resources'
+  }
+}
+
+var deliveryFailureLogs = [
+  {
+    category: 'DeliveryFailures'
+    enabled: true
+  }
+]
+
+resource armTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(diagnosticsWorkspaceResourceId)) {
+  name: 'compliance-monitor-self'
+  scope: armTopic
+  properties: {
+    workspaceId: diagnosticsWorkspaceResourceId
+    logs: deliveryFailureLogs
+  }
+}
+
+resource arnTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (enableResourceNotifications && !empty(diagnosticsWorkspaceResourceId)) {
+  name: 'compliance-monitor-self'
+  scope: arnTopic
+  properties: {
+    workspaceId: diagnosticsWorkspaceResourceId
+    logs: deliveryFailureLogs
   }
 }
 

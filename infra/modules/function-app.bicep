@@ -194,6 +194,24 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// No basic-auth (user name and password) publishing on FTP or the SCM site: the code is published with
+// Entra ID (docs/DEPLOY.md).
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
 @description('The name of the Function App.')
 output name string = site.name
 

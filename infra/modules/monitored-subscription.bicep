@@ -64,6 +64,9 @@ param ignoredOperationNameSuffixes array = []
 @description('Optional. Resource id of the action group the dead-letter alerts notify; empty for none.')
 param actionGroupResourceId string = ''
 
+@description('Optional. Resource id of the Log Analytics workspace the system topics send their delivery failures to; empty for none.')
+param diagnosticsWorkspaceResourceId string = ''
+
 var readerRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')
 
 resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -90,6 +93,7 @@ module topics 'event-topics.bicep' = {
     tags: tags
     enableResourceNotifications: enableResourceNotifications
     actionGroupResourceId: actionGroupResourceId
+    diagnosticsWorkspaceResourceId: diagnosticsWorkspaceResourceId
   }
 }
 

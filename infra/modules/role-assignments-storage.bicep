@@ -1,4 +1,5 @@
-// Data-plane roles for one principal on the storage account, or on one blob container of it.
+// Data-plane roles for one principal on the blob containers and tables of a storage account it uses,
+// each role on its own container or table, none on the whole account.
 
 @description('Required. Name of the storage account.')
 param storageAccountName string
@@ -14,18 +15,51 @@ param principalId string
 ])
 param principalType string = 'ServicePrincipal'
 
-@description('Required. Role definition ids (GUIDs) to assign on the account.')
-param roleDefinitionIds array
+@description('Optional. Roles on blob containers: [{ containerName, roleDefinitionId }] (role definition GUIDs). The containers must exist.')
+param containerRoles array = []
+
+@description('Optional. Roles on tables: [{ tableName, roleDefinitionId }] (role definition GUIDs). The tables must exist.')
+param tableRoles array = []
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
 
-resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for roleId in roleDefinitionIds: {
-  name: guid(storage.id, principalId, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId))
-  scope: storage
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for grant in containerRoles: {
+  parent: blobService
+  name: grant.containerName
+}]
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = [for grant in tableRoles: {
+  parent: tableService
+  name: grant.tableName
+}]
+
+resource containerAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (grant, i) in containerRoles: {
+  name: guid(containers[i].id, principalId, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.roleDefinitionId))
+  scope: containers[i]
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.roleDefinitionId)
+    principalId: principalId
+    principalType: principalType
+  }
+}]
+
+resource tableAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (grant, i) in tableRoles: {
+  name: guid(tables[i].id, principalId, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.roleDefinitionId))
+  scope: tables[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.roleDefinitionId)
     principalId: principalId
     principalType: principalType
   }

@@ -35,6 +35,12 @@ param deploymentContainerName string
 @description('Required. Name of the blob container Event Grid writes undeliverable events to.')
 param deadLetterContainerName string
 
+@description('Optional. Blob containers the Functions host uses (AzureWebJobsStorage): leases and timer state, function keys.')
+param hostContainerNames array = [
+  'azure-webjobs-hosts'
+  'azure-webjobs-secrets'
+]
+
 @description('Optional. Days a deleted blob or container can be restored.')
 @minValue(1)
 @maxValue(365)
@@ -119,6 +125,16 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// The Functions host's own containers (leases and timer state; function keys), created here so that its
+// roles can be granted on them alone (role-assignments-storage.bicep) instead of on the account.
+resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for containerName in hostContainerNames: {
+  parent: blobService
+  name: containerName
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -157,3 +173,6 @@ output deadLetterContainerName string = deadLetterContainer.name
 
 @description('The name of the code package container.')
 output deploymentContainerName string = deploymentContainer.name
+
+@description('The names of the Functions host\'s containers.')
+output hostContainerNames array = [for (containerName, i) in hostContainerNames: hostContainers[i].name]
