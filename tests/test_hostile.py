@@ -374,3 +374,18 @@ def test_dot_segments_are_rejected(world, caplog, subject):
     assert any("dots" in m and "'..'" in m or "'.'" in m for m in errors(caplog))
     status, body = http(evaluate, "POST", {"resourceId": subject})
     assert status == 400
+
+
+def test_app_service_authentication_protects_the_api_but_not_event_grid_delivery():
+    """infra: authsettingsV2 requires an Entra ID token (401 otherwise) except on the Event Grid webhook."""
+    from tests.test_bicep import MAIN, body, module, parsed, resources_of_type
+
+    (auth,) = resources_of_type(module("function-app-auth"), "Microsoft.Web/sites/config")
+    props = body(auth)["properties"]
+    assert body(auth)["name"] == "authsettingsV2" and props["platform"]["enabled"] is True
+    validation = props["globalValidation"]
+    assert validation["requireAuthentication"] is True and validation["unauthenticatedClientAction"] == "Return401"
+    assert validation["excludedPaths"] == ["/runtime/webhooks/eventgrid"]
+    assert props["identityProviders"]["azureActiveDirectory"]["enabled"] is True
+    wired = [m for m in parsed(MAIN)["modules"].values() if m["detail"]["path"] == "modules/function-app-auth.bicep"]
+    assert len(wired) == 1
