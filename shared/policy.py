@@ -256,6 +256,9 @@ def _as_datetime(text: str) -> datetime | None:
 
 def _fold(text: str) -> str:
     """Case-folded one character for one (so positions agree with the original text)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
     return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
 
 
