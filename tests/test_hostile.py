@@ -328,6 +328,22 @@ def test_an_oversized_body_is_refused_with_413(world):
     assert status == 413
 
 
+def test_an_evaluation_on_request_that_can_never_be_stored_is_422_not_500(world, monkeypatch):
+    real_head = TableStateStore._head
+    calls = []
+
+    def head(pk, new):
+        calls.append(pk)
+        row = real_head(pk, new)
+        return {**row, "Oversized": "x" * 70_000} if len(calls) == 1 else row
+
+    monkeypatch.setattr(TableStateStore, "_head", staticmethod(head))
+    status, body = http(evaluate, "POST", {"resourceId": SA})
+    assert status == 422 and "PropertyValueTooLarge" in body["error"]
+    status, body = http(compliance, "GET", {"resourceId": SA})
+    assert status == 200 and all(c["status"] == "NotEvaluated" for c in body["controls"])
+
+
 # ----------------------------------------------------------------- 7. replay goes on after a bad line
 
 
