@@ -1,17 +1,65 @@
 """HTTP endpoints (function key required): evaluate a resource now, read its current compliance.
 
 Both refuse resources outside MONITORED_SCOPES, so the function's Reader identity
-cannot be used to read arbitrary resources.
+cannot be used to read arbitrary resources, and bodies over ``MAX_BODY_BYTES`` (413).
+
+Who called: only a principal App Service Authentication validated. With it on
+(``infra/modules/function-app-auth.bicep``; the platform then sets
+``WEBSITE_AUTH_ENABLED=True``) App Service injects ``X-MS-CLIENT-PRINCIPAL`` and
+refuses it from outside, so it is trusted; without it any such header is a
+claim by whoever holds the function key, and ignored (``Caller`` is
+"api (function key)").
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import os
 
 import azure.functions as func
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
+MAX_BODY_BYTES = 64 * 1024  # a request names one resource id: anything near this is not a request of ours
+UNAUTHENTICATED_CALLER = "api (function key)"
+_NAME_CLAIMS = ("preferred_username", "name", "upn",
+                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
+_OID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
+
+
+class Unauthenticated(ValueError):
+    """A principal header that App Service Authentication would never have produced."""
+
+
+def authentication_enabled() -> bool:
+    return os.environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
+
+
+def caller_of(req: func.HttpRequest) -> str:
+    """The validated caller's name (or object id), or ``UNAUTHENTICATED_CALLER`` without App Service Authentication."""
+    from shared.events import printable
+
+    encoded = req.headers.get("x-ms-client-principal")
+    if not authentication_enabled():
+        if encoded or req.headers.get("x-ms-client-principal-name"):
+            log.warning("HTTP request carries client-principal headers but App Service Authentication is off: "
+                        "ignored (Caller is %r)", UNAUTHENTICATED_CALLER)
+        return UNAUTHENTICATED_CALLER
+    if not encoded:
+        raise Unauthenticated("no validated client principal (X-MS-CLIENT-PRINCIPAL) on the request")
+    try:
+        principal = json.loads(base64.b64decode(encoded, validate=True))
+        claims = {c["typ"]: c["val"] for c in principal["claims"] if isinstance(c.get("val"), str)}
+    except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        raise Unauthenticated("the client principal header (X-MS-CLIENT-PRINCIPAL) is not valid") from None
+    name_type = principal.get("name_typ") if isinstance(principal, dict) else None
+    for claim in ((name_type,) if name_type else ()) + _NAME_CLAIMS + _OID_CLAIMS:
+        if claims.get(claim):
+            return printable(claims[claim], 200)
+    raise Unauthenticated("the client principal (X-MS-CLIENT-PRINCIPAL) names nobody")
 
 
 def _json(body: object, status: int = 200) -> func.HttpResponse:
@@ -33,12 +81,24 @@ def _resource_id(req: func.HttpRequest) -> str | None:
     return body.get("resourceId") if isinstance(body, dict) else None
 
 
+def _too_large(req: func.HttpRequest) -> func.HttpResponse | None:
+    declared = req.headers.get("content-length", "")
+    size = int(declared) if declared.isdigit() else len(req.get_body() or b"")
+    if size > MAX_BODY_BYTES:
+        log.warning("HTTP request refused: body of %d bytes (limit %d)", size, MAX_BODY_BYTES)
+        return _error(413, f"request body is {size} bytes; at most {MAX_BODY_BYTES}")
+    return None
+
+
 def _checked(req: func.HttpRequest):
     """(ResourceId, deps) or an error response."""
     from shared import bootstrap
     from shared.events import printable
     from shared.resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
 
+    too_large = _too_large(req)
+    if too_large:
+        return None, too_large
     text = _resource_id(req)
     if not text:
         return None, _error(400, "give the resource id as ?resourceId=... or a JSON body {\"resourceId\": ...}")
@@ -57,14 +117,23 @@ def _checked(req: func.HttpRequest):
 @bp.route(route="evaluate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def evaluate(req: func.HttpRequest) -> func.HttpResponse:
     from shared.controls import results_as_json
+    from shared.events import EventRejected
     from shared.service import evaluate_now
 
     checked, error = _checked(req)
     if error:
         return error
     rid, deps = checked
-    caller = req.headers.get("x-ms-client-principal-name") or "api"
-    outcome = evaluate_now(rid, deps, caller)
+    try:
+        caller = caller_of(req)
+    except Unauthenticated as exc:
+        log.warning("HTTP request refused: %s", exc)
+        return _error(401, str(exc))
+    try:
+        outcome = evaluate_now(rid, deps, caller)
+    except EventRejected as exc:  # can never succeed (the state cannot be stored): say why, do not retry
+        log.error("HTTP evaluation of %s refused: %s", rid.value, exc.reason)
+        return _error(422, exc.reason)
     if outcome.skipped and not outcome.results:
         return _error(404, f"{rid.value}: {outcome.skipped}")
     return _json({"resourceId": rid.value, "results": results_as_json(rid.value, outcome.results),

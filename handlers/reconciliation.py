@@ -20,7 +20,8 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
     deps = bootstrap.dependencies()
     subscriptions = sorted({p.split("/")[2] for p in deps.scopes.prefixes})
     if not subscriptions:
-        log.error("reconciliation needs MONITORED_SCOPES (the subscriptions to list); nothing was reconciled")
+        log.error("reconciliation needs the subscriptions to list in MONITORED_SCOPES ('*' names none); "
+                  "nothing was reconciled")
         return
     if timer.past_due:
         log.warning("reconciliation is running late (past due)")

@@ -1,8 +1,11 @@
 """Event Grid trigger for resource-change events (EventGrid and CloudEvents schemas).
 
 Parse, call the service, and let transient failures raise so Event Grid
-redelivers. An event that can never be processed is logged with its id and the
-reason and acknowledged.
+redelivers. An event that can never be processed (malformed, out of scope, or a
+state the store can never hold) is a permanent rejection: logged at ERROR with
+its id and the reason as "rejected, not retried" (the line the pipeline-health
+alert counts, infra/queries/pipeline-permanent-rejections.kql), counted, and
+acknowledged.
 """
 from __future__ import annotations
 
@@ -15,7 +18,13 @@ from shared.events import Envelope, EventRejected, parse_event
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
-REJECTED: Counter[str] = Counter()  # rejections by kind in this process (EventRejected, OutOfScope)
+REJECTED: Counter[str] = Counter()  # rejections by kind in this process (EventRejected, OutOfScope, PermanentFailure)
+
+
+def _rejected(exc: EventRejected) -> None:
+    kind = type(exc).__name__
+    REJECTED[kind] += 1
+    log.error("event %s rejected, not retried: %s (%s so far: %d)", exc.event_id, exc.reason, kind, REJECTED[kind])
 
 
 def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envelope:
@@ -36,8 +45,12 @@ def on_resource_change(event: func.EventGridEvent) -> None:
     try:
         change = parse_event(envelope_from_trigger(event))
     except EventRejected as exc:
-        REJECTED[type(exc).__name__] += 1
-        log.error("event %s rejected, not retried: %s", exc.event_id, exc.reason)
+        _rejected(exc)
+        return
+    except (RecursionError, OverflowError, MemoryError, ValueError, TypeError) as exc:
+        # Parsing is pure (no I/O): whatever it raises, redelivering the same bytes raises again.
+        log.debug("parse failure", exc_info=True)
+        _rejected(EventRejected(getattr(event, "id", None), f"event cannot be parsed: {type(exc).__name__}: {exc}"))
         return
 
     from shared import bootstrap
@@ -46,9 +59,7 @@ def on_resource_change(event: func.EventGridEvent) -> None:
     try:
         outcome = handle_change(change, bootstrap.dependencies())
     except EventRejected as exc:
-        REJECTED[type(exc).__name__] += 1
-        log.error("event %s rejected, not retried: %s (%s so far: %d)", exc.event_id, exc.reason,
-                  type(exc).__name__, REJECTED[type(exc).__name__])
+        _rejected(exc)
         return
     except Exception:
         log.warning("event %s for %s failed; raising so Event Grid redelivers", change.event_id,

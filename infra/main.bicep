@@ -190,6 +190,15 @@ param functionFailureThreshold int = 5
 ])
 param noEventsAlertHours int = 24
 
+@description('Optional. Application (client) id of the Microsoft Entra app registration that protects the HTTP API (App Service Authentication). Empty: function key only, and Caller is "api (function key)".')
+param apiAuthClientId string = ''
+
+@description('Optional. Token audiences the HTTP API accepts besides the client id and api://<client-id>.')
+param apiAuthAllowedAudiences array = []
+
+@description('Optional. Client application ids allowed to call the HTTP API; empty: any client of the tenant.')
+param apiAuthAllowedClientApplications array = []
+
 @description('Optional. Deploy the Azure Monitor workbook.')
 param deployWorkbook bool = true
 
@@ -350,6 +359,17 @@ module functionApp 'modules/function-app.bicep' = {
     controlsPath: controlsPath
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
+  }
+}
+
+module functionAppAuth 'modules/function-app-auth.bicep' = if (!empty(apiAuthClientId)) {
+  name: 'compliance-function-app-auth'
+  scope: monitorGroup
+  params: {
+    functionAppName: functionApp.outputs.name
+    clientId: apiAuthClientId
+    allowedAudiences: apiAuthAllowedAudiences
+    allowedClientApplications: apiAuthAllowedClientApplications
   }
 }
 

@@ -75,6 +75,13 @@ def build_exemption_store(settings: Settings):
     return TableExemptionStore.create_table(_table(settings, settings.exemptions_table_name))
 
 
+# Retries and timeouts bound an inline send (after a commit) to well under OUTBOX_GRACE (shared/ports.py):
+# at most 6 tries of 5 s connect + 30 s read, plus 0.8-12.8 s backoff, about 4 minutes; the drain never
+# takes a row whose inline send may still be running.
+INGESTION_CLIENT_OPTIONS = {"retry_total": 5, "retry_backoff_factor": 0.8, "retry_backoff_max": 60,
+                            "connection_timeout": 5, "read_timeout": 30}
+
+
 def build_sink(settings: Settings, snapshot: bool = False):
     """The findings sink, or (``snapshot``) the posture snapshot sink: same rule, its own stream or file."""
     if settings.findings_sink == "jsonl":
@@ -89,7 +96,7 @@ def build_sink(settings: Settings, snapshot: bool = False):
 
     from .adapters.logs_ingestion import LogsIngestionSink
 
-    client = LogsIngestionClient(settings.ingestion_endpoint, credential(), retry_total=5, retry_backoff_factor=0.8)
+    client = LogsIngestionClient(settings.ingestion_endpoint, credential(), **INGESTION_CLIENT_OPTIONS)
     return LogsIngestionSink(client, settings.ingestion_rule_id,
                              settings.snapshot_stream if snapshot else settings.ingestion_stream)
 
@@ -158,7 +165,7 @@ def build(settings: Settings | None = None) -> Dependencies:
     except InvalidScope as exc:
         raise ConfigurationError(str(exc)) from None
     if scopes.unrestricted:
-        log.warning("MONITORED_SCOPES is not set: events for any resource are evaluated (set it in production)")
+        log.warning("MONITORED_SCOPES=*: events for any resource are evaluated (development only)")
     from datetime import timedelta
 
     from .adapters.exemption_store import CachedExemptions

@@ -38,6 +38,8 @@ def _read_json(path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nests too deeply to be read") from None
 
 
 def resources_from_document(doc: Any, origin: str) -> list[Mapping[str, Any]]:
@@ -115,7 +117,7 @@ def _store_for_cli(settings: Settings):
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from .adapters.memory import MemorySink, StaticResourceReader
-    from .events import EventRejected, iter_envelopes, parse_event
+    from .events import EventRejected, iter_envelopes, parse_event, printable
     from .service import Dependencies, handle_change
 
     try:
@@ -136,6 +138,11 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             change = parse_event(item)
         except EventRejected as exc:
             print(f"rejected event {exc.event_id}: {exc.reason}", file=sys.stderr)
+            rejected += 1
+            continue
+        except (RecursionError, OverflowError, ValueError, TypeError) as exc:  # parsing is pure: report, go on
+            print(f"rejected event {printable(item.id)}: cannot be parsed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
             rejected += 1
             continue
         before = len(sink.records)

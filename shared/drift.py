@@ -144,7 +144,7 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
         elif cs.status in (Status.NONCOMPLIANT, Status.EXEMPT):
             kind = Transition.RESOLVED
         version = cs.version + 1
-        due = evaluation.event_time + sla.get(result.severity, DEFAULT_SLA["Low"]) \
+        due = _due(evaluation.event_time, sla.get(result.severity, DEFAULT_SLA["Low"])) \
             if result.status == Status.NONCOMPLIANT else None
         controls[result.control_id] = ControlState(result.control_id, result.status, version, evaluation.event_time,
                                                    evidence, result.reason, due)
@@ -158,6 +158,14 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
         etag=previous.etag if previous else None, owner=evaluation.owner, team=evaluation.team,
     )
     return state, transitions
+
+
+def _due(start: datetime, sla: timedelta) -> datetime:
+    """``start + sla``; a start so late that the sum would overflow ends at the last representable time."""
+    try:
+        return start + sla
+    except OverflowError:
+        return datetime.max.replace(tzinfo=start.tzinfo)
 
 
 def _latest(previous: ResourceState | None, evaluation: Evaluation) -> datetime:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
 from .resource_ids import InvalidResourceId, ResourceId, parse_resource_id, tracked_resource
@@ -36,6 +36,13 @@ SUPPORTED_EVENT_TYPES = (ARM_WRITE, ARM_DELETE, ARM_ACTION, ARN_UPSERT, ARN_DELE
 
 # Largest event Event Grid delivers.
 MAX_EVENT_BYTES = 1024 * 1024
+# Deepest nesting of ``data`` accepted (ARM resources nest a few levels; thousands only come from a forger).
+MAX_DATA_DEPTH = 64
+# Clock skew tolerated: an event time up to this far ahead of the clock is kept; one further ahead is
+# replaced by the clock's time (the raw text is kept in ``raw_event_time`` and in the finding).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Earliest event time accepted (Table Storage stores no date before 1601; nothing in Azure predates 1970).
+EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class EventRejected(ValueError):
@@ -103,6 +110,7 @@ class ResourceChange:
     correlation_id: str | None = None
     payload: Mapping[str, Any] | None = None  # ARM resource object, when the event carries it
     schema: str = "EventGrid"
+    raw_event_time: str | None = field(default=None, compare=False)  # as delivered (``event_time`` may be clamped)
 
     @property
     def is_resource_deleted(self) -> bool:
@@ -160,7 +168,7 @@ def iter_envelopes(text: str, origin: str = "input") -> Iterator[Envelope | Even
         return
     try:
         decoded = json.loads(stripped)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         decoded = None
         lines = stripped.splitlines()
     else:
@@ -180,6 +188,9 @@ def iter_envelopes(text: str, origin: str = "input") -> Iterator[Envelope | Even
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             yield EventRejected(f"{origin}:{number}", f"invalid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except RecursionError:
+            yield EventRejected(f"{origin}:{number}", "JSON nests too deeply to be read")
             continue
         try:
             yield _checked(envelope_from_dict(item))
@@ -203,7 +214,37 @@ def parse_time(value: Any, event_id: str | None = None) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise EventRejected(event_id, f"event time is not ISO-8601: {value!r:.60}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if not parsed.tzinfo:
+        return parsed.replace(tzinfo=timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise EventRejected(event_id, f"event time is out of range once converted to UTC: {value!r:.60}") from None
+
+
+def bounded_time(parsed: datetime, now: datetime, event_id: str | None = None) -> datetime:
+    """An event time that later arithmetic can trust: never after ``now + MAX_CLOCK_SKEW``.
+
+    A time further ahead becomes ``now``: it would otherwise make every later payload look stale (and
+    overflow due dates). A time before 1970 is refused, since nothing in Azure happened then.
+    """
+    if parsed < EARLIEST_EVENT_TIME:
+        raise EventRejected(event_id, f"event time {parsed.isoformat()} is before {EARLIEST_EVENT_TIME.year}")
+    return now if parsed > now + MAX_CLOCK_SKEW else parsed
+
+
+def data_depth(value: Any, limit: int = MAX_DATA_DEPTH) -> int:
+    """How deeply ``value`` nests (iteratively, so no depth can exhaust the stack); stops counting at ``limit + 1``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (Mapping, list, tuple)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, Mapping) else item))
+    return deepest
 
 
 def _caller(data: Mapping[str, Any]) -> Caller:
@@ -218,8 +259,39 @@ def _caller(data: Mapping[str, Any]) -> Caller:
     return Caller(as_text(upn), as_text(app_id), as_text(name), as_text(principal))
 
 
-def parse_event(envelope: Envelope) -> ResourceChange:
-    """Turn one envelope into a ``ResourceChange`` or raise ``EventRejected``."""
+def _scope_of(text: Any, what: str, event_id: str | None) -> ResourceId:
+    try:
+        return parse_resource_id(text)
+    except InvalidResourceId as exc:
+        raise EventRejected(event_id, f"{what} is not an Azure scope: {exc}") from None
+
+
+def _check_identity(envelope: Envelope, named: ResourceId, event_id: str | None, is_arn: bool,
+                    info_id: Any) -> None:
+    """Subject, ``data.resourceInfo.id`` / ``data.resourceUri`` and topic / source must name the same resource.
+
+    A system topic's ``topic`` (CloudEvents ``source``) is the subscription or resource group it watches:
+    the resource must lie inside it.
+    """
+    if is_arn and envelope.subject and info_id:
+        subject = _scope_of(envelope.subject, "subject", event_id)
+        if subject.key != named.key:
+            raise EventRejected(event_id, f"subject {envelope.subject!r:.200} and data.resourceInfo.id "
+                                          f"{info_id!r:.200} disagree")
+    if envelope.source:
+        where = "source" if envelope.schema == "CloudEvents" else "topic"
+        scope = _scope_of(envelope.source, where, event_id)
+        if scope.subscription_id.lower() != named.subscription_id.lower() or (
+                scope.resource_group and (named.resource_group or "").lower() != scope.resource_group.lower()):
+            raise EventRejected(event_id, f"{where} {envelope.source!r:.200} is not the scope of the resource "
+                                          f"{named.value!r:.200}")
+
+
+def parse_event(envelope: Envelope, now: datetime | None = None) -> ResourceChange:
+    """Turn one envelope into a ``ResourceChange`` or raise ``EventRejected``.
+
+    ``now`` (default: the clock) bounds the event time: see ``bounded_time``.
+    """
     _check_envelope(envelope)
     event_id = envelope.id
     event_type = envelope.type or ""
@@ -236,6 +308,8 @@ def parse_event(envelope: Envelope) -> ResourceChange:
             raise EventRejected(event_id, "event data is not valid JSON") from None
     if not isinstance(data, Mapping):
         raise EventRejected(event_id, f"event data must be a JSON object, got {type(data).__name__}")
+    if data_depth(data) > MAX_DATA_DEPTH:
+        raise EventRejected(event_id, f"event data nests deeper than {MAX_DATA_DEPTH} levels")
     size = len(json.dumps(data, default=str))
     if size > MAX_EVENT_BYTES:
         raise EventRejected(event_id, f"event data is {size} bytes; Event Grid events are at most {MAX_EVENT_BYTES}")
@@ -247,7 +321,8 @@ def parse_event(envelope: Envelope) -> ResourceChange:
         info = data.get("resourceInfo")
         if not isinstance(info, Mapping):
             raise EventRejected(event_id, "Resource Notifications event has no 'data.resourceInfo' object")
-        id_text = info.get("id") or envelope.subject
+        info_id = info.get("id")
+        id_text = info_id or envelope.subject
         operational = data.get("operationalInfo") if isinstance(data.get("operationalInfo"), Mapping) else {}
         event_time_text = operational.get("resourceEventTime") or envelope.time
         if kind == "write":
@@ -255,11 +330,13 @@ def parse_event(envelope: Envelope) -> ResourceChange:
                 raise EventRejected(event_id, "CreatedOrUpdated event has no 'data.resourceInfo.properties' object")
             payload = dict(info)
     else:
+        info_id = None
         id_text = data.get("resourceUri") or envelope.subject
     try:
         subject = parse_resource_id(id_text)
     except InvalidResourceId as exc:
         raise EventRejected(event_id, f"event names no valid resource: {exc}") from None
+    _check_identity(envelope, subject, event_id, is_arn, info_id)
     if envelope.subject and not is_arn:
         try:
             named = parse_resource_id(envelope.subject)
@@ -278,16 +355,18 @@ def parse_event(envelope: Envelope) -> ResourceChange:
             payload.setdefault("id", subject.value)
     if event_time_text is None:
         raise EventRejected(event_id, "event has no time")
+    event_time = bounded_time(parse_time(event_time_text, event_id), now or datetime.now(timezone.utc), event_id)
     return ResourceChange(
         event_id=event_id,
         event_type=event_type,
         kind=kind,
         resource=tracked,
         subject=subject,
-        event_time=parse_time(event_time_text, event_id),
+        event_time=event_time,
         caller=_caller(data),
         operation_name=data.get("operationName") if isinstance(data.get("operationName"), str) else None,
         correlation_id=data.get("correlationId") if isinstance(data.get("correlationId"), str) else None,
         payload=payload,
         schema=envelope.schema,
+        raw_event_time=event_time_text if isinstance(event_time_text, str) else event_time_text.isoformat(),
     )

@@ -38,6 +38,7 @@ FINDING_COLUMNS: dict[str, str] = {
     "Owner": "string",
     "Team": "string",
     "DueDate": "datetime",
+    "RawChangeTime": "string",
 }
 MAX_EVIDENCE_CHARS = 16000  # well under the 64 KB field limit of the Logs Ingestion API
 
@@ -96,6 +97,7 @@ def finding_record(transition: ControlTransition, state: ResourceState, change: 
         "Owner": state.owner or "",
         "Team": state.team or "",
         "DueDate": _iso(transition.due) if transition.due else None,
+        "RawChangeTime": change.raw_event_time or "",
     }
 
 

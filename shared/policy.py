@@ -292,11 +292,38 @@ def _as_datetime(text: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _fold(text: str) -> str:
+    """Case-folded one character for one (so positions agree with the original text)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
 def _like(value: Any, pattern: Any) -> bool:
+    """Azure Policy ``like``: ``*`` matches any run of characters (none included), everything else itself,
+    case-insensitively, over the whole value. Several wildcards are allowed.
+
+    Linear, never backtracking: the text before the first ``*`` must start the value, the text after the
+    last must end it, and each piece in between is found leftmost after the previous one (taking the
+    earliest match never loses one, so there is nothing to undo). A tag value chosen by a resource's
+    owner therefore cannot make an evaluation hang.
+    """
     if not isinstance(value, str) or not isinstance(pattern, str):
         return False
-    regex = "^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$"
-    return re.match(regex, value, re.IGNORECASE | re.DOTALL) is not None
+    text, pieces = _fold(value), _fold(pattern).split("*")
+    if len(pieces) == 1:
+        return text == pieces[0]
+    first, *middle, last = pieces
+    if len(first) + len(last) > len(text) or not text.startswith(first) or not text.endswith(last):
+        return False
+    position, end = len(first), len(text) - len(last)
+    for piece in middle:
+        found = text.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
 
 
 def _match(value: Any, pattern: Any, insensitive: bool) -> bool:

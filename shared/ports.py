@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 from .drift import ResourceState
@@ -11,6 +11,16 @@ from .resource_ids import ResourceId
 
 class ConcurrencyConflict(RuntimeError):
     """Someone else changed the stored state since it was read (ETag mismatch)."""
+
+
+class StateUnstorable(RuntimeError):
+    """The store can never hold this state (a Table Storage limit refused it): retrying cannot help."""
+
+
+# An outbox row becomes due for the drain only this long after its commit. The inline send that follows
+# the commit is bounded well below it (client timeouts and retries, see shared/bootstrap.py), so a drain
+# never picks up a row whose inline send may still be in flight.
+OUTBOX_GRACE = timedelta(minutes=10)
 
 
 class FindingsDeliveryError(RuntimeError):

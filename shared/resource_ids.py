@@ -9,6 +9,9 @@ import re
 from dataclasses import dataclass
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f]")
+# Longest id accepted. ARM names are at most a few hundred characters; a longer "id" is a forgery, and
+# would not fit the state store's bounded keys and properties.
+MAX_ID_LENGTH = 4096
 
 # Child types that are tracked resources in their own right (they have their own
 # location and settings), so an event on them is evaluated against them, not
@@ -61,11 +64,16 @@ def parse_resource_id(text: object) -> ResourceId:
     if not isinstance(text, str) or not text.strip():
         raise InvalidResourceId(f"resource id must be a non-empty string, got {text!r:.80}")
     raw = text.strip()
+    if len(raw) > MAX_ID_LENGTH:
+        raise InvalidResourceId(f"resource id is {len(raw)} characters long; at most {MAX_ID_LENGTH}: {raw!r:.200}")
     if not raw.startswith("/"):
         raise InvalidResourceId(f"resource id must start with '/subscriptions/': {raw!r:.200}")
     parts = raw.strip("/").split("/")
     if any(p == "" for p in parts):
         raise InvalidResourceId(f"resource id has an empty segment: {raw!r:.200}")
+    dots = next((p for p in parts if p in (".", "..")), None)
+    if dots is not None:
+        raise InvalidResourceId(f"resource id has a '{dots}' segment (no ARM name is one): {raw!r:.200}")
     if _CONTROL_CHARS.search(raw):
         raise InvalidResourceId(f"resource id contains control characters: {raw!r:.200}")
     if len(parts) < 2 or parts[0].lower() != "subscriptions":

@@ -19,13 +19,24 @@ class InvalidScope(ValueError):
 class Scopes:
     """Subscriptions (``/subscriptions/<id>``) and resource groups (``.../resourceGroups/<rg>``).
 
-    Empty means every resource (development only; the Function logs a warning).
+    No prefixes means every resource: what tests and offline commands use, and what the Function
+    accepts only from an explicit ``MONITORED_SCOPES=*`` (an empty setting is a configuration error).
     """
 
     prefixes: tuple[str, ...] = ()
 
+    EVERYTHING = "*"
+
     @classmethod
     def parse(cls, entries: tuple[str, ...] | list[str]) -> "Scopes":
+        """Parse ``MONITORED_SCOPES`` entries; ``["*"]`` alone means every resource, an empty list is refused."""
+        if not entries:
+            raise InvalidScope("MONITORED_SCOPES is empty: set the subscriptions (/subscriptions/<id>) or resource "
+                               "groups to monitor, or MONITORED_SCOPES=* to evaluate every resource (development)")
+        if cls.EVERYTHING in entries:
+            if len(entries) > 1:
+                raise InvalidScope("MONITORED_SCOPES=* means every resource and cannot be combined with scopes")
+            return cls(())
         prefixes = []
         for entry in entries:
             try:

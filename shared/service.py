@@ -14,8 +14,8 @@ from .resource_ids import ResourceId, parse_resource_id
 from .events import EventRejected, ResourceChange
 from .scopes import Scopes
 from .findings import finding_record
-from .ports import (ConcurrencyConflict, FindingsDeliveryError, FindingsSink, ResourceReader,
-                    ResourceUnreadable, StateStore)
+from .ports import (ConcurrencyConflict, FindingsDeliveryError, FindingsSink, PendingFinding, ResourceReader,
+                    ResourceUnreadable, StateStore, StateUnstorable)
 
 log = logging.getLogger(__name__)
 MAX_CONFLICT_RETRIES = 5
@@ -26,6 +26,14 @@ RETRY_MAX = timedelta(hours=1)
 
 class OutOfScope(EventRejected):
     """The event names a resource outside MONITORED_SCOPES: refused, never read."""
+
+
+class PermanentFailure(EventRejected):
+    """The change can never be recorded (the store refuses its state): acknowledged, not retried.
+
+    Before raising it, the service records the resource's controls as NotEvaluated with the reason
+    (when even that state can be stored), so the gap stays visible.
+    """
 
 
 @dataclass
@@ -168,6 +176,9 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         records = [finding_record(t, new_state, change, now) for t in transitions]
         try:
             deps.store.save(previous, new_state, outbox=records)
+        except StateUnstorable as exc:
+            _record_unstorable(change, deps, previous, resource_type, now, str(exc))
+            raise PermanentFailure(change.event_id, f"{change.resource.value}: {exc}") from exc
         except ConcurrencyConflict:
             log.warning("event %s: state of %s changed while evaluating (attempt %d of %d); re-reading",
                         change.event_id, change.resource.value, attempt, MAX_CONFLICT_RETRIES)
@@ -183,6 +194,21 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         f"event {change.event_id}: state of {change.resource.value} kept changing; gave up after "
         f"{MAX_CONFLICT_RETRIES} attempts (Event Grid will redeliver)"
     )
+
+
+def _record_unstorable(change: ResourceChange, deps: Dependencies, previous, resource_type: str, now: datetime,
+                       reason: str) -> None:
+    """A minimal state saying why the resource was not evaluated: every control NotEvaluated, no tags, no findings."""
+    note = f"state could not be stored: {reason}"[:1000]
+    evaluation = Evaluation(resource_id=change.resource.value, resource_type=change.resource.resource_type, at=now,
+                            event_id=change.event_id[:200], event_time=change.event_time,
+                            results=tuple(deps.catalog.not_evaluated(change.resource.resource_type, note)))
+    state, _ = apply_evaluation(previous, evaluation, deps.catalog.titles, deps.sla)
+    try:
+        deps.store.save(previous, state, outbox=())
+    except (StateUnstorable, ConcurrencyConflict) as exc:
+        log.error("event %s: not even the NotEvaluated state of %s could be stored: %s", change.event_id[:200],
+                  change.resource.value, exc)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -201,6 +227,9 @@ def deliver(deps: Dependencies, resource_id: str, records: list[dict], now: date
         done = [r["FindingId"] for r in records if r["FindingId"] not in failed]
         if done:
             deps.store.delivered(resource_id, done)
+        for record in records:  # the inline send is over: the drain may take these now, not after the grace
+            if record["FindingId"] in failed:
+                deps.store.defer(PendingFinding(resource_id, record["FindingId"], record, 0, now), now, str(exc))
         return len(failed)
     deps.store.delivered(resource_id, [r["FindingId"] for r in records])
     return 0

@@ -88,6 +88,7 @@ def pipeline(azurite_connection_string, monkeypatch):
         for name, value in local.env().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("STATE_STORE", "table")
+        monkeypatch.setenv("MONITORED_SCOPES", f"/subscriptions/{SUB}")
         monkeypatch.setenv("STATE_TABLE_NAME", table_name)
         monkeypatch.setenv("STATE_STORAGE__connectionString", azurite_connection_string)
         monkeypatch.setenv("DISABLED_CONTROLS", ",".join(disabled_except(PIPELINE_CONTROLS)))
@@ -220,8 +221,11 @@ def test_crash_between_commit_and_send_loses_nothing(pipeline):
     deps.sink = real_sink
     local.deliver(arm_event("k1", SA_ID))  # Event Grid redelivers: no new transition
     assert local.ingested == []
+    from shared.ports import OUTBOX_GRACE
     from shared.service import drain_outbox
 
+    assert drain_outbox(deps).sent == 0  # within the grace an inline send may still be running: not taken
+    deps.clock = lambda: datetime.now(timezone.utc) + OUTBOX_GRACE  # the timer, once the grace has passed
     assert drain_outbox(deps).sent == 1
     assert seen(local) == [("New", "storage-min-tls-1-2", "stshop01")]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 from azure.core.exceptions import AzureError
@@ -14,6 +15,7 @@ from shared.bootstrap import TABLE_CLIENT_OPTIONS
 from tests.conftest import pipeline_catalog
 from shared.devtools.azurite import AzuriteProcess
 from shared.events import envelope_from_dict, parse_event
+from shared.ports import OUTBOX_GRACE
 from shared.service import Dependencies, drain_outbox, handle_change
 
 SA = ("/subscriptions/c0ffee00-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
@@ -76,5 +78,6 @@ def test_store_failing_after_commit_still_delivers_through_the_outbox():
     with pytest.raises(AzureError):
         handle_change(change("l1"), deps)
     assert handle_change(change("l1"), deps).findings == []  # redelivered: already committed
+    deps.clock = lambda: datetime.now(timezone.utc) + OUTBOX_GRACE  # the timer, once the grace has passed
     assert drain_outbox(deps).sent == 1
     assert [(r["Transition"], r["ControlId"]) for r in deps.sink.records] == [("New", "storage-min-tls-1-2")]

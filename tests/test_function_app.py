@@ -43,9 +43,12 @@ def test_drain_function_delivers_pending_findings():
     store, sink = InMemoryStateStore(), MemorySink()
     from datetime import datetime, timezone
 
+    from shared.ports import OUTBOX_GRACE
+
     now = datetime.now(timezone.utc)
     rid = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a"
-    store.save(None, ResourceState(rid, "Microsoft.Storage/storageAccounts", last_evaluated=now),
+    committed = now - OUTBOX_GRACE  # rows are due for the drain once the grace after their commit has passed
+    store.save(None, ResourceState(rid, "Microsoft.Storage/storageAccounts", last_evaluated=committed),
                outbox=[{"FindingId": "f1", "ControlId": "c"}])
     bootstrap.override(Dependencies(load_catalog(), StaticResourceReader(), store, sink))
     try:

@@ -1,6 +1,7 @@
 """The HTTP endpoints: evaluate now and read compliance; bad ids and out-of-scope ids refused."""
 from __future__ import annotations
 
+import base64
 import json
 
 import azure.functions as func
@@ -34,9 +35,12 @@ def call(function, method, params=None, body=None, headers=None):
     return response.status_code, json.loads(response.get_body() or b"null")
 
 
-def test_evaluate_now_returns_results_and_records_findings(deps):
+def test_evaluate_now_returns_results_and_records_findings(deps, monkeypatch):
+    # The caller is the principal App Service Authentication validated (see test_hostile.py for spoofing).
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    principal = {"auth_typ": "aad", "name_typ": "name", "claims": [{"typ": "name", "val": "ops@contoso.com"}]}
     status, body = call(evaluate, "POST", body={"resourceId": SA_ID.lower()},
-                        headers={"x-ms-client-principal-name": "ops@contoso.com"})
+                        headers={"x-ms-client-principal": base64.b64encode(json.dumps(principal).encode()).decode()})
     assert status == 200, body
     assert body["resourceId"] == SA_ID.lower().replace("resourcegroups", "resourceGroups")
     verdicts = {r["controlId"]: r["status"] for r in body["results"]}

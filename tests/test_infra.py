@@ -374,7 +374,7 @@ def test_noise_filters_stay_within_event_grid_limits():
 KQL_WORDS = {
     "where", "project", "summarize", "by", "extend", "order", "sort", "asc", "desc", "top", "take", "limit",
     "and", "or", "not", "in", "true", "false", "render", "let", "distinct", "count", "union", "join", "kind",
-    "leftanti", "on",
+    "leftanti", "on", "has",
 }
 # Columns of Application Insights' requests table (the pipeline-health alerts).
 APP_INSIGHTS_REQUESTS = {
@@ -382,8 +382,13 @@ APP_INSIGHTS_REQUESTS = {
     "customDimensions", "customMeasurements", "operation_Name", "operation_Id", "operation_ParentId",
     "cloud_RoleName", "cloud_RoleInstance", "appId", "appName", "itemCount", "source",
 }
+# Columns of Application Insights' traces table (log lines: the permanent-rejection alert).
+APP_INSIGHTS_TRACES = {
+    "timestamp", "message", "severityLevel", "itemType", "customDimensions", "operation_Name", "operation_Id",
+    "cloud_RoleName", "cloud_RoleInstance", "appId", "appName", "itemCount",
+}
 TABLE_COLUMNS = {FINDINGS_TABLE: set(FINDING_COLUMNS), SNAPSHOT_TABLE: set(SNAPSHOT_COLUMNS),
-                 "requests": APP_INSIGHTS_REQUESTS}
+                 "requests": APP_INSIGHTS_REQUESTS, "traces": APP_INSIGHTS_TRACES}
 QUERY_FILES = sorted(QUERIES.glob("*.kql"))
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')

@@ -27,16 +27,18 @@ except ImportError:  # pragma: no cover - make install puts it in (requirements.
     pytest.skip("duckdb-kql is not installed: make install (requirements.lock) installs it", allow_module_level=True)
 
 from shared.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
-from tests.test_infra import APP_INSIGHTS_REQUESTS, QUERIES, log_alert_rules
+from tests.test_infra import APP_INSIGHTS_REQUESTS, APP_INSIGHTS_TRACES, QUERIES, log_alert_rules
 
 INGESTED = "_IngestionTime"
 COLUMN_TYPES = {"string": "VARCHAR", "datetime": "TIMESTAMP", "dynamic": "JSON", "bool": "BOOLEAN",
                 "boolean": "BOOLEAN", "int": "BIGINT", "long": "BIGINT", "real": "DOUBLE", "timespan": "INTERVAL"}
 REQUESTS_COLUMNS = {"timestamp": "datetime", "name": "string", "success": "boolean", "resultCode": "string",
                     "duration": "real", "operation_Name": "string", "cloud_RoleInstance": "string"}
+TRACES_COLUMNS = {"timestamp": "datetime", "message": "string", "severityLevel": "int", "cloud_RoleInstance": "string"}
 TABLES = {"ComplianceFindings_CL": (FINDING_COLUMNS, "TimeGenerated"),
           "ComplianceSnapshot_CL": (SNAPSHOT_COLUMNS, "TimeGenerated"),
-          "requests": (REQUESTS_COLUMNS, "timestamp")}
+          "requests": (REQUESTS_COLUMNS, "timestamp"),
+          "traces": (TRACES_COLUMNS, "timestamp")}
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 SUB = "00000000-0000-0000-0000-000000000001"
 
@@ -56,7 +58,7 @@ def finding(at: datetime, resource_id: str, control: str = "storage-https-only",
         "Severity": severity, "Status": status, "PreviousStatus": "", "Transition": transition,
         "Caller": "someone@example.com", "OperationName": "Microsoft.Storage/storageAccounts/write",
         "CorrelationId": "c", "EventId": "e", "ChangeTime": at, "Evidence": [], "Tags": {}, "Owner": "owner@example.com",
-        "Team": team, "DueDate": due, INGESTED: ingested or at + timedelta(seconds=30),
+        "Team": team, "DueDate": due, "RawChangeTime": "", INGESTED: ingested or at + timedelta(seconds=30),
     }
     assert set(record) - {INGESTED} == set(FINDING_COLUMNS)
     return record
@@ -78,6 +80,10 @@ def snapshot(at: datetime, resource_id: str, control: str = "storage-https-only"
 def request(at: datetime, operation: str = "on_resource_change", success: bool = True) -> dict:
     return {"timestamp": at, "name": operation, "success": success, "resultCode": "200" if success else "500",
             "duration": 12.5, "operation_Name": operation, "cloud_RoleInstance": "i-1", INGESTED: at}
+
+
+def trace(at: datetime, message: str, level: int = 3) -> dict:
+    return {"timestamp": at, "message": message, "severityLevel": level, "cloud_RoleInstance": "i-1", INGESTED: at}
 
 
 def _sql_value(value: Any, kql_type: str) -> Any:
@@ -146,13 +152,15 @@ def test_every_query_file_runs_on_the_tables_it_reads(path: Path):
                                       finding(NOW - timedelta(hours=1), rid("sa9"), status="Compliant",
                                               transition="Resolved")],
             "ComplianceSnapshot_CL": [snapshot(NOW - timedelta(hours=3), rid("sa2"), due=NOW - timedelta(days=2))],
-            "requests": [request(NOW - timedelta(minutes=3), success=False)]}
+            "requests": [request(NOW - timedelta(minutes=3), success=False)],
+            "traces": [trace(NOW - timedelta(minutes=2), "event e1 rejected, not retried: malformed (malformed so far: 1)")]}
     result = run_query(text, rows)
     assert result, f"{path.name} returns nothing on data it is written for"
 
 
 def test_the_app_insights_sample_columns_are_real_requests_columns():
     assert set(REQUESTS_COLUMNS) <= APP_INSIGHTS_REQUESTS
+    assert set(TRACES_COLUMNS) <= APP_INSIGHTS_TRACES
 
 
 # ----------------------------------------------------------------- the overdue alert
@@ -276,6 +284,17 @@ def test_no_events_fires_only_when_the_event_function_ran_not_once_in_the_window
     quiet = [request(NOW - window - timedelta(minutes=5)), request(NOW - timedelta(minutes=5), "drain_findings")]
     assert run_rule(rule, {"requests": quiet}) == {(): 0}
     assert run_rule(rule, {"requests": quiet + [request(NOW - window + timedelta(minutes=5))]}) == {}
+
+
+def test_permanent_rejections_fire_on_error_lines_of_rejected_events_only():
+    rule = rule_named("permanentRejections")
+    rejected = "event e-{} rejected, not retried: subject does not match data.resourceInfo.id (forged so far: {})"
+    rows = [trace(NOW - timedelta(minutes=m), rejected.format(m, m)) for m in range(1, rule["threshold"] + 1)]
+    rows += [trace(NOW - timedelta(minutes=1), "event e-w rejected, not retried: ...", level=2),  # a warning
+             trace(NOW - timedelta(minutes=1), "event e-x failed, will be redelivered"),  # transient
+             trace(NOW - rule["range"] - timedelta(minutes=5), rejected.format("old", 0))]  # before the range
+    assert run_rule(rule, {"traces": rows}) == {(): rule["threshold"]}
+    assert run_rule(rule, {"traces": rows[rule["threshold"]:]}) == {}
 
 
 # ----------------------------------------------------------------- the posture views: one row per resource

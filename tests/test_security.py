@@ -25,7 +25,7 @@ def sa_id(sub, rg="rg-app", name="stapp01"):
 
 
 def event(subject, **data):
-    return {"id": "ev-" + subject[-8:], "topic": "/subscriptions/x", "subject": subject,
+    return {"id": "ev-" + subject[-8:], "topic": "/subscriptions/" + subject.split("/")[2], "subject": subject,
             "eventType": "Microsoft.Resources.ResourceWriteSuccess", "eventTime": "2026-06-01T10:00:00Z",
             "dataVersion": "2", "data": {"resourceUri": subject, **data}}
 
@@ -37,7 +37,7 @@ def event(subject, **data):
     ([f"/subscriptions/{SUB_IN}/resourceGroups/rg-app"], sa_id(SUB_IN), True),
     ([f"/subscriptions/{SUB_IN}/resourceGroups/rg-app"], sa_id(SUB_IN, rg="rg-app2"), False),  # not a prefix match
     ([f"/subscriptions/{SUB_IN[:-1]}"], sa_id(SUB_IN), False),
-    ([], sa_id(SUB_OUT), True),
+    (["*"], sa_id(SUB_OUT), True),  # explicit: an empty MONITORED_SCOPES is refused (test_hostile.py)
 ])
 def test_scopes(scopes, resource, allowed):
     assert Scopes.parse(scopes).allows(parse_resource_id(resource)) is allowed

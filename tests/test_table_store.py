@@ -9,7 +9,7 @@ import pytest
 from shared.adapters.table_store import TableStateStore, partition_key
 from shared.controls import ControlResult, Status
 from shared.drift import Evaluation, apply_evaluation
-from shared.ports import ConcurrencyConflict
+from shared.ports import OUTBOX_GRACE, ConcurrencyConflict
 from shared.resource_ids import parse_resource_id
 
 RID = parse_resource_id(
@@ -153,14 +153,16 @@ def test_outbox_rows_commit_with_the_state_and_drain(table_client):
     records = [{"FindingId": "f-1", "ControlId": "a", "Transition": "New"},
                {"FindingId": "f-2", "ControlId": "b", "Transition": "New"}]
     store.save(None, state, outbox=records)
-    assert store.pending(T0 - timedelta(seconds=1), 10) == []  # not due before the evaluation
-    due = store.pending(T0, 10)
+    # not due before the grace period that covers the inline send (was: due at the evaluation itself)
+    assert store.pending(T0 + OUTBOX_GRACE - timedelta(seconds=1), 10) == []
+    g0 = T0 + OUTBOX_GRACE
+    due = store.pending(g0, 10)
     assert sorted(p.finding_id for p in due) == ["f-1", "f-2"]
     assert {p.record["ControlId"] for p in due} == {"a", "b"} and all(p.resource_id == RID.value for p in due)
     first = next(p for p in due if p.finding_id == "f-1")
-    store.defer(first, T0 + timedelta(minutes=5), "503 from ingestion")
-    assert [p.finding_id for p in store.pending(T0 + timedelta(minutes=1), 10)] == ["f-2"]
-    later = store.pending(T0 + timedelta(minutes=5), 10)
+    store.defer(first, g0 + timedelta(minutes=5), "503 from ingestion")
+    assert [p.finding_id for p in store.pending(g0 + timedelta(minutes=1), 10)] == ["f-2"]
+    later = store.pending(g0 + timedelta(minutes=5), 10)
     assert [(p.finding_id, p.attempts, p.last_error) for p in later if p.finding_id == "f-1"] == [
         ("f-1", 1, "503 from ingestion")]
     store.delivered(RID.value, ["f-1", "f-2"])

@@ -44,6 +44,10 @@ param driftAlertFrequency string = 'PT5M'
 @minValue(1)
 param functionFailureThreshold int = 5
 
+@description('Optional. Permanently rejected events within an hour that raise the pipeline alert.')
+@minValue(1)
+param permanentRejectionThreshold int = 1
+
 @description('Optional. Hours without a processed event that raise the pipeline alert.')
 @allowed([
   1
@@ -82,6 +86,7 @@ var runIntervals = {
 var driftQuery = loadTextContent('../queries/alert-new-or-drifted.kql')
 var overdueQuery = loadTextContent('../queries/alert-overdue.kql')
 var failuresQuery = loadTextContent('../queries/pipeline-function-failures.kql')
+var rejectionsQuery = loadTextContent('../queries/pipeline-permanent-rejections.kql')
 var noEventsQuery = replace(loadTextContent('../queries/pipeline-no-events.kql'), '@FUNCTION_NAME@', functionName)
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
@@ -303,6 +308,45 @@ resource noEvents 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+resource permanentRejections 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-permanent-rejections'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Compliance monitor: events rejected permanently'
+    description: 'Pipeline health: ${functionName} acknowledged events it can never process (malformed, forged, out of scope, or a state the table cannot hold). Their resources are not evaluated until the next event or reconciliation.'
+    severity: 2
+    enabled: true
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT1H'
+    scopes: [
+      appInsightsResourceId
+    ]
+    skipQueryValidation: true
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: rejectionsQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThanOrEqual'
+          threshold: permanentRejectionThreshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
 @description('The name of the action group.')
 output name string = actionGroup.name
 
@@ -316,4 +360,5 @@ output alertRuleNames array = [
   overdueAlert.name
   functionFailures.name
   noEvents.name
+  permanentRejections.name
 ]

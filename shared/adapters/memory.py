@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..drift import ResourceState
-from ..ports import ConcurrencyConflict, FindingsDeliveryError, PendingFinding
+from ..ports import OUTBOX_GRACE, ConcurrencyConflict, FindingsDeliveryError, PendingFinding
 from ..resource_ids import ResourceId, parse_resource_id
 
 
@@ -43,7 +43,7 @@ class InMemoryStateStore:
             self._rows[key] = replace(new, etag=f"m{next(self._etags)}")
             for record in outbox:
                 self._outbox[(key, record["FindingId"])] = PendingFinding(
-                    new.resource_id, record["FindingId"], dict(record), 0, new.last_evaluated)
+                    new.resource_id, record["FindingId"], dict(record), 0, new.last_evaluated + OUTBOX_GRACE)
 
     def pending(self, now: datetime, limit: int) -> list[PendingFinding]:
         with self._lock:

@@ -23,7 +23,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from ..controls import Status
 from ..drift import ControlState, ResourceState, changed_controls
 from ..findings import bounded_evidence
-from ..ports import ConcurrencyConflict, PendingFinding
+from ..ports import OUTBOX_GRACE, ConcurrencyConflict, PendingFinding, StateUnstorable
 from ..resource_ids import ResourceId
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,17 @@ CONTROL_PREFIX = "control."
 OUTBOX_PREFIX = "outbox."
 OUTBOX_END = "outbox/"  # the first key after every "outbox." key
 MAX_BATCH = 100  # entity-group transaction limit
-_MAX_KEY = 1000
+# Keys: Azure allows 1 KiB, Azurite 512 characters; longer keys end in a hash of the whole key.
+_MAX_KEY = 512
+# Strings are stored as UTF-16: a 64 KiB property holds 32,768 characters. Stay well under it.
+MAX_PROPERTY_CHARS = 30_000
+MAX_TEXT_CHARS = 1_000  # type, location, owner, team, event id: anything longer is a forgery, bounded
+MAX_RECORD_CHARS = 450_000  # an outbox record, split over properties, within the 1 MiB entity
 _CONFLICT_CODES = {"UpdateConditionNotSatisfied", "EntityAlreadyExists", "ConditionNotMet"}
+# What Table Storage answers to an entity it can never hold: a permanent rejection, not a transient failure.
+_PERMANENT_CODES = {"PropertyValueTooLarge", "EntityTooLarge", "KeyValueTooLarge", "InvalidInput", "OutOfRangeInput",
+                    "PropertyNameTooLong", "TooManyProperties", "InvalidValueType", "RequestBodyTooLarge",
+                    "InvalidDuplicateRow"}
 
 
 def partition_key(resource_id: ResourceId | str) -> str:
@@ -41,8 +50,57 @@ def partition_key(resource_id: ResourceId | str) -> str:
     key = str(getattr(resource_id, "key", resource_id)).lower()
     encoded = quote(key, safe="-_.~!$&'()*+,;=:@ ")
     if len(encoded) > _MAX_KEY:
-        encoded = encoded[:900] + "~" + hashlib.sha256(key.encode()).hexdigest()
+        encoded = encoded[:_MAX_KEY - 80] + "~" + hashlib.sha256(key.encode()).hexdigest()
     return encoded
+
+
+def bounded_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text`` if it fits, else its start, a marker and a hash of the whole (the full value is in the finding)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 90]}...[truncated {len(text)} chars, sha256 {hashlib.sha256(text.encode()).hexdigest()}]"
+
+
+def bounded_tags(tags: dict, limit: int = MAX_PROPERTY_CHARS) -> dict:
+    """Tags that serialise within ``limit`` characters; what is left out is named by a ``~truncated`` entry."""
+    if len(json.dumps(tags, separators=(",", ":"))) <= limit:
+        return tags
+    kept: dict = {}
+    size = 2
+    for key, value in tags.items():
+        item = {bounded_text(str(key), 512): bounded_text(str(value), 512)}
+        length = len(json.dumps(item, separators=(",", ":")))
+        if size + length > limit - 200:
+            break
+        kept.update(item)
+        size += length
+    digest = hashlib.sha256(json.dumps(tags, sort_keys=True).encode()).hexdigest()
+    kept["~truncated"] = f"{len(tags) - len(kept)} of {len(tags)} tags left out (sha256 {digest}); see the finding"
+    return kept
+
+
+def _split_record(text: str) -> dict:
+    """An outbox record over as many properties as it needs (Record, Record1, ...), each within the limit."""
+    parts = [text[i:i + MAX_PROPERTY_CHARS] for i in range(0, len(text), MAX_PROPERTY_CHARS)] or [""]
+    return {("Record" if i == 0 else f"Record{i}"): part for i, part in enumerate(parts)}
+
+
+def _joined_record(entity) -> str:
+    text, index = entity["Record"], 1
+    while f"Record{index}" in entity:
+        text += entity[f"Record{index}"]
+        index += 1
+    return text
+
+
+def _stored_record(record: dict) -> str:
+    text = json.dumps(record, default=str, separators=(",", ":"))
+    if len(text) <= MAX_RECORD_CHARS:
+        return text
+    bounded = dict(record)
+    bounded["EventId"] = bounded_text(str(record.get("EventId", "")))
+    bounded["Tags"] = bounded_tags(dict(record.get("Tags") or {}), MAX_RECORD_CHARS // 4)
+    return json.dumps(bounded, default=str, separators=(",", ":"))
 
 
 def _dt(value: Any) -> datetime | None:
@@ -113,17 +171,24 @@ class TableStateStore(TableBacked):
         )
 
     # ---------------------------------------------------------------- writing
-    def save(self, previous: ResourceState | None, new: ResourceState, outbox=()) -> None:
-        pk = partition_key(new.resource_id)
+    @staticmethod
+    def _head(pk: str, new: ResourceState) -> dict:
+        """The resource row, every value within the Table limits (oversized values bounded, see ``bounded_text``)."""
         head = {
             "PartitionKey": pk, "RowKey": RESOURCE_ROW, "ResourceId": new.resource_id,
-            "ResourceType": new.resource_type, "Deleted": new.deleted, "Location": new.location or "",
-            "Tags": json.dumps(dict(new.tags), separators=(",", ":")), "LastEventId": new.last_event_id or "",
+            "ResourceType": bounded_text(new.resource_type), "Deleted": new.deleted,
+            "Location": bounded_text(new.location or ""),
+            "Tags": json.dumps(bounded_tags(dict(new.tags)), separators=(",", ":")),
+            "LastEventId": bounded_text(new.last_event_id or "", 512),
             "LastEventTime": new.last_event_time, "LastEvaluated": new.last_evaluated,
             "OpenFindings": sum(1 for c in new.controls.values() if c.status == Status.NONCOMPLIANT),
-            "Owner": new.owner or "", "Team": new.team or "",
+            "Owner": bounded_text(new.owner or ""), "Team": bounded_text(new.team or ""),
         }
-        head = {k: v for k, v in head.items() if v is not None}
+        return {k: v for k, v in head.items() if v is not None}
+
+    def save(self, previous: ResourceState | None, new: ResourceState, outbox=()) -> None:
+        pk = partition_key(new.resource_id)
+        head = self._head(pk, new)
         if previous is None or previous.etag is None:
             operations: list = [("create", head)]
         else:
@@ -135,17 +200,17 @@ class TableStateStore(TableBacked):
                 "PartitionKey": pk, "RowKey": CONTROL_PREFIX + cid, "ResourceId": new.resource_id, "ControlId": cid,
                 "Status": cs.status.value if cs.status else "", "Version": cs.version, "Since": cs.since,
                 "Evidence": json.dumps(bounded_evidence(cs.evidence, 15000), default=str, separators=(",", ":")),
-                "Note": cs.note or "", "Due": cs.due, "OverdueNotified": cs.overdue_notified,
+                "Note": bounded_text(cs.note or "", 4000), "Due": cs.due, "OverdueNotified": cs.overdue_notified,
             }
             operations.append(("upsert", {k: v for k, v in row.items() if v is not None}, {"mode": UpdateMode.REPLACE}))
         for record in outbox:
             operations.append(("upsert", {
                 "PartitionKey": pk, "RowKey": OUTBOX_PREFIX + record["FindingId"], "ResourceId": new.resource_id,
-                "Record": json.dumps(record, default=str, separators=(",", ":")), "Attempts": 0,
-                "NextAttempt": new.last_evaluated, "LastError": "",
+                **_split_record(_stored_record(record)), "Attempts": 0,
+                "NextAttempt": new.last_evaluated + OUTBOX_GRACE, "LastError": "",
             }, {"mode": UpdateMode.REPLACE}))
         if len(operations) > MAX_BATCH:
-            raise ValueError(
+            raise StateUnstorable(
                 f"{new.resource_id}: {len(operations) - 1} control rows changed at once; an entity-group "
                 f"transaction holds at most {MAX_BATCH} entities"
             )
@@ -154,6 +219,9 @@ class TableStateStore(TableBacked):
         except TableTransactionError as exc:
             if exc.error_code in _CONFLICT_CODES or exc.status_code in (409, 412):
                 raise ConcurrencyConflict(f"state of {new.resource_id} changed since it was read") from exc
+            if exc.status_code == 400 and getattr(exc.error_code, "value", exc.error_code) in _PERMANENT_CODES:
+                raise StateUnstorable(f"Table Storage refused the state of {new.resource_id}: "
+                                      f"{exc.error_code}") from exc
             raise
 
     # ---------------------------------------------------------------- outbox
@@ -164,7 +232,7 @@ class TableStateStore(TableBacked):
         found = []
         for entity in query:
             found.append(PendingFinding(entity["ResourceId"], entity["RowKey"][len(OUTBOX_PREFIX):],
-                                        json.loads(entity["Record"]), int(entity.get("Attempts", 0)),
+                                        json.loads(_joined_record(entity)), int(entity.get("Attempts", 0)),
                                         entity["NextAttempt"], entity.get("LastError") or None))
             if len(found) >= limit:
                 break
