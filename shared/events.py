@@ -103,6 +103,7 @@ class ResourceChange:
     correlation_id: str | None = None
     payload: Mapping[str, Any] | None = None  # ARM resource object, when the event carries it
     schema: str = "EventGrid"
+    payload_api_version: str | None = None  # Resource Notifications data.apiVersion: the payload's shape
 
     @property
     def is_resource_deleted(self) -> bool:
@@ -290,4 +291,6 @@ def parse_event(envelope: Envelope) -> ResourceChange:
         correlation_id=data.get("correlationId") if isinstance(data.get("correlationId"), str) else None,
         payload=payload,
         schema=envelope.schema,
+        payload_api_version=data.get("apiVersion") if payload is not None and isinstance(data.get("apiVersion"), str)
+        else None,
     )
