@@ -284,6 +284,10 @@ def plan(payload: Mapping[str, Any], controls: Iterable[Any], api_version: str |
     booleans = set(extra_booleans)
     for control in controls:
         booleans |= control.reads.booleans
+        related = getattr(control, "related", None)
+        if related is not None and related.inline is not None:  # the inline form of a related setting
+            booleans |= {related.inline + p[1:] for p in related.existence_reads.booleans
+                         if p and str(p[0]).lower() == "properties"}
     typed, coerced = normalise(payload, booleans)
     missing: dict[str, tuple[str, ...]] = {}
     for control in controls:
