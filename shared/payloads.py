@@ -187,7 +187,7 @@ def _retype(obj: Any, segments: tuple, done: tuple, coerced: dict[str, Any]) -> 
         if isinstance(obj, list):
             items = [_retype(v, rest, done + (i,), coerced) for i, v in enumerate(obj)]
             return items if any(a is not b for a, b in zip(items, obj)) else obj
-        if isinstance(obj, Mapping):
+        if isinstance(obj, dict):
             new = {k: _retype(v, rest, done + (k,), coerced) for k, v in obj.items()}
             return new if any(new[k] is not obj[k] for k in obj) else obj
         return obj
@@ -199,7 +199,7 @@ def _retype(obj: Any, segments: tuple, done: tuple, coerced: dict[str, Any]) -> 
                 copy[head] = item
                 return copy
         return obj
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):
         return obj
     key = _key(obj, str(head))
     if key is None:
@@ -219,7 +219,7 @@ def normalise(payload: Mapping[str, Any], boolean_paths: Iterable[tuple]) -> tup
     """
     coerced: dict[str, Any] = {}
     typed: Any = payload
-    for path in sorted(set(boolean_paths), key=repr):
+    for path in boolean_paths:
         typed = _retype(typed, tuple(path), (), coerced)
     return typed, coerced
 
@@ -247,7 +247,7 @@ def lacks(payload: Mapping[str, Any], path: tuple) -> bool:
                 return True
             node = node[segment]
             continue
-        if not isinstance(node, Mapping):
+        if not isinstance(node, dict):
             return True
         key = _key(node, str(segment))
         if key is None:
@@ -277,26 +277,48 @@ class PayloadPlan:
         return f"the Resource Notifications payload{version} does not carry {shown}"
 
 
+_SHAPES: dict[tuple, tuple] = {}  # ids of a control list -> (the controls, boolean paths, reads per control)
+
+
+def _shape(controls: list, extra_booleans: tuple) -> tuple[tuple, list]:
+    """What a list of controls reads, worked out once per list (the value keeps the controls alive,
+    so their ids cannot be reused while cached)."""
+    key = (tuple(id(c) for c in controls), extra_booleans)
+    cached = _SHAPES.get(key)
+    if cached is None:
+        booleans = set(extra_booleans)
+        for control in controls:
+            booleans |= control.reads.booleans
+            related = getattr(control, "related", None)
+            if related is not None and related.inline is not None:  # the inline form of a related setting
+                booleans |= {related.inline + p[1:] for p in related.existence_reads.booleans
+                             if p and str(p[0]).lower() == "properties"}
+        reads = [(c.id, c.reads.opaque, tuple(sorted(c.reads.paths, key=repr))) for c in controls]
+        if len(_SHAPES) > 1024:
+            _SHAPES.clear()
+        cached = _SHAPES[key] = (tuple(controls), tuple(sorted(booleans, key=repr)), reads)
+    return cached[1], cached[2]
+
+
 def plan(payload: Mapping[str, Any], controls: Iterable[Any], api_version: str | None = None,
          extra_booleans: Iterable[tuple] = ()) -> PayloadPlan:
     """Type ``payload`` and name, per control (anything with ``id`` and ``reads``), what it lacks."""
-    controls = list(controls)
-    booleans = set(extra_booleans)
-    for control in controls:
-        booleans |= control.reads.booleans
-        related = getattr(control, "related", None)
-        if related is not None and related.inline is not None:  # the inline form of a related setting
-            booleans |= {related.inline + p[1:] for p in related.existence_reads.booleans
-                         if p and str(p[0]).lower() == "properties"}
+    booleans, reads = _shape(list(controls), tuple(extra_booleans))
     typed, coerced = normalise(payload, booleans)
     missing: dict[str, tuple[str, ...]] = {}
-    for control in controls:
-        if control.reads.opaque:
-            missing[control.id] = ("a field computed by an expression",)
+    absent: dict[tuple, bool] = {}  # controls share paths: each is looked up once
+    for control_id, opaque, paths in reads:
+        if opaque:
+            missing[control_id] = ("a field computed by an expression",)
             continue
-        lacking = tuple(sorted(format_path(p) for p in control.reads.paths if lacks(typed, p)))
+        lacking = []
+        for path in paths:
+            if path not in absent:
+                absent[path] = lacks(typed, path)
+            if absent[path]:
+                lacking.append(format_path(path))
         if lacking:
-            missing[control.id] = lacking
+            missing[control_id] = tuple(sorted(lacking))
     return PayloadPlan(typed, coerced, api_version, missing)
 
 
