@@ -7,7 +7,8 @@ Two sources are understood, in the EventGrid schema and in CloudEvents 1.0:
   carry no resource properties: the resource is re-read.
 * Azure Resource Notifications (``Microsoft.ResourceNotifications.Resources.
   CreatedOrUpdated`` / ``Deleted``). ``CreatedOrUpdated`` carries the resource
-  in ``data.resourceInfo``, which is evaluated as is.
+  in ``data.resourceInfo`` and its shape's ``data.apiVersion``; how far it is
+  trusted is decided in ``shared.payloads``.
 """
 from __future__ import annotations
 
