@@ -37,7 +37,6 @@ PAYLOAD_FIELDS = frozenset({"id", "name", "type", "location", "tags"})
 KNOWN_BOOLEANS: dict[str, tuple[str, ...]] = {
     "microsoft.storage/storageaccounts": (
         "properties.encryption.services.*.enabled",
-        "properties.encryption.requireInfrastructureEncryption",
         "properties.isHnsEnabled",
         "properties.isSftpEnabled",
         "properties.isLocalUserEnabled",

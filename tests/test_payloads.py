@@ -212,3 +212,19 @@ def test_a_complete_payload_needs_no_read_and_still_shows_coercion(world):
     assert outcome.reread is None and world.reader.accounts_read() == 0
     https = next(f for f in outcome.findings if f["ControlId"] == "storage-https-only")
     assert any(e.get("raw") == "false" and e.get("actual") is False for e in https["Evidence"])
+
+
+def test_inline_site_setting_in_a_payload_is_typed_and_judged_inline():
+    site = json.loads((Path(__file__).resolve().parent / "fixtures" / "resources" / "webapp-hardened.json").read_text())
+    site.pop("$related")
+    payload = {k: site[k] for k in ("id", "name", "type", "location", "tags", "properties")}
+    payload["properties"]["siteConfig"]["remoteDebuggingEnabled"] = 1
+    catalog = load_catalog(disabled=[c.id for c in load_catalog().controls if c.id != "appservice-remote-debugging-off"])
+    result = plan(payload, catalog.applicable(payload))
+    assert result.coerced == {"properties.siteConfig.remoteDebuggingEnabled": 1} and result.complete
+    [verdict] = catalog.evaluate(result.resource)  # no related data given: judged on the inline value alone
+    assert verdict.status.value == "NonCompliant"
+    entry = next(e for e in annotate(verdict.evidence, result.coerced)
+                 if e.get("path") == "properties.siteConfig.remoteDebuggingEnabled")
+    assert entry["actual"] is True
+    assert entry["raw"] == 1
