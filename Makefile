@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench docs clean
+.PHONY: install demo test bench compat docs clean
 
 install: $(STAMP) node_modules/.bin/azurite-table
 
@@ -32,6 +32,11 @@ test: install
 
 bench: install .venv-c7n/.installed
 	$(PY) bench/run.py --c7n-python .venv-c7n/bin/python
+	$(PY) bench/policy_bench.py --write docs/POLICY-COMPATIBILITY.md
+
+# Microsoft's built-in definitions (../shared/data, where present) through import-policy: per-category coverage.
+compat: install
+	$(PY) -m shared.devtools.compat --write docs/POLICY-COMPATIBILITY.md $(ARGS)
 
 docs: install
 	$(PY) -m shared catalog --format md > docs/CONTROLS.md

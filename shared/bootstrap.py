@@ -137,6 +137,13 @@ def build_alias_source(settings: Settings):
     return ArmAliasSource(_resource_client(settings, NO_SUBSCRIPTION))
 
 
+def build_policy_definition_source(settings: Settings):
+    """Reads policy definitions (initiative members) from ARM by id."""
+    from .adapters.arm import ArmPolicyDefinitions
+
+    return ArmPolicyDefinitions(_resource_client(settings, NO_SUBSCRIPTION))
+
+
 def build(settings: Settings | None = None) -> Dependencies:
     from .controls import load_catalog
 

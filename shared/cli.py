@@ -155,30 +155,126 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 # ------------------------------------------------------------------ import-policy
 
 
+def _policy_inputs(paths: list[str]) -> tuple[list[tuple[str, Any]], list[str]]:
+    """(file, decoded JSON) for every file given and every *.json below a folder given; unusable inputs."""
+    docs, unusable = [], []
+    for given in paths:
+        root = Path(given)
+        files = sorted(root.rglob("*.json")) if root.is_dir() else [root]
+        if root.is_dir() and not files:
+            unusable.append(f"{given}: the folder holds no .json file")
+        for path in files:
+            try:
+                docs.append((str(path), _read_json(str(path))))
+            except InputError as exc:
+                unusable.append(str(exc))
+    return docs, unusable
+
+
+def _assignment_values(args: argparse.Namespace) -> dict[str, Any]:
+    from .policy_import import UnusableInput, parameter_values, parse_assignment
+
+    values: dict[str, Any] = {}
+    try:
+        for path in args.parameters or []:
+            values.update(parameter_values(_read_json(path), path))
+        for text in args.param or []:
+            name, value = parse_assignment(text)
+            values[name] = value
+    except UnusableInput as exc:
+        raise InputError(str(exc)) from None
+    return values
+
+
 def cmd_import_policy(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
-    from .controls import control_from_document, load_aliases
-    from .policy import FieldResolver
-    from .policy_import import PolicyImportError, import_definitions
+    from .controls import alias_resolver
+    from .policy_import import IMPORTED, REFUSED, TEMPLATE, DefinitionLibrary, import_documents
 
-    try:
-        controls = import_definitions(((path, _read_json(path)) for path in args.files),
-                                      severity=args.severity, prefix=args.prefix)
-    except PolicyImportError as exc:
-        raise InputError(str(exc)) from None
+    values = _assignment_values(args)
+    remote_aliases = remote_definitions = None
+    if args.from_arm:
+        from .bootstrap import build_alias_source_once, build_policy_definition_source
+
+        remote_aliases, remote_definitions = build_alias_source_once(settings), build_policy_definition_source(settings)
+    resolver = alias_resolver(alias_fallback=remote_aliases)
+    library = DefinitionLibrary(remote=remote_definitions)
+    library_docs, library_unusable = _policy_inputs(args.definitions or [])
+    for origin, doc in library_docs:
+        for item in (doc.get("value") if isinstance(doc, dict) and isinstance(doc.get("value"), list)
+                     else doc if isinstance(doc, list) else [doc]):
+            if isinstance(item, dict):
+                library.add(origin, item)
+    docs, unusable = _policy_inputs(args.files)
+    unusable += library_unusable
+    total = [0]
+
+    def progress(done: int) -> None:
+        if done - total[0] >= 100:
+            total[0] = done
+            print(f"... {done} definitions converted", file=sys.stderr, flush=True)
+
+    outcomes, bad_documents = import_documents(docs, resolver=resolver, library=library, values=values,
+                                               severity=args.severity, prefix=args.prefix,
+                                               enable_disabled=args.enable_disabled, progress=progress)
+    unusable += bad_documents
     out_dir = Path(args.out)
-    resolver = FieldResolver(load_aliases())
-    written = []
-    for control in controls:
-        target = out_dir / f"{control['id']}.yaml"
-        control_from_document(control, str(target), resolver)  # validate before writing: names the alias
-        written.append((target, control))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for target, control in written:
-        target.write_text(yaml.safe_dump(control, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
-        print(f"wrote {target} ({control['id']}, {control['severity']}, {', '.join(control['resourceTypes'])})")
-    print(f"{len(written)} control(s) imported; load them with CONTROLS_PATH={out_dir}", file=sys.stderr)
+    samples: dict[str, Any] = {}
+    for o in outcomes:
+        if o.status == REFUSED:
+            print(f"refused   {o.name} ({o.origin}): {o.reason}")
+            continue
+        if o.status == TEMPLATE:
+            samples.update({k: {"value": v} for k, v in o.samples.items()})
+            print(f"template  {o.name} ({o.origin}): needs a value for {', '.join(o.missing)}"
+                  + (f" ({o.reason})" if o.reason else ""))
+        if args.check:
+            continue
+        target = (out_dir / "templates" if o.status == TEMPLATE else out_dir) / f"{o.control['id']}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(o.control, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+        if o.status == IMPORTED:
+            print(f"wrote {target} ({o.control['id']}, {o.control['severity']}, {', '.join(o.control['resourceTypes'])})")
+    for message in unusable:
+        print(f"error: {message}", file=sys.stderr)
+    if args.parameters_template and samples:
+        Path(args.parameters_template).write_text(json.dumps(dict(sorted(samples.items())), indent=2) + "\n",
+                                                  encoding="utf-8")
+        print(f"wrote {args.parameters_template}: sample values for {len(samples)} parameter(s); edit them, "
+              f"then import again with --parameters {args.parameters_template}", file=sys.stderr)
+    imported = sum(o.status != REFUSED for o in outcomes)
+    templates = sum(o.status == TEMPLATE for o in outcomes)
+    refused = len(outcomes) - imported
+    if imported and not args.check:
+        print(f"load them with CONTROLS_PATH={out_dir}" + (f" (templates in {out_dir / 'templates'} need values: "
+              "--parameters or CONTROL_PARAMETERS)" if templates else ""), file=sys.stderr)
+    print(f"imported {imported} of {len(outcomes)} definitions ({templates} templates, {refused} refused)")
+    if unusable:
+        return EXIT_BAD_INPUT
+    return EXIT_FINDINGS if refused else EXIT_OK
+
+
+def cmd_aliases(args: argparse.Namespace, settings: Settings) -> int:
+    from .aliases import SNAPSHOT, AliasSnapshotError, default_snapshot, write_snapshot
+
+    if args.action == "show":
+        missing = 0
+        for name in args.names:
+            try:
+                path = default_snapshot().get(name)
+            except AliasSnapshotError as exc:
+                raise InputError(str(exc)) from None
+            missing += path is None
+            print(f"{name}\t{path if path else '(not in the snapshot)'}")
+        return EXIT_FINDINGS if missing else EXIT_OK
+    from .bootstrap import build_alias_source_once
+
+    out = Path(args.out) if args.out else SNAPSHOT
+    rows = build_alias_source_once(settings).all_aliases(
+        progress=lambda n: print(f"... {n} providers read", file=sys.stderr, flush=True))
+    written = write_snapshot(rows, out)
+    print(f"wrote {written} aliases to {out}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -312,14 +408,35 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="run Event Grid events through the monitor and print the findings")
     rp.add_argument("events", metavar="EVENTS", help="JSON array or JSON lines of events (either schema)")
     rp.add_argument("--resources", metavar="FILE", help="ARM resources that answer the ARM reads (others are gone)")
-    ip = sub.add_parser("import-policy", help="turn Azure Policy definitions into control files")
-    ip.add_argument("files", nargs="+", metavar="FILE.json",
-                    help='Azure Policy definitions: one, a list, or {"value": [...]} (az policy definition list)')
+    ip = sub.add_parser("import-policy", help="turn Azure Policy definitions and initiatives into control files")
+    ip.add_argument("files", nargs="+", metavar="PATH",
+                    help="policy definition or policy set (initiative) JSON: one, a list, {\"value\": [...]}, "
+                         "or a folder of them (searched recursively)")
     ip.add_argument("--out", default="imported-controls", metavar="DIR",
-                    help="folder for the control files (default: %(default)s)")
+                    help="folder for the control files (default: %(default)s); templates go to DIR/templates")
     ip.add_argument("--severity", choices=("Critical", "High", "Medium", "Low"), default="Medium",
                     help="severity of the imported controls (default: %(default)s)")
     ip.add_argument("--prefix", default="", help="prefix for the control ids, e.g. 'corp-'")
+    ip.add_argument("--parameters", action="append", metavar="FILE",
+                    help="parameter values in the shape of an assignment's parameters: {\"name\": {\"value\": ...}}")
+    ip.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                    help="one parameter value (JSON when it parses, else a string); repeatable")
+    ip.add_argument("--enable-disabled", action="store_true",
+                    help="import definitions whose effect is Disabled with their first auditable allowed effect")
+    ip.add_argument("--definitions", action="append", metavar="DIR",
+                    help="where an initiative's member definitions are looked up (not imported themselves)")
+    ip.add_argument("--from-arm", action="store_true",
+                    help="read member definitions and unknown aliases from ARM (needs Azure credentials)")
+    ip.add_argument("--parameters-template", metavar="FILE",
+                    help="write sample values for every parameter a template still needs, to fill in")
+    ip.add_argument("--check", action="store_true", help="convert and report only; write no file")
+    al = sub.add_parser("aliases", help="the Azure Policy alias snapshot: look up, or refresh from ARM")
+    als = al.add_subparsers(dest="action", required=True)
+    alr = als.add_parser("refresh", help="rewrite the snapshot from a live tenant's provider metadata")
+    alr.add_argument("--out", default=None, metavar="FILE",
+                     help="file to write (default: the shipped shared/data/policy-aliases.csv.gz)")
+    alg = als.add_parser("show", help="print the JSON path of aliases")
+    alg.add_argument("names", nargs="+", metavar="ALIAS")
     ex = sub.add_parser("exempt", help="accept a risk: add, list or remove exemptions (Table Storage)")
     exs = ex.add_subparsers(dest="action", required=True)
     ea = exs.add_parser("add", help="exempt a subscription, resource group or resource (optionally one control)")
@@ -359,6 +476,7 @@ def main(argv: Iterable[str] | None = None) -> int:
 
             return run_demo(args, settings)
         commands = {"evaluate": cmd_evaluate, "replay": cmd_replay, "import-policy": cmd_import_policy,
+                    "aliases": cmd_aliases,
                     "catalog": cmd_catalog, "exempt": cmd_exempt, "report": cmd_report}
         return commands[args.command](args, settings)
     except (InputError, ControlLoadError, ConfigurationError) as exc:

@@ -18,7 +18,8 @@ import yaml
 
 from .redaction import redact
 from .payloads import RuleReads, rule_reads
-from .policy import MISSING, CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule, parse_path
+from .policy import (MISSING, CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule, compile_value,
+                     is_expression, parse_path, unescape_literal)
 
 BUILTIN_DIR = Path(__file__).with_name("controls")
 ALIASES_DIR = BUILTIN_DIR / "aliases"
@@ -68,6 +69,8 @@ CONTROL_SCHEMA: dict[str, Any] = {
             "properties": {
                 "type": {"type": "string", "pattern": r"^[A-Za-z0-9.]+/[A-Za-z0-9/]+$"},
                 "name": {"type": "string", "minLength": 1},
+                "resourceGroupName": {"type": "string", "minLength": 1},
+                "scope": {"enum": ["child", "extension", "resourceGroup", "subscription"]},
                 "idsFrom": {"type": "string"},
                 "mode": {"enum": ["anyMatches", "noneMatches"]},
                 "existenceCondition": {"type": "object"},
@@ -77,6 +80,14 @@ CONTROL_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: ~10x faster
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` semantics, with the C loader when available (catalog load is on the cold path)."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 
 
 class ControlLoadError(ValueError):
@@ -94,26 +105,73 @@ class RelatedUnavailable(RuntimeError):
     """Related resources could not be had (offline, or unreadable); the control is NotEvaluated."""
 
 
+EXTENSION_NAMESPACES = ("microsoft.insights/", "microsoft.authorization/", "microsoft.security/",
+                        "microsoft.guestconfiguration/", "microsoft.policyinsights/", "microsoft.maintenance/",
+                        "microsoft.resourcehealth/", "microsoft.advisor/", "microsoft.alertsmanagement/")
+
+
+def related_scope(resource_types: Iterable[str], related_type: str) -> str:
+    """Where Azure looks for an auditIfNotExists resource of ``related_type``: a child of the evaluated
+    resource, an extension on it, or (any other type) the evaluated resource's resource group."""
+    lowered = related_type.lower()
+    if any(lowered.startswith(t.lower() + "/") for t in resource_types if t != "*"):
+        return "child"
+    if lowered.startswith(EXTENSION_NAMESPACES):
+        return "extension"
+    return "resourceGroup"
+
+
 @dataclass(frozen=True)
 class RelatedSpec:
     """Resources related to the evaluated one, in the style of auditIfNotExists ``details``.
 
-    * ``type`` a child type of the resource (``Microsoft.Storage/storageAccounts/blobServices``),
+    * ``scope`` child: a child type of the resource (``Microsoft.Storage/storageAccounts/blobServices``),
       fetched as ``{id}/blobServices[/{name}]``;
-    * or an extension type (``Microsoft.Insights/diagnosticSettings``), fetched as
+    * extension: an extension type (``Microsoft.Insights/diagnosticSettings``), fetched as
       ``{id}/providers/Microsoft.Insights/diagnosticSettings[/{name}]``;
+    * resourceGroup: resources of the type in the resource's resource group (or ``resource_group``);
+    * subscription: resources of the type anywhere in the subscription (``existenceScope``);
     * or, with ``ids_from``, the resources whose ids an alias of the resource lists.
+
+    ``name_of`` / ``resource_group_of`` compute the name or resource group from the resource
+    (``[field('name')]``, ``[parameters('x')]``...); ``resolve(resource)`` gives the concrete spec.
     """
 
     type: str
     name: str | None = None
     ids_from: tuple | None = None  # resolved alias path
     ids_from_alias: str | None = None
+    scope: str | None = None  # None: child when the type is a child type, else extension
+    resource_group: str | None = None
+    name_of: Callable[[Mapping[str, Any]], Any] | None = field(default=None, compare=False, repr=False)
+    resource_group_of: Callable[[Mapping[str, Any]], Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
         """How offline input names this data: ``$related[key]``."""
         return f"{self.type}/{self.name}" if self.name else self.type
+
+    @property
+    def computed(self) -> bool:
+        return self.name_of is not None or self.resource_group_of is not None
+
+    def resolve(self, resource: Mapping[str, Any]) -> "RelatedSpec":
+        """This spec with its computed name and resource group worked out for ``resource``."""
+        if not self.computed:
+            return self
+        from dataclasses import replace
+
+        def text(compute, what: str) -> str | None:
+            value = compute(resource) if compute is not None else None
+            if value is None or (isinstance(value, str) and not value):
+                return None
+            if not isinstance(value, str):
+                raise EvaluationError(f"related {what} must be a string, got {value!r}")
+            return value
+
+        return replace(self, name=text(self.name_of, "name") or self.name,
+                       resource_group=text(self.resource_group_of, "resource group") or self.resource_group,
+                       name_of=None, resource_group_of=None)
 
     def referenced_ids(self, resource: Mapping[str, Any]) -> list[str]:
         from .policy import _walk
@@ -170,6 +228,11 @@ def offline_related(resource: Mapping[str, Any], spec: RelatedSpec) -> list:
     if isinstance(given, Mapping) and spec.key in given:
         value = given[spec.key]
         return list(value) if isinstance(value, list) else [value] if value is not None else []
+    if isinstance(given, Mapping) and spec.name and spec.type in given:  # a computed name: pick it from the type
+        value = given[spec.type]
+        items = list(value) if isinstance(value, list) else [value] if value is not None else []
+        return [i for i in items if isinstance(i, Mapping)
+                and str(i.get("name", "")).lower() in (spec.name.lower(), spec.name.rsplit("/", 1)[-1].lower())]
     raise RelatedUnavailable(f"related resource data {spec.key!r} is not available offline "
                              f"(add it under \"$related\" to evaluate this control)")
 
@@ -273,10 +336,13 @@ class Catalog:
         evidence = [e for e in evidence if e.get("result") is not None]
         if control.related is None:
             return verdict(Status.NONCOMPLIANT, evidence)
-        spec = control.related.spec
         inline = control.related.inline_item(resource) if control.related.mode == "anyMatches" else None
         if inline is not None:  # the setting is carried inline with a value: no related read
             return Catalog._inline_verdict(control, inline, evidence, verdict)
+        try:
+            spec = control.related.spec.resolve(resource)
+        except EvaluationError as exc:
+            return verdict(Status.NOT_EVALUATED, reason=f"related resource name failed on this resource: {exc}")
         if spec.key not in cache:  # one read per related spec, shared by the controls that need it
             try:
                 cache[spec.key] = fetch(resource, spec)
@@ -349,22 +415,59 @@ class Catalog:
 
 
 def load_aliases(directory: Path = ALIASES_DIR) -> dict[str, str]:
-    """The alias table: every ``*.yaml`` in ``directory`` maps alias names to JSON paths."""
+    """The local alias table: every ``*.yaml`` in ``directory`` maps alias names to JSON paths.
+
+    An entry is ``alias: path`` or ``alias: {path: ..., reason: ...}``. The built-in table
+    holds only what Azure's alias data lacks (each with its reason); everything else
+    resolves from the alias snapshot (``shared/aliases.py``).
+    """
     merged: dict[str, str] = {}
     origin: dict[str, Path] = {}
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = load_yaml(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ControlLoadError(f"{path}: cannot read alias table: {exc}") from None
-        if not isinstance(data, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        if not isinstance(data, Mapping):
             raise ControlLoadError(f"{path}: an alias table must map alias names to JSON paths")
-        for alias, json_path in data.items():
+        for alias, entry in data.items():
+            json_path = entry.get("path") if isinstance(entry, Mapping) else entry
+            if not isinstance(alias, str) or not isinstance(json_path, str) or not json_path:
+                raise ControlLoadError(f"{path}: alias {alias!r}: give a JSON path, or {{path: ..., reason: ...}}")
             if alias.lower() in origin:
                 raise ControlLoadError(f"{path}: alias {alias!r} is already defined in {origin[alias.lower()]}")
             origin[alias.lower()] = path
             merged[alias] = json_path
     return merged
+
+
+def alias_resolver(aliases: Mapping[str, str] | None = None,
+                   alias_fallback: Callable[[str], str | None] | None = None,
+                   alias_snapshot: Callable[[str], str | None] | None | bool = True) -> FieldResolver:
+    """Field resolution as the catalog does it: local table -> alias snapshot -> fallback (ARM)."""
+    from .aliases import AliasSnapshotError, chain, default_snapshot
+
+    snapshot = default_snapshot() if alias_snapshot is True else None if alias_snapshot is False else alias_snapshot
+
+    def from_snapshot(alias: str) -> str | None:
+        try:
+            return snapshot(alias) if snapshot is not None else None
+        except AliasSnapshotError as exc:
+            raise ControlLoadError(str(exc)) from None
+
+    return FieldResolver(aliases if aliases is not None else load_aliases(), chain(from_snapshot, alias_fallback))
+
+
+def _allowed(value: Any, allowed: list, ptype: Any) -> bool:
+    """Azure's rule: a value is one of ``allowedValues``; an array parameter's value may also be a
+    selection of them, element by element (strings compared case-insensitively, as Azure does)."""
+    def same(a: Any, b: Any) -> bool:
+        return a.lower() == b.lower() if isinstance(a, str) and isinstance(b, str) else a == b
+
+    if any(same(value, option) for option in allowed):
+        return True
+    return str(ptype).lower() == "array" and isinstance(value, list) and all(
+        any(same(v, option) for option in allowed) for v in value)
 
 
 def _parameter_values(doc: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -378,7 +481,7 @@ def _parameter_values(doc: Mapping[str, Any], overrides: Mapping[str, Any], wher
         else:
             raise ControlLoadError(f"{where}: parameter '{name}' has no defaultValue and no override")
         allowed = spec.get("allowedValues")
-        if allowed is not None and value not in allowed:
+        if allowed is not None and not _allowed(value, allowed, spec.get("type")):
             raise ControlLoadError(f"{where}: parameter '{name}' value {value!r} is not one of {allowed}")
         values[name] = value
     unknown = set(overrides) - set(declared)
@@ -425,8 +528,18 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
             if existence is None or spec_doc.get("mode", "anyMatches") != "anyMatches":
                 raise ControlLoadError(f"{where}: field 'related/inline' needs an existenceCondition "
                                        f"and mode anyMatches")
-        related = RelatedCheck(RelatedSpec(spec_doc["type"], spec_doc.get("name"), ids_from,
-                                           spec_doc.get("idsFrom")), existence, spec_doc.get("mode", "anyMatches"),
+        computed = {}
+        for key in ("name", "resourceGroupName"):
+            if is_expression(spec_doc.get(key)):
+                try:
+                    computed[key] = compile_value(spec_doc[key], params, resolver)
+                except RuleError as exc:
+                    raise ControlLoadError(f"{where}: field 'related/{key}': {exc}") from None
+        literal = lambda key: None if key in computed else unescape_literal(spec_doc.get(key))  # noqa: E731
+        related = RelatedCheck(RelatedSpec(spec_doc["type"], literal("name"), ids_from, spec_doc.get("idsFrom"),
+                                           scope=spec_doc.get("scope"), resource_group=literal("resourceGroupName"),
+                                           name_of=computed.get("name"), resource_group_of=computed.get("resourceGroupName")),
+                               existence, spec_doc.get("mode", "anyMatches"),
                                inline, rule_reads(spec_doc.get("existenceCondition"), params, resolver))
     reads = rule_reads(doc["rule"], params, resolver)
     if related is not None and related.spec.ids_from is not None:
@@ -442,21 +555,26 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
 
 
 def control_files(directory: Path) -> list[Path]:
-    """Every control file below ``directory`` (sub-folders included), except alias tables."""
-    return sorted(p for p in Path(directory).rglob("*.yaml") if "aliases" not in p.relative_to(directory).parts[:-1])
+    """Every control file below ``directory`` (sub-folders included), except alias tables and the
+    ``templates/`` folder ``import-policy`` writes definitions that still need parameter values to."""
+    return sorted(p for p in Path(directory).rglob("*.yaml")
+                  if not {"aliases", "templates"} & set(p.relative_to(directory).parts[:-1]))
 
 
 def load_catalog(directories: Iterable[Path] = (BUILTIN_DIR,), *, disabled: Iterable[str] = (),
                  parameters: Mapping[str, Mapping[str, Any]] | None = None,
                  aliases: Mapping[str, str] | None = None,
-                 alias_fallback: Callable[[str], str | None] | None = None) -> Catalog:
+                 alias_fallback: Callable[[str], str | None] | None = None,
+                 alias_snapshot: Callable[[str], str | None] | None | bool = True) -> Catalog:
     """Load and compile every control file in ``directories``.
 
     ``disabled`` lists control ids to leave out; ``parameters`` maps a control id
-    to parameter overrides; ``alias_fallback`` resolves aliases the table lacks
-    (from ARM provider metadata in Azure). Raises ``ControlLoadError`` naming file and field.
+    to parameter overrides. Aliases resolve from the local table, then ``alias_snapshot``
+    (default: the shipped snapshot of Azure's alias data; False: none), then
+    ``alias_fallback`` (ARM provider metadata in Azure). Raises ``ControlLoadError``
+    naming file and field.
     """
-    resolver = FieldResolver(aliases if aliases is not None else load_aliases(), alias_fallback)
+    resolver = alias_resolver(aliases, alias_fallback, alias_snapshot)
     parameters = parameters or {}
     disabled = set(disabled)
     controls: dict[str, Control] = {}
@@ -466,7 +584,7 @@ def load_catalog(directories: Iterable[Path] = (BUILTIN_DIR,), *, disabled: Iter
             raise ControlLoadError(f"{directory}: control directory does not exist")
         for path in control_files(directory):
             try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+                doc = load_yaml(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
                 raise ControlLoadError(f"{path}: not valid YAML: {exc}") from None
             if not isinstance(doc, Mapping):

@@ -102,7 +102,17 @@ def _child(obj: Any, key: Any) -> Any:
     for k, v in obj.items():
         if isinstance(k, str) and k.lower() == lowered:
             return v
+    if type(obj) is _PartialScope:
+        raise EvaluationError(f"{obj.what}.{key} is not known here (only id and name are; give \"{obj.offline}\" "
+                              "with the resource to evaluate it offline)")
     return MISSING
+
+
+class _PartialScope(dict):
+    """resourceGroup() / subscription() built from a resource id: a property it lacks is an error, not missing."""
+
+    what = "resourceGroup()"
+    offline = "$resourceGroup"
 
 
 def _walk(obj: Any, segments: Sequence[Any], prefix: tuple) -> list[tuple[tuple, Any]]:
@@ -486,6 +496,15 @@ class ExpressionCompiler:
             if key is not None and ("/" in key or "[*]" in key):
                 segments = self.resolver.resolve(key)
             return _Node(lambda ctx: _current(ctx, key, segments), False)
+        if lname in ("resourcegroup", "subscription"):
+            if args:
+                raise RuleError(f"{name}() takes no arguments in {self._text!r}")
+            scope_of = _resource_group_of if lname == "resourcegroup" else _subscription_of
+            return _Node(lambda ctx: scope_of(ctx.resource), False)
+        if lname == "utcnow":
+            if len(args) > 1:
+                raise RuleError(f"utcNow() takes at most one argument in {self._text!r}")
+            return _Node(lambda ctx: _utc_now(), False)  # never folded at load time
         if lname == "if":
             if not arity_ok(3):
                 raise RuleError(f"if() takes three arguments in {self._text!r}")
@@ -583,6 +602,107 @@ def _ip_range_contains(outer: str, inner: str) -> bool:
     return a.version == b.version and b.subnet_of(a)
 
 
+def _id_segments(resource: Mapping[str, Any]) -> list[str]:
+    return [p for p in str(resource.get("id") or "").split("/") if p]
+
+
+def _resource_group_of(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """``resourceGroup()`` for the evaluated resource: id and name from its id (location, tags: unknown)."""
+    if str(resource.get("type", "")).lower() in ("microsoft.resources/subscriptions/resourcegroups",
+                                                 "microsoft.resources/resourcegroups"):
+        return dict(resource)
+    parts = _id_segments(resource)
+    lowered = [p.lower() for p in parts]
+    if len(parts) < 4 or lowered[0] != "subscriptions" or lowered[2] != "resourcegroups":
+        raise EvaluationError("resourceGroup() used on a resource outside a resource group")
+    given = resource.get("$resourceGroup")
+    if isinstance(given, Mapping):
+        return {"id": f"/subscriptions/{parts[1]}/resourceGroups/{parts[3]}", "name": parts[3], **given}
+    return _PartialScope(id=f"/subscriptions/{parts[1]}/resourceGroups/{parts[3]}", name=parts[3],
+                         type="Microsoft.Resources/resourceGroups")
+
+
+def _subscription_of(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """``subscription()`` for the evaluated resource: id and subscriptionId from its id."""
+    parts = _id_segments(resource)
+    if len(parts) < 2 or parts[0].lower() != "subscriptions":
+        raise EvaluationError("subscription() used on a resource outside a subscription")
+    scope = _PartialScope(id=f"/subscriptions/{parts[1]}", subscriptionId=parts[1])
+    scope.what, scope.offline = "subscription()", "$subscription"
+    given = resource.get("$subscription")
+    return {**scope, **given} if isinstance(given, Mapping) else scope
+
+
+def _iso_7(moment: datetime) -> str:
+    """Azure Policy's date format: yyyy-MM-ddTHH:mm:ss.fffffffZ."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def _utc_now() -> str:
+    return _iso_7(datetime.now(timezone.utc))
+
+
+def _add_days(moment: Any, days: Any) -> str:
+    from datetime import timedelta
+
+    parsed = _as_datetime(str(moment)) if not isinstance(moment, datetime) else moment
+    if parsed is None:
+        raise EvaluationError(f"addDays(): {moment!r} is not a date and time")
+    try:
+        return _iso_7((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)) + timedelta(days=_int(days)))
+    except OverflowError:
+        raise EvaluationError(f"addDays(): {moment!r} plus {days!r} days is out of range") from None
+
+
+def _int_div(a: int, b: int) -> int:
+    if b == 0:
+        raise EvaluationError("div() by zero")
+    return int(a / b)  # ARM truncates toward zero
+
+
+def _int_mod(a: int, b: int) -> int:
+    if b == 0:
+        raise EvaluationError("mod() by zero")
+    return a - b * int(a / b)
+
+
+def _numbers(args: tuple) -> list[int]:
+    values = list(args[0]) if len(args) == 1 and isinstance(args[0], list) else list(args)
+    if not values:
+        raise EvaluationError("min()/max() of nothing")
+    return [_int(v) for v in values]
+
+
+def _pad_left(value: Any, total: Any, pad: Any = " ") -> str:
+    text, fill = ("" if value is MISSING else str(value)), str(pad)
+    if len(fill) != 1:
+        raise EvaluationError(f"padLeft(): the padding must be one character, got {pad!r}")
+    return text.rjust(min(_int(total), 16384), fill)
+
+
+def _try_get(obj: Any, *keys: Any) -> Any:
+    """``tryGet(object, key, ...)``: the value at the keys (indexes for arrays), or null when absent."""
+    for key in keys:
+        if isinstance(obj, list) and isinstance(key, int) and not isinstance(key, bool):
+            obj = obj[key] if -len(obj) <= key < len(obj) else None
+        elif isinstance(obj, Mapping):
+            obj = next((v for k, v in obj.items() if str(k).lower() == str(key).lower()), None)
+        else:
+            return None
+        if obj is None:
+            return None
+    return obj
+
+
+def compile_value(text: Any, parameters: Mapping[str, Any], resolver: FieldResolver) -> Callable[[Mapping[str, Any]], Any]:
+    """A template expression (or literal) outside a condition, e.g. ``details.name``: resource -> value."""
+    if not is_expression(text):
+        literal = unescape_literal(text)
+        return lambda resource: literal
+    expr = ExpressionCompiler(parameters, resolver).compile(text)
+    return lambda resource: expr(Context(resource))
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "concat": lambda *a: [x for v in a for x in v] if a and all(isinstance(v, list) for v in a) else "".join(
         "" if v is None or v is MISSING else (str(v).lower() if isinstance(v, bool) else str(v)) for v in a),
@@ -616,6 +736,16 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     # The monitor evaluates a resource's current state, as read with a current API version.
     "requestcontext": lambda: {"apiVersion": CURRENT_API_VERSION},
     "iprangecontains": _ip_range_contains,
+    "add": lambda a, b: _int(a) + _int(b),
+    "sub": lambda a, b: _int(a) - _int(b),
+    "mul": lambda a, b: _int(a) * _int(b),
+    "div": lambda a, b: _int_div(_int(a), _int(b)),
+    "mod": lambda a, b: _int_mod(_int(a), _int(b)),
+    "min": lambda *a: min(_numbers(a)),
+    "max": lambda *a: max(_numbers(a)),
+    "padleft": _pad_left,
+    "adddays": _add_days,
+    "tryget": _try_get,
 }
 
 

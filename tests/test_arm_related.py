@@ -14,6 +14,7 @@ from shared.policy import parse_path
 from shared.ports import ResourceAccessDenied
 from shared.resource_ids import parse_resource_id
 from tests.support.local_azure import LocalAzure
+from tests.test_arm_reader import managed_identity_env  # noqa: F401 - fixture
 
 FIXTURES = Path(__file__).with_name("fixtures") / "resources"
 SCOPE = ["https://management.azure.com/.default"]
@@ -102,24 +103,138 @@ def test_forbidden_related_read_is_access_denied(local):
 
 
 def test_aliases_missing_from_the_table_resolve_from_provider_metadata(local, tmp_path):
+    """The snapshot answers the aliases it has; ARM only those it lacks (a newer one here), once per namespace."""
     local.aliases["microsoft.keyvault/vaults"] = [
-        {"name": "Microsoft.KeyVault/vaults/enabledForDeployment",
-         "paths": [{"path": "properties.enabledForDeployment", "apiVersions": ["2023-07-01"]}],
-         "defaultPath": "properties.enabledForDeployment", "type": "NotSpecified"}]
+        {"name": "Microsoft.KeyVault/vaults/deploymentAccessPolicy",
+         "paths": [{"path": "properties.deploymentAccessPolicy", "apiVersions": ["2026-02-01"]}],
+         "defaultPath": "properties.deploymentAccessPolicy", "type": "NotSpecified"}]
     (tmp_path / "kv-deploy.yaml").write_text(
         "id: kv-no-vm-deployment\ntitle: Vaults do not release secrets to VM deployments\nseverity: Low\n"
         "resourceTypes: [Microsoft.KeyVault/vaults]\n"
-        "rule: {field: Microsoft.KeyVault/vaults/enabledForDeployment, equals: true}\n")
+        "rule: {anyOf: [{field: Microsoft.KeyVault/vaults/enabledForDeployment, equals: true},\n"
+        "               {field: Microsoft.KeyVault/vaults/deploymentAccessPolicy, equals: Open}]}\n")
     client = ResourceManagementClient(local.credential(), SUB, base_url=local.url, credential_scopes=SCOPE,
                                       connection_verify=local.ca_file)
     source = ArmAliasSource(client)
     catalog = load_catalog([tmp_path], aliases={}, alias_fallback=source)
-    vault = {"id": VAULT, "type": "Microsoft.KeyVault/vaults", "properties": {"enabledForDeployment": True}}
+    vault = {"id": VAULT, "type": "Microsoft.KeyVault/vaults", "properties": {"enabledForDeployment": False,
+                                                                             "deploymentAccessPolicy": "Open"}}
     assert [r.status.value for r in catalog.evaluate(vault)] == ["NonCompliant"]
+    vault["properties"]["deploymentAccessPolicy"] = "Closed"
+    assert [r.status.value for r in catalog.evaluate(vault)] == ["Compliant"]
     assert len(local.calls("arm", "/providers/Microsoft.KeyVault")) == 1  # cached per namespace
     (tmp_path / "kv-deploy.yaml").write_text(
-        (tmp_path / "kv-deploy.yaml").read_text().replace("enabledForDeployment", "noSuchSetting"))
+        (tmp_path / "kv-deploy.yaml").read_text().replace("deploymentAccessPolicy", "noSuchSetting"))
     from shared.controls import ControlLoadError
 
     with pytest.raises(ControlLoadError, match="kv-no-vm-deployment.*noSuchSetting"):
         load_catalog([tmp_path], aliases={}, alias_fallback=source)
+
+
+def test_related_in_another_resource_group_is_read_by_its_computed_id(local):
+    """auditIfNotExists with resourceGroupName: the watcher of the NSG's region, in NetworkWatcherRG."""
+    nsg = {"id": NSG, "name": "nsg-app", "type": "Microsoft.Network/networkSecurityGroups", "location": "westeurope",
+           "properties": {}}
+    spec = RelatedSpec("Microsoft.Network/networkWatchers", name="NetworkWatcher_westeurope", scope="resourceGroup",
+                       resource_group="NetworkWatcherRG")
+    reader = reader_for(local)
+    assert reader.related(parse_resource_id(NSG), nsg, spec) == []  # 404: none exists
+    local.put_resource({"id": WATCHER, "name": "NetworkWatcher_westeurope", "type": "Microsoft.Network/networkWatchers",
+                        "location": "westeurope", "properties": {"provisioningState": "Succeeded"}})
+    found = reader.related(parse_resource_id(NSG), nsg, spec)
+    assert [f["name"] for f in found] == ["NetworkWatcher_westeurope"]
+    assert local.calls("arm", "/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/")
+
+
+def test_related_in_the_subscription_is_listed_and_filtered_by_name(local):
+    local.providers["Microsoft.Security"] = {"pricings": ["2024-01-01"]}
+    for name, tier in (("VirtualMachines", "Standard"), ("AppServices", "Free")):
+        local.put_resource({"id": f"/subscriptions/{SUB}/providers/Microsoft.Security/pricings/{name}", "name": name,
+                            "type": "Microsoft.Security/pricings", "properties": {"pricingTier": tier}})
+    vault = {"id": VAULT, "type": "Microsoft.KeyVault/vaults", "properties": {}}
+    reader = reader_for(local)
+    found = reader.related(parse_resource_id(VAULT), vault,
+                           RelatedSpec("Microsoft.Security/pricings", name="AppServices", scope="subscription"))
+    assert [(f["name"], f["properties"]["pricingTier"]) for f in found] == [("AppServices", "Free")]
+    everything = reader.related(parse_resource_id(VAULT), vault, RelatedSpec("Microsoft.Security/pricings",
+                                                                            scope="subscription"))
+    assert sorted(f["name"] for f in everything) == ["AppServices", "VirtualMachines"]
+
+
+def test_alias_refresh_writes_a_snapshot_from_provider_metadata(local, tmp_path):
+    from shared.aliases import AliasSnapshot
+
+    local.aliases["microsoft.keyvault/vaults"] = [
+        {"name": "Microsoft.KeyVault/vaults/enableRbacAuthorization",
+         "paths": [{"path": "properties.enableRbacAuthorization", "apiVersions": ["2023-07-01"]}],
+         "defaultPath": "properties.enableRbacAuthorization"},
+        {"name": "Microsoft.KeyVault/vaults/sku.name", "defaultPath": "properties.sku.name",
+         "paths": [{"path": "properties.sku.name", "apiVersions": ["2023-07-01"]},
+                   {"path": "sku.name", "apiVersions": ["2015-06-01"]}]}]
+    client = ResourceManagementClient(local.credential(), SUB, base_url=local.url, credential_scopes=SCOPE,
+                                      connection_verify=local.ca_file)
+    rows = ArmAliasSource(client).all_aliases()
+    assert rows == [("Microsoft.KeyVault/vaults/enableRbacAuthorization", "properties.enableRbacAuthorization"),
+                    ("Microsoft.KeyVault/vaults/sku.name", "properties.sku.name"),
+                    ("Microsoft.KeyVault/vaults/sku.name", "sku.name")]
+    from shared.aliases import write_snapshot
+
+    out = tmp_path / "aliases.csv.gz"
+    assert write_snapshot(rows, out) == 3
+    snapshot = AliasSnapshot(out)
+    assert snapshot.get("microsoft.keyvault/VAULTS/sku.name") == "properties.sku.name"  # the default path first
+    assert snapshot.get("Microsoft.KeyVault/vaults/nothing") is None
+    assert len(local.calls("arm", "/providers")) == 1  # one listing of every provider
+
+
+def test_policy_definitions_are_read_from_arm_by_id(local):
+    from shared.adapters.arm import ArmPolicyDefinitions
+
+    local.providers["Microsoft.Authorization"] = {"policyDefinitions": ["2023-04-01"]}
+    definition = json.loads((Path(__file__).with_name("fixtures") / "policies" / "storage-secure-transfer.json")
+                            .read_text())
+    local.put_resource({**definition, "type": "Microsoft.Authorization/policyDefinitions"})
+    client = ResourceManagementClient(local.credential(), SUB, base_url=local.url, credential_scopes=SCOPE,
+                                      connection_verify=local.ca_file)
+    source = ArmPolicyDefinitions(client)
+    found = source(definition["id"])
+    assert found["properties"]["policyRule"] == definition["properties"]["policyRule"]
+    assert source("/providers/Microsoft.Authorization/policyDefinitions/00000000-0000-0000-0000-00000000dead") is None
+
+
+@pytest.fixture
+def app_env(local, managed_identity_env, monkeypatch):
+    """The CLI configured like the function app, with no alias source left from an earlier test."""
+    import shared.bootstrap as wiring
+
+    monkeypatch.setattr(wiring, "_alias_source", None)
+    return local
+
+
+def test_cli_refreshes_the_alias_snapshot_and_imports_initiative_members_from_arm(app_env, tmp_path, capsys):
+    from shared.aliases import AliasSnapshot
+    from shared.cli import main
+
+    local = app_env
+    local.aliases["microsoft.storage/storageaccounts"] = [
+        {"name": "Microsoft.Storage/storageAccounts/supportsHttpsTrafficOnly",
+         "paths": [{"path": "properties.supportsHttpsTrafficOnly", "apiVersions": ["2023-05-01"]}],
+         "defaultPath": "properties.supportsHttpsTrafficOnly"}]
+    out = tmp_path / "aliases.csv.gz"
+    assert main(["aliases", "refresh", "--out", str(out)]) == 0
+    assert "wrote 1 aliases" in capsys.readouterr().err
+    assert AliasSnapshot(out).get("Microsoft.Storage/storageAccounts/supportsHttpsTrafficOnly") == \
+        "properties.supportsHttpsTrafficOnly"
+
+    local.providers["Microsoft.Authorization"] = {"policyDefinitions": ["2023-04-01"]}
+    definition = json.loads((Path(__file__).with_name("fixtures") / "policies" / "storage-secure-transfer.json")
+                            .read_text())
+    local.put_resource({**definition, "type": "Microsoft.Authorization/policyDefinitions"})
+    policy_set = {"name": "one", "properties": {"displayName": "One member", "policyDefinitions": [
+        {"policyDefinitionReferenceId": "secure", "policyDefinitionId": definition["id"]}]}}
+    (tmp_path / "set.json").write_text(json.dumps(policy_set))
+    assert main(["import-policy", str(tmp_path / "set.json"), "--out", str(tmp_path / "out")]) == 1  # offline
+    assert "not available offline" in capsys.readouterr().out
+    assert main(["import-policy", str(tmp_path / "set.json"), "--out", str(tmp_path / "out"), "--from-arm"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("imported 1 of 1 definitions (0 templates, 0 refused)")
+    assert local.calls("arm", "/policyDefinitions/404c3081")

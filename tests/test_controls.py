@@ -20,11 +20,11 @@ from shared.controls import (
     Status,
     control_files,
     control_from_document,
+    alias_resolver,
     load_aliases,
     load_catalog,
 )
 from shared.events import envelope_from_dict, parse_event
-from shared.policy import FieldResolver
 
 FIXTURES = Path(__file__).with_name("fixtures")
 C, NC = Status.COMPLIANT, Status.NONCOMPLIANT
@@ -213,7 +213,7 @@ def test_builtin_catalog_loads(catalog):
 @pytest.mark.parametrize("path", control_files(BUILTIN_DIR), ids=lambda p: p.name)
 def test_every_control_file_validates(path):
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    control = control_from_document(doc, str(path), FieldResolver(load_aliases()))
+    control = control_from_document(doc, str(path), alias_resolver())
     assert control.id == doc["id"]
     assert control.source == str(path)
     assert control.resource_types == frozenset(t.lower() for t in doc["resourceTypes"])

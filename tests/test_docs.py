@@ -25,6 +25,18 @@ def test_every_alias_maps_to_a_parseable_path():
         assert (WILDCARD in segments) == ("[*]" in alias), f"{alias}: '[*]' in the alias and its path must agree"
 
 
+def test_local_alias_table_holds_only_what_the_snapshot_lacks_each_with_a_reason():
+    import yaml
+
+    from shared.aliases import default_snapshot
+    from shared.controls import ALIASES_DIR
+
+    for table in sorted(ALIASES_DIR.glob("*.yaml")):
+        for alias, entry in yaml.safe_load(table.read_text(encoding="utf-8")).items():
+            assert isinstance(entry, dict) and len(str(entry.get("reason", ""))) > 20, f"{table.name}: {alias} needs a reason"
+            assert default_snapshot().get(alias) is None, f"{table.name}: {alias} is in the alias snapshot: remove it"
+
+
 def test_readme_names_every_cli_command():
     from shared.cli import build_parser
 

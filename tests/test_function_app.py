@@ -60,7 +60,7 @@ def test_drain_function_delivers_pending_findings():
 def test_importing_the_app_builds_no_client_and_imports_no_sdk():
     """Cold start: nothing heavy and nothing that calls Azure happens at import time."""
     code = ("import sys, function_app; heavy = [m for m in ('azure.data.tables', 'azure.mgmt.resource', "
-            "'azure.monitor.ingestion', 'azure.identity', 'yaml', 'jsonschema') if m in sys.modules]; print(heavy)")
+            "'azure.monitor.ingestion', 'azure.identity', 'yaml', 'jsonschema', 'shared.aliases', 'shared.policy_import', 'gzip') if m in sys.modules]; print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -115,6 +115,8 @@ class ArmResourceReader:
                 if item is not None:
                     found.append(dict(item))
             return found
+        if spec.scope in ("resourceGroup", "subscription"):
+            return self._related_elsewhere(resource_id, spec)
         if spec.type.lower().startswith(resource_id.resource_type.lower() + "/"):
             base = f"{resource_id.value}/{spec.type[len(resource_id.resource_type) + 1:]}"
         else:
@@ -123,6 +125,32 @@ class ArmResourceReader:
             item = self.get(parse_resource_id(f"{base}/{spec.name}"))
             return [dict(item)] if item is not None else []
         return list(self._list(resource_id, base))
+
+    def _related_elsewhere(self, resource_id: ResourceId, spec: RelatedSpec) -> list[dict]:
+        """Resources of ``spec.type`` in a resource group (the resource's own unless named) or the subscription."""
+        namespace, _, type_path = spec.type.partition("/")
+        types = [t for t in type_path.split("/") if t]
+        group = spec.resource_group or resource_id.resource_group
+        if spec.scope == "resourceGroup" and not group:
+            raise ResourceUnreadable(f"{resource_id.value} is in no resource group: cannot look for {spec.type}")
+        prefix = (f"/subscriptions/{resource_id.subscription_id}"
+                  + (f"/resourceGroups/{group}" if spec.scope == "resourceGroup" else ""))
+        names = [n for n in (spec.name or "").split("/") if n]
+        if spec.scope == "resourceGroup" and names and len(names) == len(types):
+            path = "/".join(f"{t}/{n}" for t, n in zip(types, names))
+            try:
+                target = parse_resource_id(f"{prefix}/providers/{namespace}/{path}")
+            except InvalidResourceId:
+                raise ResourceUnreadable(f"related {spec.type} named {spec.name!r} is not a valid resource id") from None
+            item = self.get(target)
+            return [dict(item)] if item is not None else []
+        if len(types) != 1:
+            raise ResourceUnreadable(f"cannot list {spec.type} in {prefix} without the parent's name")
+        found = list(self._list(resource_id, f"{prefix}/providers/{namespace}/{types[0]}"))
+        if names:
+            wanted = names[-1].lower()
+            found = [r for r in found if str(r.get("name", "")).lower() == wanted]
+        return found
 
     def _list(self, owner: ResourceId, collection: str) -> Iterator[dict]:
         api_version = self.api_version(parse_resource_id(f"{collection}/_"))
@@ -203,3 +231,41 @@ class ArmAliasSource:
                     self._by_namespace[namespace] = table
                     log.info("resolved %d aliases of %s from ARM", len(table), namespace)
             return self._by_namespace[namespace].get(alias.lower())
+
+    def all_aliases(self, progress: Callable[[int], None] | None = None) -> list[tuple[str, str]]:
+        """Every alias of every provider (``providers.list_at_tenant_scope``, paged by the SDK), as
+        ``(alias, path)`` rows: the default path first, then the other paths, each once."""
+        rows: list[tuple[str, str]] = []
+        for count, provider in enumerate(self._client.providers.list_at_tenant_scope(expand="resourceTypes/aliases"), 1):
+            for rt in provider.resource_types or []:
+                for entry in rt.aliases or []:
+                    if not entry.name:
+                        continue
+                    paths = [entry.default_path] if entry.default_path else []
+                    paths += [p.path for p in entry.paths or [] if p.path and p.path not in paths]
+                    rows.extend((entry.name, path) for path in paths)
+            if progress is not None and count % 25 == 0:
+                progress(count)
+        return rows
+
+
+class ArmPolicyDefinitions:
+    """Reads policy definitions by id from ARM (initiative members not available offline).
+
+    ``resources.get_by_id`` on ``/providers/Microsoft.Authorization/policyDefinitions/{name}``
+    (or a management-group or subscription one); 404 means there is no such definition.
+    """
+
+    API_VERSION = "2023-04-01"
+
+    def __init__(self, client: ResourceManagementClient) -> None:
+        self._client = client
+
+    def __call__(self, definition_id: str) -> dict | None:
+        try:
+            found = self._client.resources.get_by_id(definition_id, api_version=self.API_VERSION)
+        except ResourceNotFoundError:
+            return None
+        body = found.as_dict()
+        body.setdefault("id", definition_id)
+        return body

@@ -305,27 +305,35 @@ class LocalAzure:
         with self._lock:
             return next(((ns, types) for ns, types in self.providers.items() if ns.lower() == namespace.lower()), None)
 
+    def _provider_body(self, namespace: str, query: dict[str, str], prefix: str) -> dict:
+        with_aliases = "aliases" in query.get("$expand", "").lower()
+        with self._lock:
+            types = dict(self.providers[namespace])
+        return {
+            "id": f"{prefix}/{namespace}", "namespace": namespace, "registrationState": "Registered",
+            "registrationPolicy": "RegistrationRequired",
+            "resourceTypes": [{"resourceType": t, "locations": LOCATIONS, "apiVersions": v, "capabilities": "None",
+                               **({"aliases": self.aliases.get(f"{namespace}/{t}".lower(), [])}
+                                  if with_aliases else {})}
+                              for t, v in types.items()],
+        }
+
     def _arm_get(self, path: str, query: dict[str, str]) -> _Reply:
         parts = path.strip("/").split("/")
         if "api-version" not in query:
             return _error(400, "MissingApiVersionParameter",
                           "The api-version query parameter (?api-version=) is required for all requests.")
+        if len(parts) == 1 and parts[0].lower() == "providers":  # every provider at tenant scope, one page
+            with self._lock:
+                names = list(self.providers)
+            return _Reply(200, {"value": [self._provider_body(ns, query, "/providers") for ns in names]})
         tenant_scope = len(parts) == 2 and parts[0].lower() == "providers"
         if tenant_scope or (len(parts) == 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "providers"):
             found = self._versions(parts[-1])
             if found is None:
                 return _error(404, "InvalidResourceNamespace", f"The resource namespace '{parts[-1]}' is invalid.")
-            namespace, types = found
-            with_aliases = "aliases" in query.get("$expand", "").lower()
-            return _Reply(200, {
-                "id": f"/providers/{namespace}" if tenant_scope else f"/subscriptions/{parts[1]}/providers/{namespace}",
-                "namespace": namespace, "registrationState": "Registered",
-                "registrationPolicy": "RegistrationRequired",
-                "resourceTypes": [{"resourceType": t, "locations": LOCATIONS, "apiVersions": v, "capabilities": "None",
-                                   **({"aliases": self.aliases.get(f"{namespace}/{t}".lower(), [])}
-                                      if with_aliases else {})}
-                                  for t, v in types.items()],
-            })
+            return _Reply(200, self._provider_body(found[0], query, "/providers" if tenant_scope
+                                                   else f"/subscriptions/{parts[1]}/providers"))
         rtype = _resource_type(parts)
         namespace, _, type_path = rtype.partition("/")
         found = self._versions(namespace)

@@ -1,0 +1,115 @@
+"""Policy import benchmark (part of ``make bench``): what Azure Policy compatibility costs.
+
+* ``import function_app`` alone, and followed by importing the policy importer (the
+  importer is never on the function's import path: the difference is what a user pays
+  only when converting definitions);
+* loading the built-in catalog in a fresh process, the alias snapshot included
+  (its first look-up decompresses and indexes the file);
+* converting every built-in definition below ``../shared/data/azure-policy-builtins``
+  (when present), and evaluating the imported controls over the test fixtures.
+
+Each figure is the best of several fresh processes (machines here are shared and noisy);
+ratios are taken within this one run. ``--write FILE`` replaces the section between the
+``<!-- policy-bench -->`` markers of FILE.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILTINS = REPO.parent / "shared" / "data" / "azure-policy-builtins"
+START, END = "<!-- policy-bench -->", "<!-- /policy-bench -->"
+
+
+def fresh(code: str, runs: int) -> float:
+    """Best wall time of ``code`` in a fresh interpreter, as it measures itself (seconds)."""
+    best = float("inf")
+    wrapped = f"import time; t = time.perf_counter()\n{code}\nprint(time.perf_counter() - t)"
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", wrapped], cwd=REPO, capture_output=True, text=True, check=True)
+        best = min(best, float(out.stdout.strip().splitlines()[-1]))
+    return best
+
+
+def measure(runs: int) -> dict:
+    result = {
+        "bare_functions": fresh("import azure.functions", runs),
+        "function_app": fresh("import function_app", runs),
+        "function_app_then_importer": fresh("import function_app\nimport shared.policy_import", runs),
+        "catalog_load": fresh("from shared.controls import load_catalog\nload_catalog()", runs),
+        "snapshot_first_lookup": fresh("from shared.aliases import AliasSnapshot\n"
+                                       "AliasSnapshot().get('Microsoft.Web/sites/httpsOnly')", runs),
+    }
+    if BUILTINS.is_dir():
+        sys.path.insert(0, str(REPO))
+        from shared.controls import Catalog, alias_resolver, control_from_document
+        from shared.policy_import import REFUSED, import_documents
+
+        docs = [(str(p), json.loads(p.read_text(encoding="utf-8"))) for p in sorted(BUILTINS.glob("*/*.json"))]
+        resolver = alias_resolver()
+        started = time.perf_counter()
+        outcomes, _ = import_documents(docs, resolver=resolver, enable_disabled=True)
+        result["convert_seconds"] = time.perf_counter() - started
+        result["definitions"] = len(outcomes)
+        controls = [control_from_document(o.control, o.origin, resolver, overrides=o.samples or None)
+                    for o in outcomes if o.status != REFUSED]
+        catalog = Catalog(controls)
+        fixtures = [json.loads(p.read_text(encoding="utf-8"))
+                    for p in sorted((REPO / "tests" / "fixtures" / "resources").glob("*.json"))]
+        evaluations = sum(len(catalog.evaluate(r)) for r in fixtures)  # warm-up
+        best = float("inf")
+        for _ in range(runs):
+            started = time.perf_counter()
+            for resource in fixtures:
+                catalog.evaluate(resource)
+            best = min(best, time.perf_counter() - started)
+        result.update(imported_controls=len(controls), evaluations=evaluations, evaluate_seconds=best)
+    return result
+
+
+def render(r: dict) -> str:
+    ratio = r["function_app"] / r["bare_functions"] if r["bare_functions"] else 0.0
+    lines = [START, "", "Measured by `make bench` (`bench/policy_bench.py`), best of several fresh processes:", "",
+             "| what | seconds | ratio |", "|---|---:|---:|",
+             f"| `import azure.functions` (the floor) | {r['bare_functions']:.3f} | 1.00 |",
+             f"| `import function_app` | {r['function_app']:.3f} | {ratio:.2f} |",
+             f"| `import function_app`, then the policy importer (only `import-policy` pays this) | "
+             f"{r['function_app_then_importer']:.3f} | {r['function_app_then_importer'] / r['bare_functions']:.2f} |",
+             f"| load the built-in catalog in a fresh process, alias snapshot included | {r['catalog_load']:.3f} | |",
+             f"| first look-up in the alias snapshot (open the zip, read and index one namespace) | "
+             f"{r['snapshot_first_lookup']:.3f} | |"]
+    if "definitions" in r:
+        lines += [f"| convert {r['definitions']} built-in definitions (import-policy, offline) | "
+                  f"{r['convert_seconds']:.3f} | {1000 * r['convert_seconds'] / r['definitions']:.2f} ms each |",
+                  f"| evaluate the {r['imported_controls']} imported controls over the 42 test fixtures "
+                  f"({r['evaluations']} verdicts) | {r['evaluate_seconds']:.3f} | "
+                  f"{r['evaluations'] / r['evaluate_seconds']:,.0f} verdicts/s |"]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--write", metavar="FILE", help="replace the policy-bench section of FILE")
+    args = parser.parse_args(argv)
+    text = render(measure(args.runs))
+    print(text)
+    if args.write:
+        path = Path(args.write)
+        doc = path.read_text(encoding="utf-8")
+        if START not in doc or END not in doc:
+            print(f"{path} has no {START} ... {END} section", file=sys.stderr)
+            return 2
+        head, rest = doc.split(START, 1)
+        path.write_text(head + text + rest.split(END, 1)[1], encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Azure Policy compatibility, measured: ``make compat`` (``python -m shared.devtools.compat``).
+
+Imports every built-in definition below a folder (default ``../shared/data/azure-policy-builtins``,
+one sub-folder per category) offline, as a user's ``import-policy`` run would, then:
+
+* a template counts as imported only if it loads with values from a parameters file
+  (the one ``--parameters-template`` writes: a value of each parameter's type);
+* every imported control is evaluated against the test fixtures and a bare resource of
+  each of its types; an exception other than a verdict (``NotEvaluated`` included) is a crash.
+
+Prints per category: compiled, template-only (and whether it loaded with values),
+refused with the reasons; then totals. ``--write FILE`` puts the same table in FILE's
+``<!-- compat -->`` section (docs/POLICY-COMPATIBILITY.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_BUILTINS = REPO.parent / "shared" / "data" / "azure-policy-builtins"
+FIXTURES = REPO / "tests" / "fixtures" / "resources"
+
+
+def reason_class(reason: str) -> str:
+    """A short family name for a refusal, for the per-category table."""
+    for words, label in (("Kubernetes.Data", "Kubernetes data plane (in-cluster)"),
+                         ("Microsoft.KeyVault.Data", "Key Vault data plane"),
+                         ("Microsoft.ManagedHSM.Data", "Managed HSM data plane"),
+                         ("unknown field or alias", "alias unknown offline"),
+                         ("is Disabled", "effect Disabled"),
+                         ("denyAction", "effect denyAction"), ("auditAction", "effect auditAction"),
+                         ("mutate", "effect mutate"), ("manual", "effect manual"),
+                         ("unsupported template function", "template function"),
+                         ("not available", "member not available")):
+        if words in reason:
+            if label == "template function":
+                m = re.search(r"function '([^']+)'", reason)
+                return f"template function {m.group(1)}()" if m else label
+            return label
+    return "other: " + reason[:60]
+
+
+def _resources(types: list[str]) -> list[dict[str, Any]]:
+    bare = [{"id": f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/{t}/x",
+             "name": "x", "type": t, "location": "westeurope", "tags": {}, "properties": {}} for t in types if t != "*"]
+    return bare
+
+
+def measure(root: Path, enable_disabled: bool = True, local_aliases: bool = True) -> dict[str, Any]:
+    from shared.controls import Catalog, ControlLoadError, alias_resolver, control_from_document
+    from shared.policy import EvaluationError
+    from shared.policy_import import REFUSED, TEMPLATE, import_documents
+
+    fixtures = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))] \
+        if FIXTURES.is_dir() else []
+    resolver = alias_resolver(None if local_aliases else {}, alias_snapshot=True)
+    per: dict[str, Counter] = defaultdict(Counter)
+    reasons: dict[str, Counter] = defaultdict(Counter)
+    crashes: list[str] = []
+    evaluations = 0
+    started = time.perf_counter()
+    categories = sorted(p for p in root.iterdir() if p.is_dir())
+    for category in categories:
+        docs = [(str(p), json.loads(p.read_text(encoding="utf-8"))) for p in sorted(category.glob("*.json"))]
+        outcomes, unusable = import_documents(docs, resolver=resolver, enable_disabled=enable_disabled)
+        name = category.name
+        per[name]["definitions"] = len(outcomes)
+        per[name]["unusable"] += len(unusable)
+        for o in outcomes:
+            if o.status == REFUSED:
+                per[name]["refused"] += 1
+                reasons[name][reason_class(o.reason)] += 1
+                continue
+            values = o.samples if o.status == TEMPLATE else None
+            try:
+                control = control_from_document(o.control, o.origin, resolver, overrides=values)
+            except ControlLoadError as exc:  # a template that does not load with values is not imported
+                per[name]["refused"] += 1
+                reasons[name]["template fails with values: " + str(exc)[-60:]] += 1
+                continue
+            per[name]["template" if o.status == TEMPLATE else "compiled"] += 1
+            catalog = Catalog([control])
+            for resource in fixtures + _resources(sorted(control.resource_types)):
+                try:
+                    catalog.evaluate(resource)
+                    evaluations += 1
+                    try:
+                        control.rule.evaluate(resource, evidence=True)  # every rule, even off its type
+                    except EvaluationError:
+                        pass  # a verdict: the catalog reports it as NotEvaluated with the reason
+                    evaluations += 1
+                except Exception as exc:  # noqa: BLE001 - a crash is what this counts
+                    crashes.append(f"{o.origin}: {type(exc).__name__}: {exc}")
+    return {"per": per, "reasons": reasons, "crashes": crashes, "evaluations": evaluations,
+            "seconds": time.perf_counter() - started}
+
+
+def render(result: dict[str, Any], markdown: bool) -> str:
+    per, reasons = result["per"], result["reasons"]
+    rows = []
+    totals: Counter = Counter()
+    for name in sorted(per):
+        c = per[name]
+        totals.update(c)
+        why = ", ".join(f"{k} {v}" for k, v in reasons[name].most_common()) or "-"
+        rows.append((name, c["definitions"], c["compiled"], c["template"], c["refused"], why))
+    imported = totals["compiled"] + totals["template"]
+    share = 100.0 * imported / totals["definitions"] if totals["definitions"] else 0.0
+    lines = []
+    if markdown:
+        lines += ["| category | definitions | compiled | template-only (loads with values) | refused | why refused |",
+                  "|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |" for r in rows]
+        lines.append(f"| **all** | **{totals['definitions']}** | **{totals['compiled']}** | **{totals['template']}** "
+                     f"| **{totals['refused']}** | |")
+    else:
+        lines.append(f"{'category':20} {'defs':>5} {'compiled':>8} {'template':>8} {'refused':>7}  why refused")
+        lines += [f"{r[0]:20} {r[1]:5} {r[2]:8} {r[3]:8} {r[4]:7}  {r[5]}" for r in rows]
+    all_reasons: Counter = Counter()
+    for c in reasons.values():
+        all_reasons.update(c)
+    lines.append("")
+    lines.append(f"imported {imported} of {totals['definitions']} definitions ({share:.1f}%): "
+                 f"{totals['compiled']} compiled, {totals['template']} templates that load with values; "
+                 f"{totals['refused']} refused")
+    lines.append("refused: " + ", ".join(f"{k} {v}" for k, v in all_reasons.most_common()))
+    lines.append(f"evaluated {result['evaluations']} times against the fixtures: {len(result['crashes'])} crashes "
+                 f"({result['seconds']:.1f} s)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make compat", description=__doc__.splitlines()[0])
+    parser.add_argument("root", nargs="?", default=str(DEFAULT_BUILTINS),
+                        help="folder of built-in definitions, one sub-folder per category")
+    parser.add_argument("--keep-disabled", action="store_true",
+                        help="count Disabled-by-default definitions as refused (default: import them as asked)")
+    parser.add_argument("--snapshot-only", action="store_true",
+                        help="resolve aliases from the snapshot alone, without shared/controls/aliases (what the "
+                             "code reaches untuned)")
+    parser.add_argument("--write", metavar="FILE",
+                        help="replace the <!-- compat --> section of FILE with the Markdown table")
+    args = parser.parse_args(argv)
+    root = Path(args.root)
+    if not root.is_dir():
+        print(f"compat: {root} does not exist; nothing to measure", file=sys.stderr)
+        return 0
+    result = measure(root, enable_disabled=not args.keep_disabled, local_aliases=not args.snapshot_only)
+    print(render(result, markdown=False))
+    for crash in result["crashes"][:20]:
+        print("crash:", crash, file=sys.stderr)
+    if args.write:
+        path = Path(args.write)
+        doc = path.read_text(encoding="utf-8")
+        start, end = "<!-- compat -->", "<!-- /compat -->"
+        if start not in doc or end not in doc:
+            print(f"{path} has no {start} ... {end} section", file=sys.stderr)
+            return 2
+        head, rest = doc.split(start, 1)
+        table = render(result, markdown=True)
+        path.write_text(f"{head}{start}\n\n{table}\n\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+    return 1 if result["crashes"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
