@@ -3,13 +3,16 @@
 A rule is compiled once into plain Python closures; evaluating it against an ARM
 resource object does no parsing. Semantics follow Azure Policy:
 
-* string comparisons are case-insensitive (``match`` is the exception);
+* string comparisons are case-insensitive (``match`` is the exception); a number
+  equals its string form; ordering values of different types is an evaluation
+  error; ``location`` is normalized (``East US 2`` equals ``eastus2``);
 * a missing field is never equal to anything, so ``notEquals``/``notIn``/
   ``notLike``/``notContains`` are true for it and ``exists: false`` matches it;
 * a field with ``[*]`` outside ``count`` is true only if the condition holds for
   every element (true for an empty array);
 * ``count`` counts array elements (``field``) or values (``value`` + ``name``)
   that satisfy ``where``; ``current()`` names the element being counted;
+  ``field()`` of a ``[*]`` alias is always an array (of one inside ``where``);
 * ``value`` and ``field`` may be template expressions: ``[parameters('x')]``,
   ``[concat(...)]``, ``[if(...)]``, ``[split(...)]`` and so on.
 
@@ -115,8 +118,20 @@ class _PartialScope(dict):
     offline = "$resourceGroup"
 
 
+def _full_name(resource: Any) -> Any:
+    """``fullName``: the resource name prepended by its parents' names (``myServer/myDatabase``)."""
+    rid = resource.get("id") if isinstance(resource, dict) else None
+    if not isinstance(rid, str) or "/providers/" not in rid.lower():
+        return _child(resource, "name")
+    parts = [p for p in rid[rid.lower().rindex("/providers/") + len("/providers/"):].split("/") if p]
+    names = parts[2::2]
+    return "/".join(names) if names else _child(resource, "name")
+
+
 def _walk(obj: Any, segments: Sequence[Any], prefix: tuple) -> list[tuple[tuple, Any]]:
     """All (concrete path, value) pairs a path reaches; '*' fans out."""
+    if segments == ("$fullName",):
+        return [(("name",), _full_name(obj))]
     current = [(prefix, obj)]
     for seg in segments:
         nxt = []
@@ -138,7 +153,7 @@ class FieldResolver:
 
     BUILTIN = {
         "name": ("name",),
-        "fullname": ("name",),
+        "fullname": ("$fullName",),  # computed from the id: parent names, then the name
         "type": ("type",),
         "location": ("location",),
         "id": ("id",),
@@ -147,7 +162,8 @@ class FieldResolver:
         "identity.type": ("identity", "type"),
         "identity.userassignedidentities": ("identity", "userAssignedIdentities"),
     }
-    _TAG = re.compile(r"^tags(?:\[['\"]?(?P<a>[^'\"\]]+)['\"]?\]|\.(?P<b>.+))$", re.IGNORECASE)
+    _TAG = re.compile(r"^tags(?:\['(?P<q>(?:[^']|'')+)'\]|\[['\"]?(?P<a>[^'\"\]]+)['\"]?\]|\.(?P<b>.+))$",
+                      re.IGNORECASE)
 
     def __init__(self, aliases: Mapping[str, str], fallback: Callable[[str], str | None] | None = None):
         """``fallback(alias)`` returns the JSON path of an alias the table lacks (e.g. from ARM metadata)."""
@@ -160,7 +176,8 @@ class FieldResolver:
             return self.BUILTIN[lowered]
         m = self._TAG.match(field_name.strip())
         if m:
-            return ("tags", m.group("a") or m.group("b"))
+            quoted = m.group("q")
+            return ("tags", quoted.replace("''", "'") if quoted is not None else m.group("a") or m.group("b"))
         if lowered in self._aliases:
             return self._aliases[lowered]
         if self._fallback is not None and "/" in field_name:
@@ -236,9 +253,20 @@ def values_equal(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
         return False
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+    if _is_number(a) and _is_number(b):
         return a == b
+    if _is_number(a) and isinstance(b, str) or _is_number(b) and isinstance(a, str):
+        # a number equals its string form: Azure compares a parameter's 22 with ARM's "22"
+        return _number_text(a if _is_number(a) else b) == (b if _is_number(a) else a).strip()
     return _norm_scalar(a) == _norm_scalar(b)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number_text(v: int | float) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
 def _ordered(a: Any, b: Any) -> tuple[Any, Any] | None:
@@ -308,8 +336,8 @@ def _contains_key(obj: Any, key: Any) -> bool:
 def _cmp(test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def run(a: Any, b: Any) -> bool:
         pair = _ordered(a, b)
-        if pair is None:
-            return False
+        if pair is None:  # Azure Policy: a type mismatch throws, it is not a verdict
+            raise EvaluationError(f"cannot compare {type(a).__name__} {a!r:.40} with {type(b).__name__} {b!r:.40}")
         try:
             return test(*pair)
         except TypeError as exc:
@@ -401,6 +429,26 @@ class ExpressionCompiler:
         self.resolver = resolver
 
     def compile(self, text: str) -> Expr:
+        node = self._parse(text)
+        if node.constant:
+            try:
+                value = node.fn(Context({}))
+            except EvaluationError as exc:
+                raise RuleError(f"expression {text!r} always fails: {exc}") from None
+            return lambda ctx: value
+        return node.fn
+
+    def constant(self, text: str) -> Any:
+        """The value of an expression that does not depend on the resource, else MISSING."""
+        node = self._parse(text)
+        if not node.constant:
+            return MISSING
+        try:
+            return node.fn(Context({}))
+        except EvaluationError:
+            return MISSING
+
+    def _parse(self, text: str) -> _Node:
         body = text[1:-1]
         tokens = []
         pos = 0
@@ -416,13 +464,7 @@ class ExpressionCompiler:
         node = self._expr()
         if self._pos != len(tokens):
             raise RuleError(f"unexpected {tokens[self._pos][1]!r} in expression {text!r}")
-        if node.constant:
-            try:
-                value = node.fn(Context({}))
-            except EvaluationError as exc:
-                raise RuleError(f"expression {text!r} always fails: {exc}") from None
-            return lambda ctx: value
-        return node.fn
+        return node
 
     # recursive descent
     def _peek(self) -> tuple[str, str] | None:
@@ -487,6 +529,8 @@ class ExpressionCompiler:
             if not arity_ok(1) or not args[0].constant:
                 raise RuleError(f"field() takes one constant alias in {self._text!r}")
             segments = self.resolver.resolve(args[0].fn(Context({})))
+            if WILDCARD in segments:  # an array alias is always a collection, even for the counted member
+                return _Node(lambda ctx: [v for _, v in ctx.lookup(segments)[0] if v is not MISSING], False)
             return _Node(lambda ctx: _single(*ctx.lookup(segments)), False)
         if lname == "current":
             if len(args) > 1:
@@ -593,13 +637,34 @@ def _int(v: Any) -> int:
         raise EvaluationError(f"int() of {v!r}") from None
 
 
-def _ip_range_contains(outer: str, inner: str) -> bool:
+def _ip_range(text: Any) -> tuple[int, int, int]:
+    """(version, first, last) of a single address, a CIDR range or a 'start-end' range."""
+    text = str(text).strip()
     try:
-        a = ipaddress.ip_network(str(outer), strict=False)
-        b = ipaddress.ip_network(str(inner), strict=False)
+        if "-" in text:
+            start, end = (ipaddress.ip_address(part.strip()) for part in text.split("-", 1))
+            if start.version != end.version or int(start) > int(end):
+                raise ValueError(f"{text!r} is not a range from a lower to a higher address of one family")
+            return start.version, int(start), int(end)
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
         raise EvaluationError(f"ipRangeContains(): {exc}") from None
-    return a.version == b.version and b.subnet_of(a)
+    return network.version, int(network.network_address), int(network.broadcast_address)
+
+
+def _ip_range_contains(outer: str, inner: str) -> bool:
+    a, b = _ip_range(outer), _ip_range(inner)
+    if a[0] != b[0]:  # documented: mixing IP families is an evaluation failure
+        raise EvaluationError(f"ipRangeContains(): {outer!r} and {inner!r} are of different IP families")
+    return a[1] <= b[1] and b[2] <= a[2]
+
+
+def _substring(text: Any, start: int, length: int | None = None) -> str:
+    text = str(text)
+    end = len(text) if length is None else start + length
+    if start < 0 or end < start or end > len(text):  # ARM fails rather than clipping
+        raise EvaluationError(f"substring(): start {start} and length {length} are outside a string of {len(text)}")
+    return text[start:end]
 
 
 def _id_segments(resource: Mapping[str, Any]) -> list[str]:
@@ -728,7 +793,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": lambda s, old, new: str(s).replace(str(old), str(new)),
     "trim": lambda s: str(s).strip(),
     "coalesce": lambda *a: next((v for v in a if v is not None and v is not MISSING), None),
-    "substring": lambda s, start, length=None: str(s)[start:] if length is None else str(s)[start:start + length],
+    "substring": _substring,
     "indexof": lambda s, sub: str(s).lower().find(str(sub).lower()),
     "union": lambda *a: list(dict.fromkeys(x for v in a for x in v)) if all(isinstance(v, list) for v in a) else {
         k: v for d in a for k, v in d.items()},
@@ -820,6 +885,12 @@ class RuleCompiler:
             )
         op = ops[0]
         expected = self._operand(node[keys[op]], where)
+        raw = node[keys[op]]
+        if op not in ("in", "notin") and is_expression(raw):
+            # an array parameter outside in/notIn: Azure refuses the definition ("is type 'Array', expected
+            # type is 'String'"); literal arrays are left alone
+            if isinstance(self.expressions.constant(raw), list):
+                raise RuleError(f"{where}: '{keys[op]}' takes a single value, got an array; use 'in' or 'notIn'")
         subject = subjects[0]
         if subject == "field":
             return self._field_condition(node[keys["field"]], op, OPERATOR_NAMES[op], expected, where)
@@ -856,6 +927,9 @@ class RuleCompiler:
             segments = self.resolver.resolve(raw)
         except RuleError as exc:
             raise RuleError(f"{where}: {exc}") from None
+        if raw.strip().lower() == "location":  # Azure normalizes locations: 'East US 2' equals 'eastus2'
+            return lambda ctx: _check_pairs(ctx, raw, [(p, _location_key(v)) for p, v in ctx.lookup(segments)[0]],
+                                            False, op, op_name, _location_key(expected(ctx)))
         return lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx))
 
     def _value_condition(self, raw: Any, op: str, op_name: str, expected: Expr, where: str) -> Condition:
@@ -943,6 +1017,14 @@ class RuleCompiler:
             return result
 
         return check
+
+
+def _location_key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(" ", "").lower()
+    if isinstance(value, list):
+        return [_location_key(v) for v in value]
+    return value
 
 
 def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanned: bool, op: str, op_name: str,
