@@ -292,6 +292,8 @@ Ingestion call accepted them. Related reads are made only for controls whose rul
 the resource (here: the storage account's blob service for the soft-delete controls). ARM reads
 include one read of the resource group when the resource's own tags name no owner or team; it is
 cached for 10 minutes per group (each sample here starts with an empty cache, the worst case).
+The weak account's payload lacks properties some storage controls read, so it is completed by
+one ARM GET of the account (`bench/payload_coverage.py` measures how often that happens).
 The test `tests/test_call_counts.py` counts the same round trips on the wire.
 """
 

@@ -17,8 +17,9 @@ import jsonschema
 import yaml
 
 from .redaction import redact
-from .policy import (CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule, compile_value,
-                     is_expression, unescape_literal)
+from .payloads import RuleReads, rule_reads
+from .policy import (MISSING, CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule, compile_value,
+                     is_expression, parse_path, unescape_literal)
 
 BUILTIN_DIR = Path(__file__).with_name("controls")
 ALIASES_DIR = BUILTIN_DIR / "aliases"
@@ -73,6 +74,7 @@ CONTROL_SCHEMA: dict[str, Any] = {
                 "idsFrom": {"type": "string"},
                 "mode": {"enum": ["anyMatches", "noneMatches"]},
                 "existenceCondition": {"type": "object"},
+                "inline": {"type": "string", "minLength": 1},
                 "description": {"type": "string"},
             },
         },
@@ -187,6 +189,32 @@ class RelatedCheck:
     spec: RelatedSpec
     existence: CompiledRule | None  # None: any related resource will do
     mode: str = "anyMatches"
+    # Where the resource carries the related resource's ``properties`` inline (a site's
+    # properties.siteConfig for config/web), and the paths the existence condition reads.
+    inline: tuple | None = None
+    existence_reads: RuleReads = RuleReads()
+
+    def inline_item(self, resource: Mapping[str, Any]) -> dict | None:
+        """The related resource built from the inline form, when it holds a non-null value for every
+        path the existence condition reads; None means: read the related resource itself."""
+        if self.inline is None or self.existence_reads.opaque or not self.existence_reads.paths:
+            return None
+        from .policy import _walk
+
+        found = _walk(resource, self.inline, ())[0][1]
+        if not isinstance(found, Mapping):
+            return None
+        for path in self.existence_reads.paths:
+            if not path or str(path[0]).lower() != "properties":
+                return None
+            cut = path.index("*") if "*" in path else len(path)
+            value = _walk(found, path[1:cut], ())[0][1]
+            if value is None or value is MISSING:
+                return None
+        item_id = str(resource.get("id") or "")
+        if self.spec.type.lower().startswith(str(resource.get("type", "")).lower() + "/") and self.spec.name:
+            item_id = f"{item_id}/{self.spec.type.rsplit('/', 1)[-1]}/{self.spec.name}"
+        return {"id": item_id, "name": self.spec.name, "type": self.spec.type, "properties": dict(found)}
 
 
 RelatedSource = Callable[[Mapping[str, Any], RelatedSpec], list]
@@ -224,6 +252,7 @@ class Control:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     related: RelatedCheck | None = None
+    reads: RuleReads = RuleReads()  # what the rule (and related.idsFrom) reads from the resource itself
 
     def applies_to(self, resource: Mapping[str, Any]) -> bool:
         rtype = str(resource.get("type", "")).lower()
@@ -273,20 +302,23 @@ class Catalog:
         return [ControlResult(c.id, c.title, c.severity, Status.NOT_EVALUATED, [], reason)
                 for c in self._for_type(resource_type) + self._any]
 
-    def evaluate(self, resource: Mapping[str, Any], related: RelatedSource | None = None) -> list[ControlResult]:
-        """Evaluate every applicable control against one ARM resource object.
+    def applicable(self, resource: Mapping[str, Any]) -> list[Control]:
+        """The controls that apply to ``resource``, in evaluation order."""
+        rtype = str(resource.get("type", ""))
+        return self._for_type(rtype) + [c for c in self._any if c.applies_to(resource)
+                                        and rtype.lower() not in c.resource_types]
+
+    def evaluate(self, resource: Mapping[str, Any], related: RelatedSource | None = None,
+                 only: Callable[[Control], bool] | None = None) -> list[ControlResult]:
+        """Evaluate every applicable control (or those ``only`` selects) against one ARM resource object.
 
         ``related(resource, spec)`` fetches related resources for auditIfNotExists-style
         controls; without it they come from ``resource["$related"]`` or are NotEvaluated.
         """
-        rtype = str(resource.get("type", ""))
         fetch = related or offline_related
         cache: dict[str, list] = {}
-        results = []
-        for control in self._for_type(rtype) + [c for c in self._any if c.applies_to(resource)
-                                                  and rtype.lower() not in c.resource_types]:
-            results.append(self._evaluate_one(control, resource, fetch, cache))
-        return results
+        return [self._evaluate_one(control, resource, fetch, cache) for control in self.applicable(resource)
+                if only is None or only(control)]
 
     @staticmethod
     def _evaluate_one(control: Control, resource: Mapping[str, Any], fetch: RelatedSource,
@@ -304,6 +336,9 @@ class Catalog:
         evidence = [e for e in evidence if e.get("result") is not None]
         if control.related is None:
             return verdict(Status.NONCOMPLIANT, evidence)
+        inline = control.related.inline_item(resource) if control.related.mode == "anyMatches" else None
+        if inline is not None:  # the setting is carried inline with a value: no related read
+            return Catalog._inline_verdict(control, inline, evidence, verdict)
         try:
             spec = control.related.spec.resolve(resource)
         except EvaluationError as exc:
@@ -334,6 +369,27 @@ class Catalog:
                    "reason": "none exists" if not items else "none satisfies the existence condition",
                    "checked": checked[:10]}
         return verdict(Status.NONCOMPLIANT, evidence + [summary])
+
+    @staticmethod
+    def _inline_verdict(control: Control, item: dict, evidence: list, verdict) -> ControlResult:
+        where = ".".join(str(s) for s in control.related.inline)
+        try:
+            ok, item_evidence = control.related.existence.evaluate(item, evidence=True)
+        except EvaluationError as exc:
+            return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {where}: {exc}")
+        if ok:
+            return verdict(Status.COMPLIANT)
+        shown = []
+        for entry in item_evidence:
+            if entry.get("result") is not False:
+                continue
+            path = entry.get("path")
+            if isinstance(path, str) and path.lower().startswith("properties"):
+                entry = {**entry, "path": where + path[len("properties"):]}
+            shown.append(entry)
+        return verdict(Status.NONCOMPLIANT, evidence + shown[:5] + [{
+            "related": control.related.spec.key, "inline": where,
+            "reason": f"the inline setting ({where}) does not satisfy the existence condition"}])
 
     @staticmethod
     def _none_may_match(control: Control, items: list, evidence: list, verdict) -> ControlResult:
@@ -463,6 +519,15 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
                 ids_from = resolver.resolve(spec_doc["idsFrom"])
             except RuleError as exc:
                 raise ControlLoadError(f"{where}: field 'related/idsFrom': {exc}") from None
+        inline = None
+        if "inline" in spec_doc:
+            try:
+                inline = parse_path(spec_doc["inline"])
+            except RuleError as exc:
+                raise ControlLoadError(f"{where}: field 'related/inline': {exc}") from None
+            if existence is None or spec_doc.get("mode", "anyMatches") != "anyMatches":
+                raise ControlLoadError(f"{where}: field 'related/inline' needs an existenceCondition "
+                                       f"and mode anyMatches")
         computed = {}
         for key in ("name", "resourceGroupName"):
             if is_expression(spec_doc.get(key)):
@@ -474,14 +539,18 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
         related = RelatedCheck(RelatedSpec(spec_doc["type"], literal("name"), ids_from, spec_doc.get("idsFrom"),
                                            scope=spec_doc.get("scope"), resource_group=literal("resourceGroupName"),
                                            name_of=computed.get("name"), resource_group_of=computed.get("resourceGroupName")),
-                               existence, spec_doc.get("mode", "anyMatches"))
+                               existence, spec_doc.get("mode", "anyMatches"),
+                               inline, rule_reads(spec_doc.get("existenceCondition"), params, resolver))
+    reads = rule_reads(doc["rule"], params, resolver)
+    if related is not None and related.spec.ids_from is not None:
+        reads = reads | RuleReads(paths=frozenset({related.spec.ids_from}))
     frameworks = {k: tuple(v) for k, v in (doc.get("frameworks") or {}).items()}
     return Control(
         id=doc["id"], title=doc["title"], severity=doc["severity"],
         resource_types=frozenset(t.lower() for t in doc["resourceTypes"]), rule=rule,
         description=doc.get("description", ""), mode=doc.get("mode", "All"), frameworks=frameworks,
         policy_definition_id=doc.get("policyDefinitionId"), remediation=doc.get("remediation") or {},
-        parameters=params, source=source, related=related,
+        parameters=params, source=source, related=related, reads=reads,
     )
 
 

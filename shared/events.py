@@ -7,7 +7,8 @@ Two sources are understood, in the EventGrid schema and in CloudEvents 1.0:
   carry no resource properties: the resource is re-read.
 * Azure Resource Notifications (``Microsoft.ResourceNotifications.Resources.
   CreatedOrUpdated`` / ``Deleted``). ``CreatedOrUpdated`` carries the resource
-  in ``data.resourceInfo``, which is evaluated as is.
+  in ``data.resourceInfo`` and its shape's ``data.apiVersion``; how far it is
+  trusted is decided in ``shared.payloads``.
 """
 from __future__ import annotations
 
@@ -111,6 +112,7 @@ class ResourceChange:
     payload: Mapping[str, Any] | None = None  # ARM resource object, when the event carries it
     schema: str = "EventGrid"
     raw_event_time: str | None = field(default=None, compare=False)  # as delivered (``event_time`` may be clamped)
+    payload_api_version: str | None = None  # Resource Notifications data.apiVersion: the payload's shape
 
     @property
     def is_resource_deleted(self) -> bool:
@@ -369,4 +371,6 @@ def parse_event(envelope: Envelope, now: datetime | None = None) -> ResourceChan
         payload=payload,
         schema=envelope.schema,
         raw_event_time=event_time_text if isinstance(event_time_text, str) else event_time_text.isoformat(),
+        payload_api_version=data.get("apiVersion") if payload is not None and isinstance(data.get("apiVersion"), str)
+        else None,
     )

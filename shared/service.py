@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
@@ -10,6 +10,8 @@ from .controls import Catalog, RelatedUnavailable
 from .drift import DEFAULT_SLA, Evaluation, apply_evaluation
 from .exemptions import apply_exemptions
 from .ownership import OwnershipPolicy
+from .payloads import KNOWN_BOOLEANS, annotate, plan as plan_payload
+from .policy import parse_path
 from .resource_ids import ResourceId, parse_resource_id
 from .events import EventRejected, ResourceChange
 from .scopes import Scopes
@@ -84,6 +86,7 @@ class Outcome:
     skipped: str | None = None  # why nothing was evaluated, when nothing was
     attempts: int = 0
     pending: int = 0  # findings left in the outbox for drain_outbox after a failed send
+    reread: str | None = None  # why a payload's controls were (partly) judged on an ARM re-read
 
 
 def _current_resource(change: ResourceChange, deps: Dependencies) -> Mapping[str, Any] | None:
@@ -92,6 +95,40 @@ def _current_resource(change: ResourceChange, deps: Dependencies) -> Mapping[str
     if change.payload is not None:
         return change.payload
     return deps.reader.get(change.resource)
+
+
+def _evaluate_payload(change: ResourceChange, deps: Dependencies) -> tuple[Mapping[str, Any], tuple, str | None]:
+    """Judge a Resource Notifications payload as far as it goes (``shared.payloads``).
+
+    The payload is typed first (1/0 -> booleans where the property is boolean; evidence
+    keeps the raw value). A control that reads a property the payload does not carry is
+    judged on one ARM GET of the resource instead (NotEvaluated, with the reason, when
+    that read finds nothing or is refused). Returns (resource, results, why it re-read).
+    """
+    controls = deps.catalog.applicable(change.payload)
+    extra = [parse_path(p) for p in KNOWN_BOOLEANS.get(change.resource.resource_type.lower(), ())]
+    plan = plan_payload(change.payload, controls, change.payload_api_version, extra)
+    related = _related_source(change, deps)
+    from_payload = [replace(r, evidence=annotate(r.evidence, plan.coerced)) if plan.coerced else r
+                    for r in deps.catalog.evaluate(plan.resource, related, only=lambda c: c.id not in plan.missing)]
+    if plan.complete:
+        return plan.resource, tuple(from_payload), None
+    reason = plan.reason()
+    log.info("event %s: %s read by %d control(s); re-reading %s from ARM", change.event_id, reason,
+             len(plan.missing), change.resource.value)
+    try:
+        current = deps.reader.get(change.resource)
+    except ResourceUnreadable as exc:
+        current, why = None, f"{reason}, and re-reading the resource failed: {exc}"
+    else:
+        why = f"{reason}, and the resource no longer exists in ARM"
+    if current is None:
+        log.warning("event %s: %s; recording NotEvaluated", change.event_id, why)
+        reread = [r for r in deps.catalog.not_evaluated(change.resource.resource_type, why) if r.control_id in plan.missing]
+    else:
+        reread = deps.catalog.evaluate(current, related, only=lambda c: c.id in plan.missing)
+    by_id = {r.control_id: r for r in from_payload + list(reread)}
+    return plan.resource, tuple(by_id[c.id] for c in controls if c.id in by_id), reason
 
 
 def _related_source(change: ResourceChange, deps: Dependencies):
@@ -142,8 +179,11 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         resource = {"id": change.resource.value, "type": change.resource.resource_type}
         results = tuple(deps.catalog.not_evaluated(change.resource.resource_type, str(exc)))
     else:
-        results = tuple(deps.catalog.evaluate(resource, _related_source(change, deps))) \
-            if resource is not None else None
+        if resource is not None and resource is change.payload:
+            resource, results, outcome.reread = _evaluate_payload(change, deps)
+        else:
+            results = tuple(deps.catalog.evaluate(resource, _related_source(change, deps))) \
+                if resource is not None else None
     if results is not None and deps.exemptions is not None:
         active = deps.exemptions.for_subscription(change.resource.subscription_id, deps.clock())
         if active:

@@ -6,7 +6,9 @@ Storage requests by a response hook on the real TableClient.
 from __future__ import annotations
 
 import copy
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 from azure.data.tables import TableClient
@@ -18,12 +20,14 @@ from shared.adapters.logs_ingestion import LogsIngestionSink
 from shared.adapters.table_store import TableStateStore
 from shared.controls import load_catalog
 from shared.events import envelope_from_dict, parse_event
+from shared.resource_ids import parse_resource_id
 from shared.service import Dependencies, handle_change
 from tests.conftest import PIPELINE_CONTROLS, disabled_except
 from tests.control_cases import load_fixture
 from tests.support.local_azure import LocalAzure
 
 SUB = "ca11ca11-0000-4000-8000-000000000001"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BASE = load_fixture("storage-hardened")  # compliant with every storage control
 BASE.pop("$related", None)
 
@@ -101,3 +105,68 @@ def test_round_trips_per_event_do_not_depend_on_the_number_of_controls(wire, cat
     payload = account("stquiet", allowBlobPublicAccess=False)
     assert counted(wire, deps, notification(payload, "q3")) == {"arm": 0, "table": 3, "ingestion": 1}
     assert len(catalog.controls) >= 10
+
+
+def documented_payload_event(resource_id: str, event_id: str) -> object:
+    """Microsoft's documented CreatedOrUpdated example (apiVersion 2019-06-01, booleans as 1/0) for ``resource_id``."""
+    body = json.loads((FIXTURES / "documented" / "arn-documented-storage.eventgrid.json").read_text(encoding="utf-8"))
+    body["id"] = event_id
+    body["subject"] = body["data"]["resourceInfo"]["id"] = resource_id
+    body["data"]["resourceInfo"]["name"] = resource_id.rsplit("/", 1)[-1]
+    return parse_event(envelope_from_dict(body))
+
+
+def test_a_payload_without_a_property_a_control_reads_costs_one_arm_read(wire):
+    full = load_catalog()
+    catalog = load_catalog(disabled=[c.id for c in full.controls if c.related is not None
+                                     or "microsoft.storage/storageaccounts" not in c.resource_types])
+    deps = wire.make(catalog)
+    warm = account("stwarm2")
+    wire.put_resource(warm)
+    handle_change(write(warm, "warm"), deps)  # api-version and resource-group tags resolved once
+
+    current = account("stdocumented", allowBlobPublicAccess=True, allowSharedKeyAccess=True)
+    wire.put_resource(current)
+    change = documented_payload_event(current["id"], "doc-1")
+    assert change.payload_api_version == "2019-06-01"
+    calls = counted(wire, deps, change)
+    # the payload lacks publicNetworkAccess, keyPolicy, ...: exactly one GET of the account completes it
+    assert calls["arm"] == 1
+    assert [r.method for r in wire.calls("arm", current["id"])] == ["GET"]
+    # a payload that carries everything the controls read costs no read at all
+    assert counted(wire, deps, notification(account("stdocumented", allowBlobPublicAccess=False), "doc-2"))["arm"] == 0
+
+
+SQL = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Sql/servers"
+
+
+def test_inline_sql_administrators_spare_the_child_reads(wire):
+    wire.set_provider("Microsoft.Sql", {"servers": ["2023-08-01"], "servers/administrators": ["2023-08-01"],
+                                        "servers/azureADOnlyAuthentications": ["2023-08-01"]})
+    catalog = load_catalog(disabled=disabled_except(("sql-server-entra-admin", "sql-server-entra-only-auth")))
+    deps = wire.make(catalog)
+    server = load_fixture("sqlserver-hardened")
+    children = server.pop("$related")
+    tags = {"owner": "data", "team": "data"}
+
+    def put_server(name, **props):
+        resource = {**copy.deepcopy(server), "id": f"{SQL}/{name}", "name": name, "tags": tags}
+        resource["properties"].update(props)
+        wire.put_resource(resource)
+        for key in ("Microsoft.Sql/servers/administrators/ActiveDirectory",
+                    "Microsoft.Sql/servers/azureADOnlyAuthentications/Default"):
+            for child in children[key]:
+                wire.put_resource({**child, "id": f"{SQL}/{name}/{key.split('/', 2)[2]}"})
+        return resource
+
+    handle_change(write(put_server("sqlwarm"), "warm"), deps)  # api-versions resolved once
+    without = put_server("sqlchild")
+    assert counted(wire, deps, write(without, "s1"))["arm"] == 3  # the server and its two children
+    inline = put_server("sqlinline", administrators={
+        "administratorType": "ActiveDirectory", "principalType": "Group", "login": "grp-sql-admins",
+        "sid": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "azureADOnlyAuthentication": True})
+    assert counted(wire, deps, write(inline, "s2"))["arm"] == 1  # the server carries both settings inline
+    for resource in (without, inline):  # both judged on real settings: one from the children, one inline
+        state = deps.store.load(parse_resource_id(resource["id"]))
+        assert {cid: cs.status.value for cid, cs in state.controls.items()} == {
+            "sql-server-entra-admin": "Compliant", "sql-server-entra-only-auth": "Compliant"}

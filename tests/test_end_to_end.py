@@ -32,7 +32,7 @@ HARDENED = {
     "id": SA_ID, "name": "stshop01", "type": "Microsoft.Storage/storageAccounts", "location": "westeurope",
     "kind": "StorageV2", "sku": {"name": "Standard_LRS", "tier": "Standard"}, "tags": TAGS,
     "properties": {"supportsHttpsTrafficOnly": True, "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False,
-                   "networkAcls": {"bypass": "AzureServices", "defaultAction": "Deny"},
+                   "networkAcls": {"bypass": "AzureServices", "defaultAction": "Deny"}, "publicNetworkAccess": "Enabled",
                    "provisioningState": "Succeeded"},
 }
 NSG = {

@@ -118,9 +118,32 @@ def test_delete_of_a_child_resource_does_not_delete_the_parent(world):
 
 
 def test_payload_event_is_evaluated_without_an_arm_read(world):
-    outcome = handle_change(arn_event("n1", weak(allowBlobPublicAccess=True), "2026-04-01T07:50:00Z"), world)
+    # a payload that carries every property the controls read (publicNetworkAccess included)
+    complete = weak(allowBlobPublicAccess=True, publicNetworkAccess="Enabled")
+    outcome = handle_change(arn_event("n1", complete, "2026-04-01T07:50:00Z"), world)
     assert transitions(outcome) == [("New", "storage-no-public-blob-access")]
     assert world.reader.reads == 0
+    assert outcome.reread is None
+
+
+def test_payload_without_a_property_a_control_reads_is_completed_by_one_arm_read(world):
+    world.reader.put(weak(publicNetworkAccess="Enabled", networkAcls={"defaultAction": "Allow"}))
+    outcome = handle_change(arn_event("n1", weak(allowBlobPublicAccess=True), "2026-04-01T07:50:00Z"), world)
+    assert world.reader.reads == 1
+    assert "properties.publicNetworkAccess" in outcome.reread
+    # the payload judged what it carries; the re-read judged the control that needed the missing property
+    assert transitions(outcome) == [("New", "storage-network-default-deny"), ("New", "storage-no-public-blob-access")]
+
+
+def test_payload_gap_with_the_resource_gone_is_not_evaluated_not_guessed(world):
+    world.reader.remove(SA_ID)
+    outcome = handle_change(arn_event("n1", weak(), "2026-04-01T07:50:00Z"), world)
+    verdicts = {r.control_id: r for r in outcome.results}
+    assert verdicts["storage-network-default-deny"].status.value == "NotEvaluated"
+    assert "no longer exists" in verdicts["storage-network-default-deny"].reason
+    assert "properties.publicNetworkAccess" in verdicts["storage-network-default-deny"].reason
+    assert verdicts["storage-https-only"].status.value == "Compliant"
+    assert transitions(outcome) == []
 
 
 def test_older_payload_cannot_roll_state_back(world):

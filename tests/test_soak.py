@@ -45,6 +45,11 @@ def storage_payload(index: int, rng: random.Random) -> dict:
             "minimumTlsVersion": rng.choice(["TLS1_2", "TLS1_2", "TLS1_0"]),
             "allowBlobPublicAccess": rng.random() < 0.3,
             "networkAcls": {"defaultAction": rng.choice(["Deny", "Deny", "Allow"])},
+            # the rest of what the storage controls read: a payload that lacks one is completed by an ARM
+            # read (shared/payloads.py), which this soak does not exercise
+            "publicNetworkAccess": "Enabled", "allowSharedKeyAccess": False, "allowCrossTenantReplication": False,
+            "defaultToOAuthAuthentication": True, "encryption": {"requireInfrastructureEncryption": True},
+            "keyPolicy": {"keyExpirationPeriodInDays": 90},
         },
     }
 
