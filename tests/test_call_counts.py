@@ -112,6 +112,7 @@ def documented_payload_event(resource_id: str, event_id: str) -> object:
     body = json.loads((FIXTURES / "documented" / "arn-documented-storage.eventgrid.json").read_text(encoding="utf-8"))
     body["id"] = event_id
     body["subject"] = body["data"]["resourceInfo"]["id"] = resource_id
+    body["topic"] = "/".join(resource_id.split("/")[:3])  # the subscription the resource is in
     body["data"]["resourceInfo"]["name"] = resource_id.rsplit("/", 1)[-1]
     return parse_event(envelope_from_dict(body))
 

@@ -25,8 +25,25 @@ SCHEMAS = ("eventgrid", "cloudevents")
 CLOCK = datetime(2026, 4, 1, 8, 0, tzinfo=timezone.utc)
 
 
-def documented(schema: str) -> dict:
+def published(schema: str) -> dict:
     return json.loads((DOCUMENTED / f"arn-documented-storage.{schema}.json").read_text(encoding="utf-8"))
+
+
+def documented(schema: str) -> dict:
+    """The documented example with its one typo mended: ``resourceInfo.id`` spells ``{subcription-id}``
+    where the subject says ``{subscription-id}`` (as published, the identity check rejects it: below)."""
+    body = published(schema)
+    info = body["data"]["resourceInfo"]
+    info["id"] = info["id"].replace("{subcription-id}", "{subscription-id}")
+    return body
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_documented_example_as_published_is_rejected_for_its_mismatched_ids(schema):
+    from shared.events import EventRejected
+
+    with pytest.raises(EventRejected, match="disagree"):
+        parse_event(envelope_from_dict(published(schema)))
 
 
 def storage_catalog():
@@ -61,7 +78,7 @@ def event(raw: dict, event_id: str, time: str, **props) -> object:
 
 def arm_write(resource_id: str, event_id: str, time: str):
     return parse_event(envelope_from_dict({
-        "id": event_id, "topic": "/subscriptions/x", "subject": resource_id, "eventTime": time,
+        "id": event_id, "topic": "/".join(resource_id.split("/")[:3]), "subject": resource_id, "eventTime": time,
         "eventType": "Microsoft.Resources.ResourceWriteSuccess", "dataVersion": "2",
         "data": {"resourceUri": resource_id, "operationName": "Microsoft.Storage/storageAccounts/write"}}))
 
