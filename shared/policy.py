@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field as dc_field
 from datetime import datetime, timezone
@@ -92,11 +93,15 @@ def format_path(segments: Sequence[Any]) -> str:
 
 
 def _child(obj: Any, key: Any) -> Any:
-    if isinstance(key, int):
+    if obj.__class__ is dict and key.__class__ is str:  # the common case, first
+        value = obj.get(key, MISSING)
+        if value is not MISSING:
+            return value
+    elif isinstance(key, int):
         return obj[key] if isinstance(obj, list) and -len(obj) <= key < len(obj) else MISSING
-    if not isinstance(obj, dict):
+    elif not isinstance(obj, dict):
         return MISSING
-    if key in obj:
+    elif key in obj:
         return obj[key]
     lowered = key.lower()
     for k, v in obj.items():
@@ -169,6 +174,20 @@ def _lowered(segments: tuple) -> tuple:
     return tuple(s.lower() if isinstance(s, str) else s for s in segments)
 
 
+class Frame(list):
+    """What an expression sees: the resource at index 0, then the element of each enclosing ``count``.
+
+    Rules are bound lexically at load time, so ``current()`` and a field inside a count read
+    ``frame[depth]`` directly instead of searching the scopes by path on every call.
+    """
+
+    __slots__ = ()
+
+    @property
+    def resource(self) -> Any:
+        return self[0]
+
+
 @dataclass
 class _Scope:
     prefix: tuple  # lower-cased alias path up to and including the counted '*'
@@ -179,10 +198,16 @@ class _Scope:
 
 @dataclass
 class Context:
+    """The evidence path's state: concrete paths per scope, and how to describe each condition."""
+
     resource: Mapping[str, Any]
     scopes: list[_Scope] = dc_field(default_factory=list)
     evidence: list[dict] = dc_field(default_factory=list)
     quiet: int = 0  # > 0 while inside count 'where' clauses
+    frame: Frame = dc_field(default_factory=Frame)
+
+    def __post_init__(self) -> None:
+        self.frame.append(self.resource)
 
     def note(self, record: Callable[[], dict]) -> None:
         """Remember how to describe a condition; built only if the verdict needs evidence."""
@@ -199,6 +224,68 @@ class Context:
                 rest = segments[len(scope.prefix):]
                 return _walk(scope.element, rest, scope.path), WILDCARD in rest
         return _walk(self.resource, segments, ()), WILDCARD in segments
+
+
+# Lexical scopes while compiling: (lower-cased prefix, None) for a field count, ((), name) for a value count.
+LexicalScope = tuple[tuple, "str | None"]
+
+
+def bind_field(scopes: Sequence[LexicalScope], segments: tuple) -> tuple[int, tuple]:
+    """(frame index, remaining path) of a field inside the given counts: the innermost field count
+    whose array the path starts with, else the resource (index 0)."""
+    lowered = _lowered(segments)
+    for depth in range(len(scopes) - 1, -1, -1):
+        prefix, name = scopes[depth]
+        if name is None and lowered[: len(prefix)] == prefix:
+            return depth + 1, segments[len(prefix):]
+    return 0, segments
+
+
+def bind_current(scopes: Sequence[LexicalScope], key: str | None, segments: tuple | None) -> tuple[int, tuple] | None:
+    """(frame index, remaining path) that ``current(key)`` names, or None outside a count that names it."""
+    for depth in range(len(scopes) - 1, -1, -1):
+        prefix, name = scopes[depth]
+        if key is None:
+            return depth + 1, ()
+        if name is not None and name.lower() == key.lower():
+            return depth + 1, ()
+        if segments is not None and name is None:
+            if _lowered(segments)[: len(prefix)] == prefix:
+                return depth + 1, segments[len(prefix):]
+    return None
+
+
+def _getter(segments: tuple) -> Callable[[Any], Any]:
+    """A value-only walk compiled for one path: the value (MISSING if absent), or with a ``[*]``
+    the list of every value reached (MISSING included), with no concrete paths built."""
+    segs = tuple(segments)
+    if WILDCARD not in segs:
+        if not segs:
+            return lambda obj: obj
+        if len(segs) == 1:
+            (a,) = segs
+            return lambda obj: _child(obj, a)
+        if len(segs) == 2:
+            a, b = segs
+            return lambda obj: _child(_child(obj, a), b)
+
+        def walk(obj: Any) -> Any:
+            for seg in segs:
+                obj = _child(obj, seg)
+            return obj
+
+        return walk
+
+    def fan(obj: Any) -> list:
+        current = [obj]
+        for seg in segs:
+            if seg == WILDCARD:
+                current = [x for v in current if isinstance(v, list) for x in v]
+            else:
+                current = [_child(v, seg) for v in current]
+        return current
+
+    return fan
 
 
 # ----------------------------------------------------------------------------- values
@@ -362,9 +449,11 @@ def apply_operator(op: str, actual: Any, expected: Any) -> bool:
 
 # ----------------------------------------------------------------------------- template expressions
 
-Expr = Callable[[Context], Any]
+Expr = Callable[[Frame], Any]  # an expression's value, given the frame (resource and count elements)
 
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<id>[A-Za-z_][\w]*)|(?P<sym>[(),.\[\]]))")
+_NO_FRAME = Frame([{}])  # what a constant sub-expression is evaluated against at load time
+GENERATE_EXPRESSIONS = True  # compile each expression to one Python function (False: nested closures only)
 
 
 def is_expression(value: Any) -> bool:
@@ -377,18 +466,39 @@ def unescape_literal(value: Any) -> Any:
     return value
 
 
+def constant(value: Any) -> Expr:
+    """An expression whose value is known at load time (operators pre-compute against it)."""
+    fn = lambda frame: value  # noqa: E731
+    fn.constant_value = value  # type: ignore[attr-defined]
+    return fn
+
+
+def constant_of(expr: Expr) -> tuple[bool, Any]:
+    return (True, expr.constant_value) if hasattr(expr, "constant_value") else (False, None)
+
+
 @dataclass
 class _Node:
-    fn: Expr
+    fn: Expr  # the closure form: always correct, names the failing function in its errors
     constant: bool
+    src: str = ""  # the same as one Python expression over the frame ``f`` (names in the compiler's namespace)
 
 
 class ExpressionCompiler:
-    """Compiles ARM template expressions used by Azure Policy rules."""
+    """Compiles ARM template expressions used by Azure Policy rules.
+
+    Each expression is built twice from one parse: nested closures (``_Node.fn``) and one
+    generated Python function over the same helpers (``_Node.src``), which saves a call
+    frame per node. The generated function is what runs; if it meets a Python error it
+    re-runs the closures, whose message names the template function that failed.
+    Template functions are registered in ``FUNCTIONS``; ``_call`` handles the few that
+    need the compiler (parameters, field, current, if, and, or).
+    """
 
     def __init__(self, parameters: Mapping[str, Any], resolver: FieldResolver):
         self.parameters = {k.lower(): v for k, v in parameters.items()}
         self.resolver = resolver
+        self.scopes: list[LexicalScope] = []  # the counts enclosing what is being compiled
 
     def compile(self, text: str) -> Expr:
         body = text[1:-1]
@@ -403,16 +513,40 @@ class ExpressionCompiler:
             tokens.append((m.lastgroup, m.group(m.lastgroup)))
             pos = m.end()
         self._tokens, self._pos, self._text = tokens, 0, text
+        self._ns: dict[str, Any] = {}
         node = self._expr()
         if self._pos != len(tokens):
             raise RuleError(f"unexpected {tokens[self._pos][1]!r} in expression {text!r}")
         if node.constant:
             try:
-                value = node.fn(Context({}))
+                value = node.fn(_NO_FRAME)
             except EvaluationError as exc:
                 raise RuleError(f"expression {text!r} always fails: {exc}") from None
-            return lambda ctx: value
-        return node.fn
+            return constant(value)
+        if not GENERATE_EXPRESSIONS:
+            return node.fn
+        return self._generate(node)
+
+    def _generate(self, node: _Node) -> Expr:
+        ns = dict(self._ns, _slow=node.fn, _truthy=_truthy, _child=_child, _index=_index)
+        source = ("def expression(f):\n    try:\n        return " + node.src +
+                  "\n    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
+        exec(compile(source, f"<expression {self._text[:60]}>", "exec"), ns)  # noqa: S102 - our own source
+        return ns["expression"]
+
+    def _name(self, value: Any) -> str:
+        """A namespace name for ``value`` in the generated source."""
+        name = f"_k{len(self._ns)}"
+        self._ns[name] = value
+        return name
+
+    def _node(self, fn: Expr, constant_: bool, src: str) -> _Node:
+        if constant_:  # fold a constant sub-expression into one value, unless it fails (then it fails at run time)
+            try:
+                return _Node(fn, True, self._name(fn(_NO_FRAME)))
+            except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):
+                pass
+        return _Node(fn, constant_, src)
 
     # recursive descent
     def _peek(self) -> tuple[str, str] | None:
@@ -425,14 +559,15 @@ class ExpressionCompiler:
         self._pos += 1
         return tok
 
+    def _literal(self, value: Any) -> _Node:
+        return _Node(lambda f: value, True, self._name(value))
+
     def _expr(self) -> _Node:
         kind, text = self._take()
         if kind == "str":
-            value = text[1:-1].replace("''", "'")
-            node = _Node(lambda ctx: value, True)
+            node = self._literal(text[1:-1].replace("''", "'"))
         elif kind == "num":
-            number = float(text) if "." in text else int(text)
-            node = _Node(lambda ctx: number, True)
+            node = self._literal(float(text) if "." in text else int(text))
         elif kind == "id":
             if self._peek() and self._peek()[1] == "(":
                 self._take("(")
@@ -444,8 +579,7 @@ class ExpressionCompiler:
                 self._take(")")
                 node = self._call(text, args)
             elif text.lower() in ("true", "false", "null"):
-                literal = {"true": True, "false": False, "null": None}[text.lower()]
-                node = _Node(lambda ctx: literal, True)
+                node = self._literal({"true": True, "false": False, "null": None}[text.lower()])
             else:
                 raise RuleError(f"unknown name {text!r} in expression {self._text!r}")
         else:
@@ -454,13 +588,25 @@ class ExpressionCompiler:
             if self._take()[1] == ".":
                 prop = self._take()[1]
                 base = node
-                node = _Node(lambda ctx, b=base, p=prop: _child(b.fn(ctx), p), base.constant)
+                node = self._node(lambda f, b=base, p=prop: _child(b.fn(f), p), base.constant,
+                                  f"_child({base.src}, {self._name(prop)})")
             else:
                 index = self._expr()
                 self._take("]")
                 base = node
-                node = _Node(lambda ctx, b=base, i=index: _index(b.fn(ctx), i.fn(ctx)), base.constant and index.constant)
+                node = self._node(lambda f, b=base, i=index: _index(b.fn(f), i.fn(f)),
+                                  base.constant and index.constant, f"_index({base.src}, {index.src})")
         return node
+
+    def _bound(self, index: int, rest: tuple) -> _Node:
+        """The value at ``rest`` under frame[index]: a list of the values found if ``rest`` has a [*]."""
+        get = _getter(rest)
+        if WILDCARD in rest:
+            fn = lambda f: [v for v in get(f[index]) if v is not MISSING]  # noqa: E731
+            return _Node(fn, False, f"{self._name(fn)}(f)")
+        if not rest:
+            return _Node(lambda f: f[index], False, f"f[{index}]")
+        return _Node(lambda f: get(f[index]), False, f"{self._name(get)}(f[{index}])")
 
     def _call(self, name: str, args: list[_Node]) -> _Node:
         lname = name.lower()
@@ -468,52 +614,60 @@ class ExpressionCompiler:
         if lname == "parameters":
             if not arity_ok(1) or not args[0].constant:
                 raise RuleError(f"parameters() takes one constant name in {self._text!r}")
-            pname = args[0].fn(Context({}))
+            pname = args[0].fn(_NO_FRAME)
             if str(pname).lower() not in self.parameters:
                 raise RuleError(f"unknown parameter {pname!r} in {self._text!r}")
-            value = self.parameters[str(pname).lower()]
-            return _Node(lambda ctx: value, True)
+            return self._literal(self.parameters[str(pname).lower()])
         if lname == "field":
             if not arity_ok(1) or not args[0].constant:
                 raise RuleError(f"field() takes one constant alias in {self._text!r}")
-            segments = self.resolver.resolve(args[0].fn(Context({})))
-            return _Node(lambda ctx: _single(*ctx.lookup(segments)), False)
+            segments = self.resolver.resolve(args[0].fn(_NO_FRAME))
+            return self._bound(*bind_field(self.scopes, segments))
         if lname == "current":
             if len(args) > 1:
                 raise RuleError(f"current() takes at most one argument in {self._text!r}")
-            key = args[0].fn(Context({})) if args else None
+            key = args[0].fn(_NO_FRAME) if args else None
             segments = None
             if key is not None and ("/" in key or "[*]" in key):
                 segments = self.resolver.resolve(key)
-            return _Node(lambda ctx: _current(ctx, key, segments), False)
+            bound = bind_current(self.scopes, key, segments)
+            if bound is None:
+                def outside(f: Frame) -> Any:
+                    raise EvaluationError(f"current({key!r}) used outside a count that names it")
+
+                return _Node(outside, False, f"{self._name(outside)}(f)")
+            return self._bound(*bound)
         if lname == "if":
             if not arity_ok(3):
                 raise RuleError(f"if() takes three arguments in {self._text!r}")
             c, a, b = args
-            return _Node(lambda ctx: a.fn(ctx) if _truthy(c.fn(ctx)) else b.fn(ctx), all(x.constant for x in args))
+            return self._node(lambda f: a.fn(f) if _truthy(c.fn(f)) else b.fn(f), all(x.constant for x in args),
+                              f"({a.src} if _truthy({c.src}) else {b.src})")
         if lname in ("and", "or"):
             fns = tuple(x.fn for x in args)
             want = lname == "or"  # the value that decides early
 
-            def combine(ctx: Context) -> bool:
-                for f in fns:
-                    if _truthy(f(ctx)) == want:
+            def combine(f: Frame) -> bool:
+                for fn in fns:
+                    if _truthy(fn(f)) == want:
                         return want
                 return not want
 
-            return _Node(combine, all(x.constant for x in args))
+            src = f" {lname} ".join(f"_truthy({x.src})" for x in args) if args else repr(not want)
+            return self._node(combine, all(x.constant for x in args), f"({src})")
         impl = FUNCTIONS.get(lname)
         if impl is None:
             raise RuleError(f"unsupported template function {name!r} in {self._text!r}")
-        constant = all(x.constant for x in args)
+        constant_ = all(x.constant for x in args)
         fns = tuple(x.fn for x in args)
+        src = f"{self._name(impl)}({', '.join(x.src for x in args)})"
         if len(fns) == 1:
             (f1,) = fns
-            return _Node(lambda ctx: _call_function(name, impl, (f1(ctx),)), constant)
+            return self._node(lambda f: _call_function(name, impl, (f1(f),)), constant_, src)
         if len(fns) == 2:
             f1, f2 = fns
-            return _Node(lambda ctx: _call_function(name, impl, (f1(ctx), f2(ctx))), constant)
-        return _Node(lambda ctx: _call_function(name, impl, [f(ctx) for f in fns]), constant)
+            return self._node(lambda f: _call_function(name, impl, (f1(f), f2(f))), constant_, src)
+        return self._node(lambda f: _call_function(name, impl, [fn(f) for fn in fns]), constant_, src)
 
 
 def _call_function(name: str, impl: Callable[..., Any], values: list[Any]) -> Any:
@@ -523,26 +677,6 @@ def _call_function(name: str, impl: Callable[..., Any], values: list[Any]) -> An
         raise
     except (TypeError, ValueError, IndexError, AttributeError) as exc:
         raise EvaluationError(f"{name}() failed: {exc}") from None
-
-
-def _single(pairs: list[tuple[tuple, Any]], fanned: bool) -> Any:
-    if not fanned:
-        return pairs[0][1] if pairs else MISSING
-    return [v for _, v in pairs if v is not MISSING]
-
-
-def _current(ctx: Context, key: str | None, segments: tuple | None) -> Any:
-    for scope in reversed(ctx.scopes):
-        if key is None:
-            return scope.element
-        if scope.name is not None and scope.name.lower() == key.lower():
-            return scope.element
-        if segments is not None and scope.name is None:
-            lowered = _lowered(segments)
-            if lowered[: len(scope.prefix)] == scope.prefix:
-                rest = segments[len(scope.prefix):]
-                return _single(_walk(scope.element, rest, scope.path), WILDCARD in rest)
-    raise EvaluationError(f"current({key!r}) used outside a count that names it")
 
 
 def _index(obj: Any, key: Any) -> Any:
@@ -639,14 +773,106 @@ def _evidence_value(value: Any) -> Any:
     return value
 
 
+def _eq_key(value: Any) -> Any:
+    """A hashable key with ``values_equal``'s equality for a scalar; None for arrays and objects."""
+    if value.__class__ is str:
+        return ("s", value.casefold())
+    if isinstance(value, bool):
+        return ("s", "true" if value else "false")
+    if isinstance(value, (int, float)):
+        return ("n", value)
+    if value is None:
+        return ("z",)
+    if isinstance(value, str):
+        return ("s", value.casefold())
+    return None
+
+
+FastTest = Callable[[Any, Frame], bool]  # (actual, frame) -> the operator's verdict
+
+
+def fast_operator(op: str, expected: Expr) -> FastTest:
+    """``apply_operator(op, actual, expected(frame))``, with a constant operand prepared once at load
+    time: ``in``/``notIn`` lists as sets of normalised values, ``equals`` strings case-folded once."""
+    is_constant, value = constant_of(expected)
+    if not is_constant:
+        return lambda actual, f: apply_operator(op, actual, expected(f))
+    general = lambda actual, f: apply_operator(op, actual, value)  # noqa: E731
+    if op == "exists":
+        try:
+            want = _as_bool(value)
+        except EvaluationError:
+            return general  # fails when evaluated, as before
+        return lambda actual, f: (actual is not MISSING and actual is not None) == want
+    test, on_missing = OPERATORS[op]
+    if op in ("in", "notin"):
+        if not isinstance(value, list):
+            return general
+        keys = [_eq_key(v) for v in value]
+        if any(k is None for k in keys):
+            return general
+        members, negate = frozenset(keys), op == "notin"
+
+        def member(actual: Any, f: Frame) -> bool:
+            if actual is MISSING or actual is None:
+                return on_missing
+            key = _eq_key(actual)
+            if key is None:  # an array or object is equal to no scalar option
+                return negate
+            return (key in members) != negate
+
+        return member
+    if op in ("equals", "notequals") and value.__class__ is str:
+        folded, negate = value.casefold(), op == "notequals"
+
+        def equals(actual: Any, f: Frame) -> bool:
+            if actual is MISSING or actual is None:
+                return on_missing
+            if actual.__class__ is str:
+                return (actual == value or actual.casefold() == folded) != negate
+            return test(actual, value)
+
+        return equals
+    return lambda actual, f: on_missing if actual is MISSING or actual is None else test(actual, value)
+
+
+def _count_cutoff(op: str, expected: Expr) -> tuple[int, bool] | None:
+    """(n, verdict) when every count of n or more gives the same verdict: counting can stop there."""
+    is_constant, n = constant_of(expected)
+    if not is_constant or isinstance(n, bool) or not isinstance(n, (int, float)):
+        return None
+    if op in ("greater", "lessorequals", "equals", "notequals"):
+        cut = math.floor(n) + 1
+    elif op in ("greaterorequals", "less"):
+        cut = math.ceil(n)
+    else:
+        return None
+    cut = max(cut, 0)
+    return cut, apply_operator(op, cut, n)
+
+
 class RuleCompiler:
-    """Compiles a ``policyRule.if`` object into a ``Condition``."""
+    """Compiles a ``policyRule.if`` object into a ``Condition``.
+
+    Each condition is compiled twice from one walk of the rule: the *evidence path*
+    (``Condition``, over a ``Context``) records concrete paths and describes what
+    decided the verdict; the *fast path* (``condition.fast``, over a bare ``Frame``)
+    only computes the verdict: no paths, no evidence, fields and ``current()`` bound
+    to frame slots at load time, and a ``count`` stops once its verdict is decided.
+    ``CompiledRule.evaluate`` runs the fast path and the evidence path only for a
+    rule that matched.
+    """
 
     def __init__(self, parameters: Mapping[str, Any], resolver: FieldResolver):
         self.resolver = resolver
         self.expressions = ExpressionCompiler(parameters, resolver)
 
     def compile(self, node: Any, where: str = "rule") -> Condition:
+        condition, fast = self._compile(node, where)
+        condition.fast = fast  # type: ignore[attr-defined]
+        return condition
+
+    def _compile(self, node: Any, where: str) -> tuple[Condition, FastCondition]:
         if not isinstance(node, Mapping):
             raise RuleError(f"{where}: a condition must be an object, got {type(node).__name__}")
         keys = {k.lower(): k for k in node}
@@ -655,7 +881,9 @@ class RuleCompiler:
             items = node[key]
             if len(node) != 1 or not isinstance(items, list) or not items:
                 raise RuleError(f"{where}: '{key}' must be the only key and hold a non-empty list")
-            parts = tuple(self.compile(c, f"{where}.{key}[{i}]") for i, c in enumerate(items))
+            compiled = [self._compile(c, f"{where}.{key}[{i}]") for i, c in enumerate(items)]
+            parts = tuple(c for c, _ in compiled)
+            fast_parts = tuple(f for _, f in compiled)
             if key.lower() == "allof":
                 def all_of(ctx: Context) -> bool:  # a plain loop: no generator per evaluation
                     for part in parts:
@@ -663,7 +891,13 @@ class RuleCompiler:
                             return False
                     return True
 
-                return all_of
+                def all_of_fast(f: Frame) -> bool:
+                    for part in fast_parts:
+                        if not part(f):
+                            return False
+                    return True
+
+                return all_of, all_of_fast
 
             def any_of(ctx: Context) -> bool:
                 for part in parts:
@@ -671,12 +905,18 @@ class RuleCompiler:
                         return True
                 return False
 
-            return any_of
+            def any_of_fast(f: Frame) -> bool:
+                for part in fast_parts:
+                    if part(f):
+                        return True
+                return False
+
+            return any_of, any_of_fast
         if "not" in keys:
             if len(node) != 1:
                 raise RuleError(f"{where}: 'not' must be the only key")
-            inner = self.compile(node[keys["not"]], f"{where}.not")
-            return lambda ctx: not inner(ctx)
+            inner, inner_fast = self._compile(node[keys["not"]], f"{where}.not")
+            return (lambda ctx: not inner(ctx)), (lambda f: not inner_fast(f))
         ops = [k for k in keys if k in OPERATOR_NAMES]
         subjects = [k for k in keys if k in ("field", "value", "count")]
         unknown = [node_key for k, node_key in keys.items() if k not in OPERATOR_NAMES and k not in ("field", "value", "count")]
@@ -703,51 +943,76 @@ class RuleCompiler:
                 return self.expressions.compile(raw)
             except RuleError as exc:
                 raise RuleError(f"{where}: {exc}") from None
-        value = unescape_literal(raw)
-        return lambda ctx: value
+        return constant(unescape_literal(raw))
 
-    def _field_condition(self, raw: Any, op: str, op_name: str, expected: Expr, where: str) -> Condition:
+    def _field_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
+                         where: str) -> tuple[Condition, FastCondition]:
         if not isinstance(raw, str):
             raise RuleError(f"{where}: 'field' must be a string")
+        test = fast_operator(op, expected)
         if is_expression(raw):
             name_expr = self.expressions.compile(raw)
-            resolver = self.resolver
+            resolver, scopes = self.resolver, tuple(self.expressions.scopes)
 
-            def dynamic(ctx: Context) -> bool:
-                name = name_expr(ctx)
+            def resolve(f: Frame) -> tuple[str, tuple]:
+                name = name_expr(f)
                 try:
-                    segments = resolver.resolve(str(name))
+                    return str(name), resolver.resolve(str(name))
                 except RuleError as exc:
                     raise EvaluationError(str(exc)) from None
-                return _check_pairs(ctx, str(name), *ctx.lookup(segments), op, op_name, expected(ctx))
 
-            return dynamic
+            def dynamic(ctx: Context) -> bool:
+                name, segments = resolve(ctx.frame)
+                return _check_pairs(ctx, name, *ctx.lookup(segments), op, op_name, expected(ctx.frame))
+
+            def dynamic_fast(f: Frame) -> bool:
+                index, rest = bind_field(scopes, resolve(f)[1])
+                value = _getter(rest)(f[index])
+                if WILDCARD not in rest:
+                    return test(value, f)
+                return all(test(v, f) for v in value)
+
+            return dynamic, dynamic_fast
         try:
             segments = self.resolver.resolve(raw)
         except RuleError as exc:
             raise RuleError(f"{where}: {exc}") from None
-        return lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx))
+        index, rest = bind_field(self.expressions.scopes, segments)
+        get = _getter(rest)
+        if WILDCARD not in rest:
+            fast = lambda f: test(get(f[index]), f)  # noqa: E731
+        else:
+            def fast(f: Frame) -> bool:  # [*] outside count: every element (vacuously true for none)
+                for value in get(f[index]):
+                    if not test(value, f):
+                        return False
+                return True
 
-    def _value_condition(self, raw: Any, op: str, op_name: str, expected: Expr, where: str) -> Condition:
+        return (lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx.frame))), fast
+
+    def _value_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
+                         where: str) -> tuple[Condition, FastCondition]:
         actual = self._operand(raw, where)
         label = raw if isinstance(raw, str) else repr(raw)
+        test = fast_operator(op, expected)
 
         def check(ctx: Context) -> bool:
-            value = actual(ctx)
-            result = apply_operator(op, value, expected(ctx))
+            value = actual(ctx.frame)
+            result = apply_operator(op, value, expected(ctx.frame))
             ctx.note(lambda: {"value": label, "actual": _evidence_value(value), "operator": op_name, "result": result})
             return result
 
-        return check
+        return check, (lambda f: test(actual(f), f))
 
-    def _count_condition(self, raw: Any, op: str, op_name: str, expected: Expr, where: str) -> Condition:
+    def _count_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
+                         where: str) -> tuple[Condition, FastCondition]:
         if not isinstance(raw, Mapping):
             raise RuleError(f"{where}: 'count' must be an object")
         keys = {k.lower(): k for k in raw}
         extra = set(keys) - {"field", "value", "name", "where"}
         if extra:
             raise RuleError(f"{where}.count: unknown key(s) {sorted(keys[k] for k in extra)}")
-        where_cond = self.compile(raw[keys["where"]], f"{where}.count.where") if "where" in keys else None
+        scopes = self.expressions.scopes
         if "field" in keys:
             alias = raw[keys["field"]]
             try:
@@ -758,6 +1023,9 @@ class RuleCompiler:
                 raise RuleError(f"{where}.count: field {alias!r} must be an array alias ending in [*]")
             cut = len(segments) - list(reversed(segments)).index(WILDCARD)
             array_path, prefix = segments[: cut - 1], tuple(s.lower() if isinstance(s, str) else s for s in segments[:cut])
+            array_index, array_rest = bind_field(scopes, array_path)
+            get_arrays = _getter(array_rest)
+            fanned = WILDCARD in array_rest
 
             def items(ctx: Context) -> list[tuple[tuple, Any, _Scope]]:
                 out = []
@@ -766,40 +1034,61 @@ class RuleCompiler:
                         out.extend((path + (i,), item, _Scope(prefix, path + (i,), item)) for i, item in enumerate(value))
                 return out
 
-            label = alias
+            def arrays(f: Frame) -> Sequence[Any]:
+                found = get_arrays(f[array_index])
+                return found if fanned else (found,)
+
+            label, scope = alias, (prefix, None)
         elif "value" in keys:
             source = self._operand(raw[keys["value"]], where)
             name = raw.get(keys["name"]) if "name" in keys else None
             if name is not None and not isinstance(name, str):
                 raise RuleError(f"{where}.count: 'name' must be a string")
 
-            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope]]:
-                values = source(ctx)
+            def values_of(f: Frame) -> list:
+                values = source(f)
                 if values is MISSING or values is None:
-                    values = []
+                    return []
                 if not isinstance(values, list):
                     raise EvaluationError(f"count value must be an array, got {type(values).__name__}")
-                return [(("value", i), v, _Scope((), ("value", i), v, name or "")) for i, v in enumerate(values)]
+                return values
+
+            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope]]:
+                return [(("value", i), v, _Scope((), ("value", i), v, name or ""))
+                        for i, v in enumerate(values_of(ctx.frame))]
+
+            def arrays(f: Frame) -> Sequence[Any]:
+                return (values_of(f),)
 
             label = raw[keys["value"]] if isinstance(raw[keys["value"]], str) else "value"
+            scope = ((), name or "")
         else:
             raise RuleError(f"{where}.count: needs 'field' or 'value'")
+        where_cond = where_fast = None
+        if "where" in keys:
+            scopes.append(scope)
+            try:
+                where_cond, where_fast = self._compile(raw[keys["where"]], f"{where}.count.where")
+            finally:
+                scopes.pop()
 
         def check(ctx: Context) -> bool:
             matched = []
-            for path, item, scope in items(ctx):
+            for path, item, item_scope in items(ctx):
                 if where_cond is None:
                     matched.append((path, item))
                     continue
-                ctx.scopes.append(scope)
+                ctx.scopes.append(item_scope)
+                ctx.frame.append(item)
                 ctx.quiet += 1
                 try:
                     if where_cond(ctx):
                         matched.append((path, item))
                 finally:
                     ctx.quiet -= 1
+                    ctx.frame.pop()
                     ctx.scopes.pop()
-            result = apply_operator(op, len(matched), expected(ctx))
+            result = apply_operator(op, len(matched), expected(ctx.frame))
             ctx.note(lambda: {
                 "count": label,
                 "matched": [
@@ -812,7 +1101,36 @@ class RuleCompiler:
             })
             return result
 
-        return check
+        test = fast_operator(op, expected)
+        cutoff = _count_cutoff(op, expected)
+        stop, decided = cutoff if cutoff else (-1, False)
+
+        def count_fast(f: Frame) -> bool:
+            n = 0
+            for array in arrays(f):
+                if not isinstance(array, list):
+                    continue
+                if where_fast is None:
+                    n += len(array)
+                    continue
+                for item in array:
+                    f.append(item)
+                    try:
+                        hit = where_fast(f)
+                    finally:
+                        f.pop()
+                    if hit:
+                        n += 1
+                        if n == stop:  # e.g. 'greater: 0' is decided by the first match
+                            return decided
+            return test(n, f)
+
+        if stop == 0:
+            return check, (lambda f: decided)
+        return check, count_fast
+
+
+FastCondition = Callable[[Frame], bool]
 
 
 def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanned: bool, op: str, op_name: str,
@@ -834,18 +1152,32 @@ def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanne
 
 @dataclass(frozen=True)
 class CompiledRule:
-    condition: Condition
+    condition: Condition  # the evidence path
+    fast: FastCondition | None = None  # the verdict alone; the evidence path's own when None
+
+    def __post_init__(self) -> None:
+        if self.fast is None:
+            object.__setattr__(self, "fast", getattr(self.condition, "fast", None) or
+                               (lambda f: self.condition(Context(f[0]))))
+
+    def matches(self, resource: Mapping[str, Any]) -> bool:
+        """The verdict alone (fast path): True means the resource is non-compliant."""
+        return self.fast(Frame((resource,)))
 
     def evaluate(self, resource: Mapping[str, Any], evidence: bool | None = None) -> tuple[bool, list[dict]]:
         """(matched, evidence). ``matched`` means the resource is non-compliant.
 
-        Evidence is described only when ``evidence`` is True, or (by default) when the rule matched.
+        By default the fast path decides, and only a matched rule is evaluated again to describe
+        its evidence; ``evidence=True`` always describes it, ``evidence=False`` never does.
         """
+        if evidence is None:
+            if not self.fast(Frame((resource,))):
+                return False, []
+        elif not evidence:
+            return self.fast(Frame((resource,))), []
         ctx = Context(resource)
         matched = self.condition(ctx)
-        if evidence or (evidence is None and matched):
-            return matched, [describe() for describe in ctx.evidence]
-        return matched, []
+        return matched, [describe() for describe in ctx.evidence]
 
 
 def compile_rule(rule: Any, parameters: Mapping[str, Any], resolver: FieldResolver) -> CompiledRule:

@@ -1,0 +1,103 @@
+"""Engine figures over the realistic mix (bench/mix.py), each beside a machine yardstick of the same run.
+
+The yardstick is JSON round-trips per second (``json.loads(json.dumps(r))``) of the same resources:
+a pure-Python-object workload every machine runs at its own speed, so the ratio travels between machines.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import mix  # noqa: E402
+from shared.controls import load_catalog  # noqa: E402
+
+
+def yardstick(resources: list[dict], rounds: int) -> float:
+    """Best-of-``rounds`` JSON round-trips per second of ``resources``."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for r in resources:
+            json.loads(json.dumps(r))
+        best = min(best, time.perf_counter() - started)
+    return len(resources) / best
+
+
+def mix_throughput(resources: list[dict], rounds: int, catalog=None) -> dict:
+    """Control evaluations per second of the whole catalog over the mix; per type, ms per resource."""
+    catalog = catalog or load_catalog()
+    evaluations = sum(len(catalog.evaluate(r)) for r in resources)  # warm-up and count
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for resource in resources:
+            catalog.evaluate(resource)
+        timings.append(time.perf_counter() - started)
+    by_type: dict[str, list] = defaultdict(list)
+    for r in resources:
+        by_type[mix.label(r)].append(r)
+    per_type = {}
+    for name, group in sorted(by_type.items()):
+        count = sum(len(catalog.evaluate(r)) for r in group)
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for r in group:
+                catalog.evaluate(r)
+            best = min(best, time.perf_counter() - started)
+        per_type[name] = {"resources": len(group), "evaluations": count, "per_second": count / best,
+                          "ms_per_resource": 1000 * best / len(group)}
+    best, median = min(timings), statistics.median(timings)
+    return {"controls": len(catalog.controls), "resources": len(resources), "evaluations": evaluations,
+            "rounds": rounds, "per_second_median": evaluations / median, "per_second_best": evaluations / best,
+            "per_type": per_type}
+
+
+def per_event_by_type(samples: int) -> dict:
+    """p50/p99 of one ARM write event (re-read, evaluate, transitions, state) per type, in-memory adapters."""
+    from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
+    from shared.events import envelope_from_dict, parse_event
+    from shared.service import Dependencies, handle_change
+
+    catalog = load_catalog()
+    groups: dict[str, list] = defaultdict(list)
+    for t in mix.templates():
+        groups[mix.label(t)].append(t)
+    out = {}
+    for name, shapes in sorted(groups.items()):
+        timings = []
+        for i in range(samples):
+            resource = copy.deepcopy(shapes[i % len(shapes)])
+            resource["id"] = f"{resource['id']}{i}"
+            deps = Dependencies(catalog, StaticResourceReader([resource]), InMemoryStateStore(), MemorySink())
+            event = {"id": f"e-{i}", "subject": resource["id"], "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+                     "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "2", "data": {"resourceUri": resource["id"]}}
+            started = time.perf_counter()
+            handle_change(parse_event(envelope_from_dict(event)), deps)
+            timings.append(time.perf_counter() - started)
+        timings.sort()
+        out[name] = {"samples": samples, "p50_ms": 1000 * timings[len(timings) // 2],
+                     "p99_ms": 1000 * timings[max(0, int(len(timings) * 0.99) - 1)]}
+    return out
+
+
+if __name__ == "__main__":  # a quick look: python bench/engine_bench.py [resources] [rounds]
+    import os
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    resources = mix.corpus(size)
+    result = mix_throughput(resources, rounds)
+    result["yardstick"] = yardstick(resources, rounds)
+    print(json.dumps(result, indent=1))
