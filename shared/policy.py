@@ -205,6 +205,7 @@ class Context:
     evidence: list[dict] = dc_field(default_factory=list)
     quiet: int = 0  # > 0 while inside count 'where' clauses
     frame: Frame = dc_field(default_factory=Frame)
+    reference: bool = False  # True: 'where' clauses too through the evidence path (for tests), not the fast path
 
     def __post_init__(self) -> None:
         self.frame.append(self.resource)
@@ -1073,21 +1074,28 @@ class RuleCompiler:
                 scopes.pop()
 
         def check(ctx: Context) -> bool:
-            matched = []
+            matched, frame = [], ctx.frame
             for path, item, item_scope in items(ctx):
                 if where_cond is None:
                     matched.append((path, item))
                     continue
-                ctx.scopes.append(item_scope)
-                ctx.frame.append(item)
-                ctx.quiet += 1
-                try:
-                    if where_cond(ctx):
+                frame.append(item)
+                if ctx.reference:  # every condition through the evidence path, paths and all
+                    ctx.scopes.append(item_scope)
+                    ctx.quiet += 1
+                    try:
+                        if where_cond(ctx):
+                            matched.append((path, item))
+                    finally:
+                        ctx.quiet -= 1
+                        ctx.scopes.pop()
+                        frame.pop()
+                    continue
+                try:  # evidence inside 'where' is never described: the fast path decides each element
+                    if where_fast(frame):
                         matched.append((path, item))
                 finally:
-                    ctx.quiet -= 1
-                    ctx.frame.pop()
-                    ctx.scopes.pop()
+                    frame.pop()
             result = apply_operator(op, len(matched), expected(ctx.frame))
             ctx.note(lambda: {
                 "count": label,
@@ -1176,6 +1184,13 @@ class CompiledRule:
         elif not evidence:
             return self.fast(Frame((resource,))), []
         ctx = Context(resource)
+        matched = self.condition(ctx)
+        return matched, [describe() for describe in ctx.evidence]
+
+    def reference(self, resource: Mapping[str, Any]) -> tuple[bool, list[dict]]:
+        """(matched, evidence) with every condition, inside counts too, through the evidence path:
+        what the fast path must always agree with."""
+        ctx = Context(resource, reference=True)
         matched = self.condition(ctx)
         return matched, [describe() for describe in ctx.evidence]
 
