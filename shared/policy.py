@@ -104,6 +104,12 @@ def _child(obj: Any, key: Any) -> Any:
     elif key in obj:
         return obj[key]
     lowered = key.lower()
+    if lowered.isascii():  # lower-casing keeps an ASCII name's length: compare lengths first
+        size = len(lowered)
+        for k, v in obj.items():
+            if isinstance(k, str) and len(k) == size and k.lower() == lowered:
+                return v
+        return MISSING
     for k, v in obj.items():
         if isinstance(k, str) and k.lower() == lowered:
             return v
@@ -455,6 +461,7 @@ Expr = Callable[[Frame], Any]  # an expression's value, given the frame (resourc
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<id>[A-Za-z_][\w]*)|(?P<sym>[(),.\[\]]))")
 _NO_FRAME = Frame([{}])  # what a constant sub-expression is evaluated against at load time
 GENERATE_EXPRESSIONS = True  # compile each expression to one Python function (False: nested closures only)
+GENERATE_RULES = True  # compile each rule's fast path to one Python function (False: nested closures)
 
 
 def is_expression(value: Any) -> bool:
@@ -500,6 +507,9 @@ class ExpressionCompiler:
         self.parameters = {k.lower(): v for k, v in parameters.items()}
         self.resolver = resolver
         self.scopes: list[LexicalScope] = []  # the counts enclosing what is being compiled
+        self.ns: dict[str, Any] = {"_truthy": _truthy, "_child": _child, "_index": _index, "M": MISSING}
+        self.refs: dict[str, int] = {}  # generated source of a path under a frame slot -> that slot
+        self._bound_nodes: dict[tuple, _Node] = {}
 
     def compile(self, text: str) -> Expr:
         body = text[1:-1]
@@ -514,7 +524,6 @@ class ExpressionCompiler:
             tokens.append((m.lastgroup, m.group(m.lastgroup)))
             pos = m.end()
         self._tokens, self._pos, self._text = tokens, 0, text
-        self._ns: dict[str, Any] = {}
         node = self._expr()
         if self._pos != len(tokens):
             raise RuleError(f"unexpected {tokens[self._pos][1]!r} in expression {text!r}")
@@ -525,20 +534,24 @@ class ExpressionCompiler:
                 raise RuleError(f"expression {text!r} always fails: {exc}") from None
             return constant(value)
         if not GENERATE_EXPRESSIONS:
-            return node.fn
-        return self._generate(node)
+            expr = node.fn
+        else:
+            expr = self._generate(node)
+        expr.src = node.src  # type: ignore[attr-defined]  # for the generated rule (RuleCompiler)
+        return expr
 
     def _generate(self, node: _Node) -> Expr:
-        ns = dict(self._ns, _slow=node.fn, _truthy=_truthy, _child=_child, _index=_index)
-        source = ("def expression(f):\n    try:\n        return " + node.src +
-                  "\n    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
+        frame = ", ".join(f"e{i}" for i in range(len(self.scopes) + 1))
+        ns = dict(self.ns, _slow=node.fn)
+        source = (f"def expression(f):\n    try:\n        {frame}, = f\n        return {node.src}\n"
+                  "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
         exec(compile(source, f"<expression {self._text[:60]}>", "exec"), ns)  # noqa: S102 - our own source
         return ns["expression"]
 
-    def _name(self, value: Any) -> str:
+    def _name(self, value: Any, prefix: str = "_k") -> str:
         """A namespace name for ``value`` in the generated source."""
-        name = f"_k{len(self._ns)}"
-        self._ns[name] = value
+        name = f"{prefix}{len(self.ns)}"
+        self.ns[name] = value
         return name
 
     def _node(self, fn: Expr, constant_: bool, src: str) -> _Node:
@@ -601,13 +614,21 @@ class ExpressionCompiler:
 
     def _bound(self, index: int, rest: tuple) -> _Node:
         """The value at ``rest`` under frame[index]: a list of the values found if ``rest`` has a [*]."""
+        key = (index, rest)
+        if key not in self._bound_nodes:  # one node per path: the generated rule computes it once per loop
+            self._bound_nodes[key] = self._bind(index, rest)
+        return self._bound_nodes[key]
+
+    def _bind(self, index: int, rest: tuple) -> _Node:
         get = _getter(rest)
         if WILDCARD in rest:
-            fn = lambda f: [v for v in get(f[index]) if v is not MISSING]  # noqa: E731
-            return _Node(fn, False, f"{self._name(fn)}(f)")
+            fn = lambda o: [v for v in get(o) if v is not MISSING]  # noqa: E731
+            return _Node(lambda f: fn(f[index]), False, f"{self._name(fn)}(e{index})")
         if not rest:
-            return _Node(lambda f: f[index], False, f"f[{index}]")
-        return _Node(lambda f: get(f[index]), False, f"{self._name(get)}(f[{index}])")
+            return _Node(lambda f: f[index], False, f"e{index}")
+        src = f"{self._name(get)}(e{index})"
+        self.refs[src] = index
+        return _Node(lambda f: get(f[index]), False, src)
 
     def _call(self, name: str, args: list[_Node]) -> _Node:
         lname = name.lower()
@@ -636,7 +657,7 @@ class ExpressionCompiler:
                 def outside(f: Frame) -> Any:
                     raise EvaluationError(f"current({key!r}) used outside a count that names it")
 
-                return _Node(outside, False, f"{self._name(outside)}(f)")
+                return _Node(outside, False, f"{self._name(outside)}(None)")
             return self._bound(*bound)
         if lname == "if":
             if not arity_ok(3):
@@ -869,11 +890,13 @@ class RuleCompiler:
         self.expressions = ExpressionCompiler(parameters, resolver)
 
     def compile(self, node: Any, where: str = "rule") -> Condition:
-        condition, fast = self._compile(node, where)
+        condition, fast, plan = self._compile(node, where)
         condition.fast = fast  # type: ignore[attr-defined]
+        if GENERATE_RULES:
+            condition.fast = _RuleSource(self.expressions, fast).build(plan)  # type: ignore[attr-defined]
         return condition
 
-    def _compile(self, node: Any, where: str) -> tuple[Condition, FastCondition]:
+    def _compile(self, node: Any, where: str) -> tuple[Condition, FastCondition, tuple]:
         if not isinstance(node, Mapping):
             raise RuleError(f"{where}: a condition must be an object, got {type(node).__name__}")
         keys = {k.lower(): k for k in node}
@@ -883,8 +906,9 @@ class RuleCompiler:
             if len(node) != 1 or not isinstance(items, list) or not items:
                 raise RuleError(f"{where}: '{key}' must be the only key and hold a non-empty list")
             compiled = [self._compile(c, f"{where}.{key}[{i}]") for i, c in enumerate(items)]
-            parts = tuple(c for c, _ in compiled)
-            fast_parts = tuple(f for _, f in compiled)
+            parts = tuple(c for c, _, _ in compiled)
+            fast_parts = tuple(f for _, f, _ in compiled)
+            plan = ("all" if key.lower() == "allof" else "any", [p for _, _, p in compiled])
             if key.lower() == "allof":
                 def all_of(ctx: Context) -> bool:  # a plain loop: no generator per evaluation
                     for part in parts:
@@ -898,7 +922,7 @@ class RuleCompiler:
                             return False
                     return True
 
-                return all_of, all_of_fast
+                return all_of, all_of_fast, plan
 
             def any_of(ctx: Context) -> bool:
                 for part in parts:
@@ -912,12 +936,12 @@ class RuleCompiler:
                         return True
                 return False
 
-            return any_of, any_of_fast
+            return any_of, any_of_fast, plan
         if "not" in keys:
             if len(node) != 1:
                 raise RuleError(f"{where}: 'not' must be the only key")
-            inner, inner_fast = self._compile(node[keys["not"]], f"{where}.not")
-            return (lambda ctx: not inner(ctx)), (lambda f: not inner_fast(f))
+            inner, inner_fast, inner_plan = self._compile(node[keys["not"]], f"{where}.not")
+            return (lambda ctx: not inner(ctx)), (lambda f: not inner_fast(f)), ("not", inner_plan)
         ops = [k for k in keys if k in OPERATOR_NAMES]
         subjects = [k for k in keys if k in ("field", "value", "count")]
         unknown = [node_key for k, node_key in keys.items() if k not in OPERATOR_NAMES and k not in ("field", "value", "count")]
@@ -973,7 +997,7 @@ class RuleCompiler:
                     return test(value, f)
                 return all(test(v, f) for v in value)
 
-            return dynamic, dynamic_fast
+            return dynamic, dynamic_fast, ("closure", dynamic_fast, len(scopes))
         try:
             segments = self.resolver.resolve(raw)
         except RuleError as exc:
@@ -989,7 +1013,8 @@ class RuleCompiler:
                         return False
                 return True
 
-        return (lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx.frame))), fast
+        return ((lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx.frame))), fast,
+                ("field", index, rest, op, expected))
 
     def _value_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
                          where: str) -> tuple[Condition, FastCondition]:
@@ -1003,7 +1028,7 @@ class RuleCompiler:
             ctx.note(lambda: {"value": label, "actual": _evidence_value(value), "operator": op_name, "result": result})
             return result
 
-        return check, (lambda f: test(actual(f), f))
+        return check, (lambda f: test(actual(f), f)), ("value", actual, op, expected)
 
     def _count_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
                          where: str) -> tuple[Condition, FastCondition]:
@@ -1040,6 +1065,7 @@ class RuleCompiler:
                 return found if fanned else (found,)
 
             label, scope = alias, (prefix, None)
+            plan_source = ("field", array_index, array_rest)
         elif "value" in keys:
             source = self._operand(raw[keys["value"]], where)
             name = raw.get(keys["name"]) if "name" in keys else None
@@ -1063,15 +1089,19 @@ class RuleCompiler:
 
             label = raw[keys["value"]] if isinstance(raw[keys["value"]], str) else "value"
             scope = ((), name or "")
+            plan_source = ("value", source)
         else:
             raise RuleError(f"{where}.count: needs 'field' or 'value'")
-        where_cond = where_fast = None
+        where_cond = where_fast = where_plan = None
+        depth = len(scopes) + 1  # the frame slot of the counted element
         if "where" in keys:
             scopes.append(scope)
             try:
-                where_cond, where_fast = self._compile(raw[keys["where"]], f"{where}.count.where")
+                where_cond, where_fast, where_plan = self._compile(raw[keys["where"]], f"{where}.count.where")
             finally:
                 scopes.pop()
+            if GENERATE_RULES:  # what decides each element, in the evidence path too
+                where_fast = _RuleSource(self.expressions, where_fast).build(where_plan, depth)
 
         def check(ctx: Context) -> bool:
             matched, frame = [], ctx.frame
@@ -1133,12 +1163,227 @@ class RuleCompiler:
                             return decided
             return test(n, f)
 
+        plan = ("count", plan_source, where_plan, depth, op, expected, cutoff)
         if stop == 0:
-            return check, (lambda f: decided)
-        return check, count_fast
+            return check, (lambda f: decided), plan
+        return check, count_fast, plan
 
 
 FastCondition = Callable[[Frame], bool]
+
+
+def _bad_count_value(values: Any) -> None:
+    raise EvaluationError(f"count value must be an array, got {type(values).__name__}")
+
+
+_INLINE_COMPARE = {"greater": ">", "greaterorequals": ">=", "less": "<", "lessorequals": "<=", "equals": "==",
+                   "notequals": "!="}
+
+
+class _RuleSource:
+    """Generates one Python function for a rule's fast path (as template engines and JSON-schema
+    compilers do): conditions become statements over locals (``e0`` the resource, ``eN`` the element
+    of the N-th enclosing count), constant operands are names prepared at load time, and a count
+    breaks out of its loop once its verdict is decided. On a Python error the closures re-run, so
+    errors read the same."""
+
+    def __init__(self, expressions: ExpressionCompiler, closures: FastCondition):
+        self.x = expressions
+        self.closures = closures
+        self.lines: list[str] = []
+        self.n = 0
+        self.hoisted: dict[str, str] = {}  # expression source -> the local computed before the loop
+
+    def build(self, plan: tuple, depth: int = 0) -> FastCondition:
+        """The function of ``plan`` over a frame of ``depth`` + 1 slots (0: a whole rule)."""
+        self.lines = []
+        frame = ", ".join(f"e{i}" for i in range(depth + 1))
+        self.line(2, f"{frame}, = f")
+        result = self.emit(plan, 2)
+        ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value)
+        source = ("def rule(f):\n    try:\n" + "\n".join(self.lines) + f"\n        return {result}\n"
+                  "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
+        exec(compile(source, "<rule>", "exec"), ns)  # noqa: S102 - our own source
+        rule = ns["rule"]
+        rule.source = source  # type: ignore[attr-defined]
+        return rule
+
+    def var(self, stem: str = "r") -> str:
+        self.n += 1
+        return f"{stem}{self.n}"
+
+    def line(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def expr(self, expr: Expr) -> str:
+        is_constant, value = constant_of(expr)
+        if is_constant:
+            return self.x._name(value)
+        src = expr.src
+        for ref, local in self.hoisted.items():
+            src = src.replace(ref, local)
+        return f"({src})"
+
+    def sources(self, plan: tuple | None) -> list[str]:
+        """The generated source of every expression under ``plan``."""
+        if plan is None:
+            return []
+        kind = plan[0]
+        if kind in ("all", "any"):
+            return [src for part in plan[1] for src in self.sources(part)]
+        if kind == "not":
+            return self.sources(plan[1])
+        exprs: list = []
+        if kind == "field":
+            exprs = [plan[4]]
+        elif kind == "value":
+            exprs = [plan[1], plan[3]]
+        elif kind == "count":
+            exprs = [plan[5]] + ([plan[1][1]] if plan[1][0] == "value" else [])
+            return [getattr(e, "src", "") for e in exprs] + self.sources(plan[2])
+        return [getattr(e, "src", "") for e in exprs]
+
+    def hoist(self, indent: int, where: tuple, depth: int) -> list[str]:
+        """Before a count's loop: each path under an outer element (``current(...)`` of an enclosing
+        count, a field of the resource) that the loop's expressions read, computed once, not per item."""
+        texts = self.sources(where)
+        added = []
+        for ref, index in self.x.refs.items():
+            if index < depth and ref not in self.hoisted and any(ref in t for t in texts):
+                local = self.var("h")
+                self.line(indent, f"{local} = {ref}")
+                self.hoisted[ref] = local
+                added.append(ref)
+        return added
+
+    def get(self, indent: int, target: str, base: str, rest: tuple) -> None:
+        """``target = value at rest under base``, dict lookups inline."""
+        self.line(indent, f"{target} = {base}")
+        for seg in rest:
+            if isinstance(seg, str):
+                key = repr(seg)
+                self.line(indent, f"if {target}.__class__ is dict and {key} in {target}:")
+                self.line(indent + 1, f"{target} = {target}[{key}]")
+                self.line(indent, "else:")
+                self.line(indent + 1, f"{target} = _child({target}, {key})")
+            else:
+                self.line(indent, f"{target} = _child({target}, {seg!r})")
+
+    def test(self, indent: int, target: str, value: str, op: str, expected: Expr) -> None:
+        """``target = the operator's verdict on value``."""
+        is_constant, k = constant_of(expected)
+        if not is_constant:
+            self.line(indent, f"{target} = _apply({op!r}, {value}, {self.expr(expected)})")
+            return
+        if op in ("equals", "notequals") and k.__class__ is str:
+            neg = " not" if op == "notequals" else ""
+            miss = op == "notequals"
+            ks, kf = self.x._name(k), self.x._name(k.casefold())
+            general = self.x._name(fast_operator(op, expected))
+            self.line(indent, f"if {value} is M or {value} is None:")
+            self.line(indent + 1, f"{target} = {miss}")
+            self.line(indent, f"elif {value}.__class__ is str:")
+            self.line(indent + 1, f"{target} ={neg} ({value} == {ks} or {value}.casefold() == {kf})")
+            self.line(indent, "else:")
+            self.line(indent + 1, f"{target} = {general}({value}, None)")
+            return
+        if op in ("in", "notin") and isinstance(k, list) and all(_eq_key(v) is not None for v in k):
+            neg = " not" if op == "notin" else ""
+            strings = self.x._name(frozenset(v.casefold() for v in k if isinstance(v, str)))
+            general = self.x._name(fast_operator(op, expected))
+            self.line(indent, f"if {value}.__class__ is str:")
+            self.line(indent + 1, f"{target} = {value}.casefold(){neg} in {strings}")
+            self.line(indent, "else:")
+            self.line(indent + 1, f"{target} = {general}({value}, None)")
+            return
+        self.line(indent, f"{target} = {self.x._name(fast_operator(op, expected))}({value}, None)")
+
+    def emit(self, plan: tuple, indent: int) -> str:
+        """Statements at ``indent`` that leave the condition's verdict in the returned local."""
+        kind = plan[0]
+        out = self.var()
+        if kind in ("all", "any"):
+            want = kind == "all"
+            self.line(indent, f"{out} = {not want}")
+            level = indent
+            for part in plan[1]:
+                got = self.emit(part, level)
+                self.line(level, f"if {'' if want else 'not '}{got}:")
+                level += 1
+            self.line(level, f"{out} = {want}")
+            return out
+        if kind == "not":
+            got = self.emit(plan[1], indent)
+            self.line(indent, f"{out} = not {got}")
+            return out
+        if kind == "closure":
+            frame = ", ".join(f"e{i}" for i in range(plan[2] + 1))
+            self.line(indent, f"{out} = {self.x._name(plan[1])}(_Frame(({frame},)))")
+            return out
+        if kind == "field":
+            _, index, rest, op, expected = plan
+            value = self.var("v")
+            if WILDCARD not in rest:
+                self.get(indent, value, f"e{index}", rest)
+                self.test(indent, out, value, op, expected)
+                return out
+            self.line(indent, f"{out} = True")  # [*] outside count: every element
+            self.line(indent, f"for {value} in {self.x._name(_getter(rest))}(e{index}):")
+            self.test(indent + 1, out, value, op, expected)
+            self.line(indent + 1, f"if not {out}:")
+            self.line(indent + 2, "break")
+            return out
+        if kind == "value":
+            _, actual, op, expected = plan
+            value = self.var("v")
+            self.line(indent, f"{value} = {self.expr(actual)}")
+            self.test(indent, out, value, op, expected)
+            return out
+        _, source, where, depth, op, expected, cutoff = plan
+        stop, decided = cutoff if cutoff else (-1, False)
+        if stop == 0:
+            self.line(indent, f"{out} = {decided}")
+            return out
+        n, array = self.var("n"), self.var("a")
+        self.line(indent, f"{n} = 0")
+        if source[0] == "field":
+            _, index, rest = source
+            if WILDCARD in rest:
+                self.line(indent, f"for {array} in {self.x._name(_getter(rest))}(e{index}):")
+                level = indent + 1
+            else:
+                self.get(indent, array, f"e{index}", rest)
+                level = indent
+        else:
+            self.line(indent, f"{array} = {self.expr(source[1])}")
+            self.line(indent, f"if {array} is M or {array} is None:")
+            self.line(indent + 1, f"{array} = []")
+            self.line(indent, f"elif not isinstance({array}, list):")
+            self.line(indent + 1, f"_bad({array})")
+            level = indent
+        self.line(level, f"if isinstance({array}, list):")
+        if where is None:
+            self.line(level + 1, f"{n} += len({array})")
+        else:
+            added = self.hoist(level + 1, where, depth)
+            self.line(level + 1, f"for e{depth} in {array}:")
+            hit = self.emit(where, level + 2)
+            for ref in added:
+                del self.hoisted[ref]
+            self.line(level + 2, f"if {hit}:")
+            self.line(level + 3, f"{n} += 1")
+            if stop > 0:
+                self.line(level + 3, f"if {n} == {stop}:")
+                self.line(level + 4, "break")
+            if stop > 0 and level > indent:  # a fanned-out array path: stop the outer loop too
+                self.line(level, f"if {n} == {stop}:")
+                self.line(level + 1, "break")
+        is_constant, k = constant_of(expected)
+        if is_constant and op in _INLINE_COMPARE and isinstance(k, (int, float)) and not isinstance(k, bool):
+            self.line(indent, f"{out} = {n} {_INLINE_COMPARE[op]} {k!r}")
+        else:
+            self.test(indent, out, n, op, expected)
+        return out
 
 
 def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanned: bool, op: str, op_name: str,
