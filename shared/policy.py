@@ -891,7 +891,7 @@ class RuleCompiler:
 
     def compile(self, node: Any, where: str = "rule") -> Condition:
         condition, fast, plan = self._compile(node, where)
-        condition.fast = fast  # type: ignore[attr-defined]
+        condition.fast = condition.closures = fast  # type: ignore[attr-defined]
         if GENERATE_RULES:
             condition.fast = _RuleSource(self.expressions, fast).build(plan)  # type: ignore[attr-defined]
         return condition
@@ -1284,6 +1284,14 @@ class _RuleSource:
             self.line(indent + 1, f"{target} = {miss}")
             self.line(indent, f"elif {value}.__class__ is str:")
             self.line(indent + 1, f"{target} ={neg} ({value} == {ks} or {value}.casefold() == {kf})")
+            self.line(indent, "else:")
+            self.line(indent + 1, f"{target} = {general}({value}, None)")
+            return
+        if op in ("equals", "notequals") and isinstance(k, bool):  # e.g. a template expression 'equals: true'
+            neg = " not" if op == "notequals" else ""
+            general = self.x._name(fast_operator(op, expected))
+            self.line(indent, f"if {value}.__class__ is bool:")
+            self.line(indent + 1, f"{target} ={neg} ({value} is {k!r})")
             self.line(indent, "else:")
             self.line(indent + 1, f"{target} = {general}({value}, None)")
             return
