@@ -78,14 +78,22 @@ def parse_path(text: str) -> tuple[Any, ...]:
     return tuple(out)
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_$][\w$-]*")
+
+
 def format_path(segments: Sequence[Any]) -> str:
+    return _format_path(tuple(segments))
+
+
+@functools.lru_cache(maxsize=8192)
+def _format_path(segments: tuple) -> str:
     text = ""
     for seg in segments:
         if isinstance(seg, int):
             text += f"[{seg}]"
         elif seg == WILDCARD:
             text += "[*]"
-        elif not re.fullmatch(r"[A-Za-z_$][\w$-]*", str(seg)):
+        elif not _PLAIN_NAME.fullmatch(str(seg)):
             text += f"['{seg}']"
         else:
             text += ("." if text else "") + str(seg)
@@ -979,12 +987,19 @@ class RuleCompiler:
             name_expr = self.expressions.compile(raw)
             resolver, scopes = self.resolver, tuple(self.expressions.scopes)
 
+            resolved: dict[str, tuple] = {}  # field name -> path: a rule names few fields
+
             def resolve(f: Frame) -> tuple[str, tuple]:
-                name = name_expr(f)
-                try:
-                    return str(name), resolver.resolve(str(name))
-                except RuleError as exc:
-                    raise EvaluationError(str(exc)) from None
+                name = str(name_expr(f))
+                if name not in resolved:
+                    try:
+                        path = resolver.resolve(name)
+                    except RuleError as exc:
+                        raise EvaluationError(str(exc)) from None
+                    if len(resolved) < 256:
+                        resolved[name] = path
+                    return name, path
+                return name, resolved[name]
 
             def dynamic(ctx: Context) -> bool:
                 name, segments = resolve(ctx.frame)
