@@ -219,17 +219,18 @@ class Catalog:
         rtype = str(resource.get("type", ""))
         fetch = related or offline_related
         cache: dict[str, list] = {}
+        index: dict = {}  # case-insensitive name lookups, shared by the rules (none changes the resource)
         results = []
         for control in self._for_type(rtype) + [c for c in self._any if c.applies_to(resource)
                                                   and rtype.lower() not in c.resource_types]:
-            results.append(self._evaluate_one(control, resource, fetch, cache))
+            results.append(self._evaluate_one(control, resource, fetch, cache, index))
         return results
 
     @staticmethod
     def _evaluate_one(control: Control, resource: Mapping[str, Any], fetch: RelatedSource,
-                      cache: dict[str, list]) -> ControlResult:
+                      cache: dict[str, list], index: dict | None = None) -> ControlResult:
         try:  # the common case first: a compliant verdict from the fast path, nothing else built
-            if not control.rule.matches(resource):
+            if not control.rule.matches(resource, index):
                 return ControlResult(control.id, control.title, control.severity, Status.COMPLIANT)
         except EvaluationError:
             pass  # described below, with its reason

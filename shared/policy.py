@@ -112,16 +112,29 @@ def _child(obj: Any, key: Any) -> Any:
     elif key in obj:
         return obj[key]
     lowered = key.lower()
-    if lowered.isascii():  # lower-casing keeps an ASCII name's length: compare lengths first
-        size = len(lowered)
-        for k, v in obj.items():
-            if isinstance(k, str) and len(k) == size and k.lower() == lowered:
-                return v
-        return MISSING
     for k, v in obj.items():
         if isinstance(k, str) and k.lower() == lowered:
             return v
     return MISSING
+
+
+KeyIndex = dict  # id(object) -> (object, {lower-cased name: name}): one evaluation's case-insensitive lookups
+
+
+def _child_miss(obj: dict, key: str, index: KeyIndex | None) -> Any:
+    """``_child`` for a name that ``obj`` lacks as spelled: through ``index``, each object's names are
+    lower-cased once per evaluation instead of once per lookup (the object is kept, so its id stays its own)."""
+    if index is None:
+        return _child(obj, key)
+    entry = index.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        names: dict[str, str] = {}
+        for k in obj:
+            if isinstance(k, str):
+                names.setdefault(k.lower(), k)
+        entry = index[id(obj)] = (obj, names)
+    name = entry[1].get(key.lower())
+    return MISSING if name is None else obj[name]
 
 
 def _walk(obj: Any, segments: Sequence[Any], prefix: tuple) -> list[tuple[tuple, Any]]:
@@ -899,7 +912,8 @@ class RuleCompiler:
 
     def compile(self, node: Any, where: str = "rule") -> Condition:
         condition, fast, plan = self._compile(node, where)
-        condition.fast = condition.closures = fast  # type: ignore[attr-defined]
+        condition.closures = fast  # type: ignore[attr-defined]
+        condition.fast = lambda f, ix=None: fast(f)  # type: ignore[attr-defined]
         if GENERATE_RULES:
             condition.fast = _RuleSource(self.expressions, fast).build(plan)  # type: ignore[attr-defined]
         return condition
@@ -1215,8 +1229,9 @@ class _RuleSource:
         frame = ", ".join(f"e{i}" for i in range(depth + 1))
         self.line(2, f"{frame}, = f")
         result = self.emit(plan, 2)
-        ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value)
-        source = ("def rule(f):\n    try:\n" + "\n".join(self.lines) + f"\n        return {result}\n"
+        ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value,
+                  _miss=_child_miss)
+        source = ("def rule(f, ix=None):\n    try:\n" + "\n".join(self.lines) + f"\n        return {result}\n"
                   "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
         exec(compile(source, "<rule>", "exec"), ns)  # noqa: S102 - our own source
         rule = ns["rule"]
@@ -1277,8 +1292,8 @@ class _RuleSource:
         for seg in rest:
             if isinstance(seg, str):
                 key = repr(seg)
-                self.line(indent, f"if {target}.__class__ is dict and {key} in {target}:")
-                self.line(indent + 1, f"{target} = {target}[{key}]")
+                self.line(indent, f"if {target}.__class__ is dict:")
+                self.line(indent + 1, f"{target} = {target}[{key}] if {key} in {target} else _miss({target}, {key}, ix)")
                 self.line(indent, "else:")
                 self.line(indent + 1, f"{target} = _child({target}, {key})")
             else:
@@ -1434,11 +1449,14 @@ class CompiledRule:
     def __post_init__(self) -> None:
         if self.fast is None:
             object.__setattr__(self, "fast", getattr(self.condition, "fast", None) or
-                               (lambda f: self.condition(Context(f[0]))))
+                               (lambda f, ix=None: self.condition(Context(f[0]))))
 
-    def matches(self, resource: Mapping[str, Any]) -> bool:
-        """The verdict alone (fast path): True means the resource is non-compliant."""
-        return self.fast(Frame((resource,)))
+    def matches(self, resource: Mapping[str, Any], index: KeyIndex | None = None) -> bool:
+        """The verdict alone (fast path): True means the resource is non-compliant.
+
+        ``index`` (an empty dict, then passed again) shares case-insensitive name lookups between
+        rules evaluated on the same, unchanged resource."""
+        return self.fast(Frame((resource,)), index)
 
     def evaluate(self, resource: Mapping[str, Any], evidence: bool | None = None) -> tuple[bool, list[dict]]:
         """(matched, evidence). ``matched`` means the resource is non-compliant.

@@ -34,6 +34,9 @@ def outcome(fn, *args):
 def assert_agree(rule, resource) -> None:
     reference = outcome(lambda: rule.reference(resource)[0])
     generated = outcome(rule.matches, resource)
+    shared_index = {}  # as Catalog.evaluate shares it between the rules of one resource
+    indexed = [outcome(rule.matches, resource, shared_index) for _ in range(2)]
+    assert indexed == [generated, generated]
     closures = outcome(rule.condition.closures, Frame((resource,)))
     default = outcome(lambda: rule.evaluate(resource)[0])
     if reference == "error":  # a decided count may stop before the element that fails
