@@ -67,7 +67,7 @@ def templates() -> list[dict]:
 
 def label(resource: dict) -> str:
     """The per-type row a resource is reported under."""
-    return resource["type"].split("/", 1)[1] if "/" in resource["type"] else resource["type"]
+    return resource["type"].removeprefix("Microsoft.")
 
 
 def corpus(size: int) -> list[dict]:

@@ -1082,11 +1082,12 @@ class RuleCompiler:
             get_arrays = _getter(array_rest)
             fanned = WILDCARD in array_rest
 
-            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope]]:
+            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope | None]]:
                 out = []
                 for path, value in ctx.lookup(array_path)[0]:
                     if isinstance(value, list):
-                        out.extend((path + (i,), item, _Scope(prefix, path + (i,), item)) for i, item in enumerate(value))
+                        out.extend((path + (i,), item, _Scope(prefix, path + (i,), item) if ctx.reference else None)
+                                   for i, item in enumerate(value))
                 return out
 
             def arrays(f: Frame) -> Sequence[Any]:
