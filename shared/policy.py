@@ -529,7 +529,7 @@ class ExpressionCompiler:
         self.resolver = resolver
         self.scopes: list[LexicalScope] = []  # the counts enclosing what is being compiled
         self.ns: dict[str, Any] = {"_truthy": _truthy, "_child": _child, "_index": _index, "M": MISSING}
-        self.refs: dict[str, int] = {}  # generated source of a path under a frame slot -> that slot
+        self.nodes: set[str] = set()  # generated source of every sub-expression that reads the frame
         self._bound_nodes: dict[tuple, _Node] = {}
 
     def compile(self, text: str) -> Expr:
@@ -581,6 +581,7 @@ class ExpressionCompiler:
                 return _Node(fn, True, self._name(fn(_NO_FRAME)))
             except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):
                 pass
+        self.nodes.add(src)
         return _Node(fn, constant_, src)
 
     # recursive descent
@@ -648,7 +649,7 @@ class ExpressionCompiler:
         if not rest:
             return _Node(lambda f: f[index], False, f"e{index}")
         src = f"{self._name(get)}(e{index})"
-        self.refs[src] = index
+        self.nodes.add(src)
         return _Node(lambda f: get(f[index]), False, src)
 
     def _call(self, name: str, args: list[_Node]) -> _Node:
@@ -1202,6 +1203,10 @@ class RuleCompiler:
 FastCondition = Callable[[Frame], bool]
 
 
+_FRAME_SLOT = re.compile(r"\be(\d+)\b")  # a frame slot in generated source
+_FAILED = _Missing()  # a hoisted sub-expression that failed: computed again where it is used
+
+
 def _bad_count_value(values: Any) -> None:
     raise EvaluationError(f"count value must be an array, got {type(values).__name__}")
 
@@ -1231,7 +1236,7 @@ class _RuleSource:
         self.line(2, f"{frame}, = f")
         result = self.emit(plan, 2)
         ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value,
-                  _miss=_child_miss)
+                  _miss=_child_miss, EvaluationError=EvaluationError, _FAILED=_FAILED)
         source = ("def rule(f, ix=None):\n    try:\n" + "\n".join(self.lines) + f"\n        return {result}\n"
                   "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
         exec(compile(source, "<rule>", "exec"), ns)  # noqa: S102 - our own source
@@ -1250,10 +1255,13 @@ class _RuleSource:
         is_constant, value = constant_of(expr)
         if is_constant:
             return self.x._name(value)
-        src = expr.src
-        for ref, local in self.hoisted.items():
-            src = src.replace(ref, local)
-        return f"({src})"
+        return f"({self.substitute(expr.src)})"
+
+    def substitute(self, src: str) -> str:
+        """``src`` with every hoisted sub-expression replaced by its local (the largest first)."""
+        for ref in sorted(self.hoisted, key=len, reverse=True):
+            src = src.replace(ref, self.hoisted[ref])
+        return src
 
     def sources(self, plan: tuple | None) -> list[str]:
         """The generated source of every expression under ``plan``."""
@@ -1275,16 +1283,26 @@ class _RuleSource:
         return [getattr(e, "src", "") for e in exprs]
 
     def hoist(self, indent: int, where: tuple, depth: int) -> list[str]:
-        """Before a count's loop: each path under an outer element (``current(...)`` of an enclosing
-        count, a field of the resource) that the loop's expressions read, computed once, not per item."""
+        """Before a count's loop: every sub-expression of the loop's expressions that reads only outer
+        elements (``current(...)`` of an enclosing count, a field of the resource, and what is computed
+        from them) is computed once, not once per item. Largest first; one that fails is computed
+        again where it is used, so it fails there, as it would have."""
         texts = self.sources(where)
-        added = []
-        for ref, index in self.x.refs.items():
-            if index < depth and ref not in self.hoisted and any(ref in t for t in texts):
-                local = self.var("h")
-                self.line(indent, f"{local} = {ref}")
-                self.hoisted[ref] = local
-                added.append(ref)
+        added: list[str] = []
+        for src in sorted(self.x.nodes, key=len, reverse=True):
+            slots = [int(n) for n in _FRAME_SLOT.findall(src)]
+            if not slots or max(slots) >= depth or src in self.hoisted:
+                continue
+            if not any(src in t for t in texts) or any(src in chosen for chosen in added):
+                continue
+            local = self.var("h")
+            value = self.substitute(src)
+            self.line(indent, "try:")
+            self.line(indent + 1, f"{local} = {value}")
+            self.line(indent, "except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):")
+            self.line(indent + 1, f"{local} = _FAILED")
+            self.hoisted[src] = f"({local} if {local} is not _FAILED else ({value}))"
+            added.append(src)
         return added
 
     def get(self, indent: int, target: str, base: str, rest: tuple) -> None:
