@@ -111,10 +111,10 @@ def test_the_generated_groups_reach_both_verdicts():
     @given(resource=nsg)
     def collect(resource):
         for c in NSG_CONTROLS:
-            seen[c.id].add(c.rule.reference(resource)[0])
+            seen[c.id].add(outcome(lambda: c.rule.reference(resource)[0]))
 
     collect()
-    assert all(v == {True, False} for cid, v in seen.items() if cid != "nsg-flow-logs-retention"), seen
+    assert all({True, False} <= v for cid, v in seen.items() if cid != "nsg-flow-logs-retention"), seen
 
 
 # ------------------------------------------------------------------ every catalog control on the fixtures, mutated
