@@ -1,7 +1,18 @@
 """A compiler for the Azure Policy rule language (``policyRule.if``). Pure.
 
-A rule is compiled once into plain Python closures; evaluating it against an ARM
-resource object does no parsing. Semantics follow Azure Policy:
+A rule is compiled once at load; evaluating it against an ARM resource object does
+no parsing. It is compiled twice from one walk of the rule:
+
+* the *fast path* answers the verdict alone: one generated Python function per rule
+  (fields and ``current()`` bound to frame slots, constant ``in``/``equals`` operands
+  prepared as sets and case-folded strings, alias paths pre-split, a ``count`` stopping
+  once its verdict is decided, values that depend only on an outer element computed
+  once per loop), with the same closures it was generated beside as its fallback;
+* the *evidence path* (closures over a ``Context``) records the concrete paths and
+  values that decided the verdict. It runs only for a rule that matched, and a count's
+  ``where`` inside it is decided by the fast path (evidence there is never described).
+
+Semantics follow Azure Policy:
 
 * string comparisons are case-insensitive (``match`` is the exception);
 * a missing field is never equal to anything, so ``notEquals``/``notIn``/
@@ -13,8 +24,9 @@ resource object does no parsing. Semantics follow Azure Policy:
 * ``value`` and ``field`` may be template expressions: ``[parameters('x')]``,
   ``[concat(...)]``, ``[if(...)]``, ``[split(...)]`` and so on.
 
-Evaluation also records *evidence*: the concrete paths and values consulted,
-so a verdict can be explained.
+The evidence (the concrete paths and values consulted) explains a verdict.
+``tests/test_fast_path.py`` checks that the fast path, its closures and the full
+evidence path (``CompiledRule.reference``) always agree.
 """
 from __future__ import annotations
 
