@@ -18,6 +18,7 @@ import copy
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -433,6 +434,26 @@ Measured with cProfile on the same corpora, before and after each change:
 | evidence described lazily (only for a non-compliant verdict), `dict` instead of `typing.Mapping` checks, cached lower-cased paths | 15,263 evaluations/s (12 controls) | 30,706 evaluations/s |
 | `allOf`/`anyOf`/`and`/`or` as plain loops, a string fast path in `equals`, a regex instead of a per-character scan of resource ids | 1,462 resources/s reconciled | 1,819 resources/s |
 | a related read (or its failure) shared by every control of one evaluation | 2 related reads per storage account | 1 |
+
+Then, on the realistic mix, where a profile of 1,000 resources showed the NSG port-range `count`
+rules taking most of the time (a template expression per port per security rule, `current()`
+re-resolving its path on every call, path tuples and an evidence closure built for every
+condition even inside `count`, `redact` about a tenth):
+
+| change | what it removes |
+|---|---|
+| a fast path for the verdict alone; evidence described in a second pass only for a rule that matched, and inside a `count` never | paths and evidence records for compliant resources |
+| fields and `current()` bound to frame slots when the rule is compiled | a search of the enclosing counts by path on every lookup |
+| each rule's fast path generated as one Python function (as template engines and JSON-schema compilers do), beside the closures | a Python call per condition and per expression node |
+| constant `in`/`notIn` lists as sets of normalised values, constant strings case-folded once, `count ... greater 0` stopping at the first match | a comparison per list item and per remaining element |
+| sub-expressions that read only an outer element (`current()` of the security rule, its `split`, `int`) computed once per loop, failures deferred to where they are used | the same work for every port of every rule |
+| case-insensitive misses through a per-evaluation index of each object's names | a scan of every key for each absent property |
+| redaction: one keyword search decides for short strings | eight regular expressions per evidence string |
+
+Measured the two ways the issue asked for, on one 20-rule NSG (whole catalog, fast path only): nested
+closures bound to frame slots took about 100 us per NSG control; the generated function takes
+about 20 us for the same rule, so the generated form is what runs (`GENERATE_RULES` in
+`shared/policy.py` switches back to the closures).
 """
 
 
@@ -531,6 +552,9 @@ def main() -> int:
     Path(args.out).write_text(render(engine, cold, render_mix(mix_runs, args.repeats)) + render_events(events)
                               + render_reconciliation(rec) + render_c7n(c7n) + HISTORY, encoding="utf-8")
     print(f"wrote {args.out}")
+    for name, tree in trees.items():
+        if name != "after":
+            shutil.rmtree(tree, ignore_errors=True)
     return 0
 
 
