@@ -136,7 +136,7 @@ KeyIndex = dict  # id(object) -> (object, {lower-cased name: name}): one evaluat
 def _child_miss(obj: dict, key: str, index: KeyIndex | None) -> Any:
     """``_child`` for a name that ``obj`` lacks as spelled: through ``index``, each object's names are
     lower-cased once per evaluation instead of once per lookup (the object is kept, so its id stays its own)."""
-    if index is None:
+    if index is None or obj.__class__ is not dict:  # a dict subclass keeps its own rules for a miss
         return _child(obj, key)
     entry = index.get(id(obj))
     if entry is None or entry[0] is not obj:
@@ -540,7 +540,8 @@ class ExpressionCompiler:
         self.parameters = {k.lower(): v for k, v in parameters.items()}
         self.resolver = resolver
         self.scopes: list[LexicalScope] = []  # the counts enclosing what is being compiled
-        self.ns: dict[str, Any] = {"_truthy": _truthy, "_child": _child, "_index": _index, "M": MISSING}
+        self.ns: dict[str, Any] = {"_truthy": _truthy, "_child": _child, "_index": _index, "M": MISSING,
+                                   "_Frame": Frame}
         self.nodes: set[str] = set()  # generated source of every sub-expression that reads the frame
         self._bound_nodes: dict[tuple, _Node] = {}
 
@@ -626,6 +627,10 @@ class ExpressionCompiler:
                         self._take(",")
                 self._take(")")
                 node = self._call(text, args)
+                if not node.src:  # a function node built without generated source: call its closure
+                    frame = ", ".join(f"e{i}" for i in range(len(self.scopes) + 1))
+                    node.src = f"{self._name(node.fn)}(_Frame(({frame},)))"
+                    self.nodes.add(node.src)
             elif text.lower() in ("true", "false", "null"):
                 node = self._literal({"true": True, "false": False, "null": None}[text.lower()])
             else:

@@ -220,3 +220,25 @@ def thing(draw):
 @given(rule=conditions(SCALAR_FIELDS, 3), resource=thing())
 def test_generated_rules_agree(rule, resource):
     assert_agree(compile_rule(rule, {}, RESOLVER), resource)
+
+
+def test_a_function_node_without_generated_source_runs_through_its_closure(monkeypatch):
+    """A template function added to ``ExpressionCompiler._call`` as a closure only (``ctx.resource``
+    is the evaluated resource) works in the generated rule, in its closures and in the evidence path."""
+    import shared.policy as policy
+
+    original = policy.ExpressionCompiler._call
+
+    def with_own_name(self, name, args):
+        if name.lower() == "ownname":
+            return policy._Node(lambda ctx: ctx.resource["name"], False)
+        return original(self, name, args)
+
+    monkeypatch.setattr(policy.ExpressionCompiler, "_call", with_own_name)
+    rule = compile_rule({"count": {"field": "Test/things/rules[*]", "where": {
+        "value": "[concat(ownname(), '/', current('Test/things/rules[*].name'))]", "equals": "thing-01/SSH"}},
+        "equals": 1}, {}, RESOLVER)
+    assert rule.matches(THING) is True
+    assert rule.reference(THING)[0] is True
+    assert rule.matches(dict(THING, name="other")) is False
+    assert_agree(rule, THING)
