@@ -107,9 +107,11 @@ def engine_throughput(resources: list[dict], rounds: int) -> dict:
             catalog.evaluate(resource)
         timings.append(time.perf_counter() - started)
     best, median = min(timings), statistics.median(timings)
+    from bench.engine_bench import yardstick
+
     return {"controls": len(catalog.controls), "resources": len(resources), "evaluations": evaluations,
             "median_s": median, "per_second_median": evaluations / median, "per_second_best": evaluations / best,
-            "rounds": rounds}
+            "rounds": rounds, "yardstick": yardstick(resources, rounds)}
 
 
 class CountingReader:
@@ -502,6 +504,8 @@ resource's `$related` block, so no I/O is timed.
 |---|---|
 | control evaluations per second (median round) | {engine['per_second_median']:,.0f} |
 | control evaluations per second (best round) | {engine['per_second_best']:,.0f} |
+| yardstick: JSON round-trips per second of the same resources | {engine['yardstick']:,.0f} |
+| evaluations per JSON round-trip | {engine['per_second_best'] / engine['yardstick']:.2f} |
 | target | {ENGINE_TARGET:,} ({verdict}) |
 
 ## Cold start
