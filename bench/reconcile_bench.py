@@ -1,6 +1,7 @@
 """Reconciliation throughput and peak memory over a generated Resource Graph dump (run in its own process).
 
-Prints one JSON line: resources, seconds, resources per second, peak RSS in MiB. The state store keeps
+Prints one JSON line: resources, seconds, resources per second, peak RSS in MiB, and the yardstick
+(JSON round-trips per second of the same rows, see bench/engine_bench.py). The state store keeps
 nothing (state lives in Table Storage in Azure), so the figure is the function's own memory.
 """
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import mix  # noqa: E402
+from bench.engine_bench import yardstick  # noqa: E402
 from shared.adapters.memory import MemorySink, StaticResourceReader  # noqa: E402
 from shared.controls import load_catalog  # noqa: E402
 from shared.reconcile import reconcile  # noqa: E402
 from shared.service import Dependencies  # noqa: E402
 
-FIXTURES = REPO / "tests" / "fixtures" / "resources"
+
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,9 @@ class GeneratedGraph:
 
     def __init__(self, total: int):
         self.total = total
-        self.templates = [json.loads((FIXTURES / f"{n}.json").read_text())
-                          for n in ("storage-hardened", "storage-weak", "keyvault-hardened", "nsg-open", "vm-hardened")]
+        self.templates = mix.templates()  # every covered type, hardened and weak, 20-rule NSGs
         for t in self.templates:
-            t.pop("$related", None)
+            t.pop("$related", None)  # Resource Graph rows carry no related resources
 
     def pages(self, subscriptions, types, skip_token=None):
         start = int(skip_token or 0)
@@ -92,14 +94,17 @@ class CountingSink(MemorySink):
 
 def main() -> int:
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    graph = GeneratedGraph(total)
+    before = yardstick(graph.templates * 20, 3)
     deps = Dependencies(load_catalog(), StaticResourceReader(), DiscardStore(), CountingSink())
     started = time.perf_counter()
-    outcome = reconcile(deps, GeneratedGraph(total), ["00000000-0000-4000-8000-00000000b0b0"])
+    outcome = reconcile(deps, graph, ["00000000-0000-4000-8000-00000000b0b0"])
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps({"resources": outcome.listed, "seconds": round(seconds, 2),
                       "per_second": round(outcome.listed / seconds), "peak_mib": round(peak, 1),
-                      "findings": outcome.findings}))
+                      "findings": outcome.findings,
+                      "yardstick": max(before, yardstick(graph.templates * 20, 3))}))
     return 0
 
 

@@ -1,7 +1,18 @@
 """A compiler for the Azure Policy rule language (``policyRule.if``). Pure.
 
-A rule is compiled once into plain Python closures; evaluating it against an ARM
-resource object does no parsing. Semantics follow Azure Policy:
+A rule is compiled once at load; evaluating it against an ARM resource object does
+no parsing. It is compiled twice from one walk of the rule:
+
+* the *fast path* answers the verdict alone: one generated Python function per rule
+  (fields and ``current()`` bound to frame slots, constant ``in``/``equals`` operands
+  prepared as sets and case-folded strings, alias paths pre-split, a ``count`` stopping
+  once its verdict is decided, values that depend only on an outer element computed
+  once per loop), with the same closures it was generated beside as its fallback;
+* the *evidence path* (closures over a ``Context``) records the concrete paths and
+  values that decided the verdict. It runs only for a rule that matched, and a count's
+  ``where`` inside it is decided by the fast path (evidence there is never described).
+
+Semantics follow Azure Policy:
 
 * string comparisons are case-insensitive (``match`` is the exception); a number
   equals its string form; ordering values of different types is an evaluation
@@ -16,13 +27,15 @@ resource object does no parsing. Semantics follow Azure Policy:
 * ``value`` and ``field`` may be template expressions: ``[parameters('x')]``,
   ``[concat(...)]``, ``[if(...)]``, ``[split(...)]`` and so on.
 
-Evaluation also records *evidence*: the concrete paths and values consulted,
-so a verdict can be explained.
+The evidence (the concrete paths and values consulted) explains a verdict.
+``tests/test_fast_path.py`` checks that the fast path, its closures and the full
+evidence path (``CompiledRule.reference``) always agree.
 """
 from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field as dc_field
 from datetime import datetime, timezone
@@ -80,14 +93,22 @@ def parse_path(text: str) -> tuple[Any, ...]:
     return tuple(out)
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_$][\w$-]*")
+
+
 def format_path(segments: Sequence[Any]) -> str:
+    return _format_path(tuple(segments))
+
+
+@functools.lru_cache(maxsize=8192)
+def _format_path(segments: tuple) -> str:
     text = ""
     for seg in segments:
         if isinstance(seg, int):
             text += f"[{seg}]"
         elif seg == WILDCARD:
             text += "[*]"
-        elif not re.fullmatch(r"[A-Za-z_$][\w$-]*", str(seg)):
+        elif not _PLAIN_NAME.fullmatch(str(seg)):
             text += f"['{seg}']"
         else:
             text += ("." if text else "") + str(seg)
@@ -95,11 +116,15 @@ def format_path(segments: Sequence[Any]) -> str:
 
 
 def _child(obj: Any, key: Any) -> Any:
-    if isinstance(key, int):
+    if obj.__class__ is dict and key.__class__ is str:  # the common case, first
+        value = obj.get(key, MISSING)
+        if value is not MISSING:
+            return value
+    elif isinstance(key, int):
         return obj[key] if isinstance(obj, list) and -len(obj) <= key < len(obj) else MISSING
-    if not isinstance(obj, dict):
+    elif not isinstance(obj, dict):
         return MISSING
-    if key in obj:
+    elif key in obj:
         return obj[key]
     lowered = key.lower()
     for k, v in obj.items():
@@ -118,6 +143,11 @@ class _PartialScope(dict):
     offline = "$resourceGroup"
 
 
+def _as_collection(value: Any) -> list:
+    """A counted member as ``field()`` of its array alias returns it: a one-element array."""
+    return [] if value is MISSING else [value]
+
+
 def _full_name(resource: Any) -> Any:
     """``fullName``: the resource name prepended by its parents' names (``myServer/myDatabase``)."""
     rid = resource.get("id") if isinstance(resource, dict) else None
@@ -126,6 +156,25 @@ def _full_name(resource: Any) -> Any:
     parts = [p for p in rid[rid.lower().rindex("/providers/") + len("/providers/"):].split("/") if p]
     names = parts[2::2]
     return "/".join(names) if names else _child(resource, "name")
+
+
+KeyIndex = dict  # id(object) -> (object, {lower-cased name: name}): one evaluation's case-insensitive lookups
+
+
+def _child_miss(obj: dict, key: str, index: KeyIndex | None) -> Any:
+    """``_child`` for a name that ``obj`` lacks as spelled: through ``index``, each object's names are
+    lower-cased once per evaluation instead of once per lookup (the object is kept, so its id stays its own)."""
+    if index is None or obj.__class__ is not dict:  # a dict subclass keeps its own rules for a miss
+        return _child(obj, key)
+    entry = index.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        names: dict[str, str] = {}
+        for k in obj:
+            if isinstance(k, str):
+                names.setdefault(k.lower(), k)
+        entry = index[id(obj)] = (obj, names)
+    name = entry[1].get(key.lower())
+    return MISSING if name is None else obj[name]
 
 
 def _walk(obj: Any, segments: Sequence[Any], prefix: tuple) -> list[tuple[tuple, Any]]:
@@ -196,6 +245,20 @@ def _lowered(segments: tuple) -> tuple:
     return tuple(s.lower() if isinstance(s, str) else s for s in segments)
 
 
+class Frame(list):
+    """What an expression sees: the resource at index 0, then the element of each enclosing ``count``.
+
+    Rules are bound lexically at load time, so ``current()`` and a field inside a count read
+    ``frame[depth]`` directly instead of searching the scopes by path on every call.
+    """
+
+    __slots__ = ()
+
+    @property
+    def resource(self) -> Any:
+        return self[0]
+
+
 @dataclass
 class _Scope:
     prefix: tuple  # lower-cased alias path up to and including the counted '*'
@@ -206,10 +269,17 @@ class _Scope:
 
 @dataclass
 class Context:
+    """The evidence path's state: concrete paths per scope, and how to describe each condition."""
+
     resource: Mapping[str, Any]
     scopes: list[_Scope] = dc_field(default_factory=list)
     evidence: list[dict] = dc_field(default_factory=list)
     quiet: int = 0  # > 0 while inside count 'where' clauses
+    frame: Frame = dc_field(default_factory=Frame)
+    reference: bool = False  # True: 'where' clauses too through the evidence path (for tests), not the fast path
+
+    def __post_init__(self) -> None:
+        self.frame.append(self.resource)
 
     def note(self, record: Callable[[], dict]) -> None:
         """Remember how to describe a condition; built only if the verdict needs evidence."""
@@ -226,6 +296,70 @@ class Context:
                 rest = segments[len(scope.prefix):]
                 return _walk(scope.element, rest, scope.path), WILDCARD in rest
         return _walk(self.resource, segments, ()), WILDCARD in segments
+
+
+# Lexical scopes while compiling: (lower-cased prefix, None) for a field count, ((), name) for a value count.
+LexicalScope = tuple[tuple, "str | None"]
+
+
+def bind_field(scopes: Sequence[LexicalScope], segments: tuple) -> tuple[int, tuple]:
+    """(frame index, remaining path) of a field inside the given counts: the innermost field count
+    whose array the path starts with, else the resource (index 0)."""
+    lowered = _lowered(segments)
+    for depth in range(len(scopes) - 1, -1, -1):
+        prefix, name = scopes[depth]
+        if name is None and lowered[: len(prefix)] == prefix:
+            return depth + 1, segments[len(prefix):]
+    return 0, segments
+
+
+def bind_current(scopes: Sequence[LexicalScope], key: str | None, segments: tuple | None) -> tuple[int, tuple] | None:
+    """(frame index, remaining path) that ``current(key)`` names, or None outside a count that names it."""
+    for depth in range(len(scopes) - 1, -1, -1):
+        prefix, name = scopes[depth]
+        if key is None:
+            return depth + 1, ()
+        if name is not None and name.lower() == key.lower():
+            return depth + 1, ()
+        if segments is not None and name is None:
+            if _lowered(segments)[: len(prefix)] == prefix:
+                return depth + 1, segments[len(prefix):]
+    return None
+
+
+def _getter(segments: tuple) -> Callable[[Any], Any]:
+    """A value-only walk compiled for one path: the value (MISSING if absent), or with a ``[*]``
+    the list of every value reached (MISSING included), with no concrete paths built."""
+    segs = tuple(segments)
+    if segs == ("$fullName",):
+        return _full_name
+    if WILDCARD not in segs:
+        if not segs:
+            return lambda obj: obj
+        if len(segs) == 1:
+            (a,) = segs
+            return lambda obj: _child(obj, a)
+        if len(segs) == 2:
+            a, b = segs
+            return lambda obj: _child(_child(obj, a), b)
+
+        def walk(obj: Any) -> Any:
+            for seg in segs:
+                obj = _child(obj, seg)
+            return obj
+
+        return walk
+
+    def fan(obj: Any) -> list:
+        current = [obj]
+        for seg in segs:
+            if seg == WILDCARD:
+                current = [x for v in current if isinstance(v, list) for x in v]
+            else:
+                current = [_child(v, seg) for v in current]
+        return current
+
+    return fan
 
 
 # ----------------------------------------------------------------------------- values
@@ -427,9 +561,12 @@ def apply_operator(op: str, actual: Any, expected: Any) -> bool:
 
 # ----------------------------------------------------------------------------- template expressions
 
-Expr = Callable[[Context], Any]
+Expr = Callable[[Frame], Any]  # an expression's value, given the frame (resource and count elements)
 
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<id>[A-Za-z_][\w]*)|(?P<sym>[(),.\[\]]))")
+_NO_FRAME = Frame([{}])  # what a constant sub-expression is evaluated against at load time
+GENERATE_EXPRESSIONS = True  # compile each expression to one Python function (False: nested closures only)
+GENERATE_RULES = True  # compile each rule's fast path to one Python function (False: nested closures)
 
 
 def is_expression(value: Any) -> bool:
@@ -442,28 +579,58 @@ def unescape_literal(value: Any) -> Any:
     return value
 
 
+def constant(value: Any) -> Expr:
+    """An expression whose value is known at load time (operators pre-compute against it)."""
+    fn = lambda frame: value  # noqa: E731
+    fn.constant_value = value  # type: ignore[attr-defined]
+    return fn
+
+
+def constant_of(expr: Expr) -> tuple[bool, Any]:
+    return (True, expr.constant_value) if hasattr(expr, "constant_value") else (False, None)
+
+
 @dataclass
 class _Node:
-    fn: Expr
+    fn: Expr  # the closure form: always correct, names the failing function in its errors
     constant: bool
+    src: str = ""  # the same as one Python expression over the frame ``f`` (names in the compiler's namespace)
 
 
 class ExpressionCompiler:
-    """Compiles ARM template expressions used by Azure Policy rules."""
+    """Compiles ARM template expressions used by Azure Policy rules.
+
+    Each expression is built twice from one parse: nested closures (``_Node.fn``) and one
+    generated Python function over the same helpers (``_Node.src``), which saves a call
+    frame per node. The generated function is what runs; if it meets a Python error it
+    re-runs the closures, whose message names the template function that failed.
+    Template functions are registered in ``FUNCTIONS``; ``_call`` handles the few that
+    need the compiler (parameters, field, current, if, and, or).
+    """
 
     def __init__(self, parameters: Mapping[str, Any], resolver: FieldResolver):
         self.parameters = {k.lower(): v for k, v in parameters.items()}
         self.resolver = resolver
+        self.scopes: list[LexicalScope] = []  # the counts enclosing what is being compiled
+        self.ns: dict[str, Any] = {"_truthy": _truthy, "_child": _child, "_index": _index, "M": MISSING,
+                                   "_Frame": Frame}
+        self.nodes: set[str] = set()  # generated source of every sub-expression that reads the frame
+        self._bound_nodes: dict[tuple, _Node] = {}
 
     def compile(self, text: str) -> Expr:
         node = self._parse(text)
         if node.constant:
             try:
-                value = node.fn(Context({}))
+                value = node.fn(_NO_FRAME)
             except EvaluationError as exc:
                 raise RuleError(f"expression {text!r} always fails: {exc}") from None
-            return lambda ctx: value
-        return node.fn
+            return constant(value)
+        if not GENERATE_EXPRESSIONS:
+            expr = node.fn
+        else:
+            expr = self._generate(node)
+        expr.src = node.src  # type: ignore[attr-defined]  # for the generated rule (RuleCompiler)
+        return expr
 
     def constant(self, text: str) -> Any:
         """The value of an expression that does not depend on the resource, else MISSING."""
@@ -471,7 +638,7 @@ class ExpressionCompiler:
         if not node.constant:
             return MISSING
         try:
-            return node.fn(Context({}))
+            return node.fn(_NO_FRAME)
         except EvaluationError:
             return MISSING
 
@@ -493,6 +660,29 @@ class ExpressionCompiler:
             raise RuleError(f"unexpected {tokens[self._pos][1]!r} in expression {text!r}")
         return node
 
+    def _generate(self, node: _Node) -> Expr:
+        frame = ", ".join(f"e{i}" for i in range(len(self.scopes) + 1))
+        ns = dict(self.ns, _slow=node.fn)
+        source = (f"def expression(f):\n    try:\n        {frame}, = f\n        return {node.src}\n"
+                  "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
+        exec(compile(source, f"<expression {self._text[:60]}>", "exec"), ns)  # noqa: S102 - our own source
+        return ns["expression"]
+
+    def _name(self, value: Any, prefix: str = "_k") -> str:
+        """A namespace name for ``value`` in the generated source."""
+        name = f"{prefix}{len(self.ns)}"
+        self.ns[name] = value
+        return name
+
+    def _node(self, fn: Expr, constant_: bool, src: str) -> _Node:
+        if constant_:  # fold a constant sub-expression into one value, unless it fails (then it fails at run time)
+            try:
+                return _Node(fn, True, self._name(fn(_NO_FRAME)))
+            except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):
+                pass
+        self.nodes.add(src)
+        return _Node(fn, constant_, src)
+
     # recursive descent
     def _peek(self) -> tuple[str, str] | None:
         return self._tokens[self._pos] if self._pos < len(self._tokens) else None
@@ -504,14 +694,15 @@ class ExpressionCompiler:
         self._pos += 1
         return tok
 
+    def _literal(self, value: Any) -> _Node:
+        return _Node(lambda f: value, True, self._name(value))
+
     def _expr(self) -> _Node:
         kind, text = self._take()
         if kind == "str":
-            value = text[1:-1].replace("''", "'")
-            node = _Node(lambda ctx: value, True)
+            node = self._literal(text[1:-1].replace("''", "'"))
         elif kind == "num":
-            number = float(text) if "." in text else int(text)
-            node = _Node(lambda ctx: number, True)
+            node = self._literal(float(text) if "." in text else int(text))
         elif kind == "id":
             if self._peek() and self._peek()[1] == "(":
                 self._take("(")
@@ -522,9 +713,12 @@ class ExpressionCompiler:
                         self._take(",")
                 self._take(")")
                 node = self._call(text, args)
+                if not node.src:  # a function node built without generated source: call its closure
+                    frame = ", ".join(f"e{i}" for i in range(len(self.scopes) + 1))
+                    node.src = f"{self._name(node.fn)}(_Frame(({frame},)))"
+                    self.nodes.add(node.src)
             elif text.lower() in ("true", "false", "null"):
-                literal = {"true": True, "false": False, "null": None}[text.lower()]
-                node = _Node(lambda ctx: literal, True)
+                node = self._literal({"true": True, "false": False, "null": None}[text.lower()])
             else:
                 raise RuleError(f"unknown name {text!r} in expression {self._text!r}")
         else:
@@ -533,13 +727,33 @@ class ExpressionCompiler:
             if self._take()[1] == ".":
                 prop = self._take()[1]
                 base = node
-                node = _Node(lambda ctx, b=base, p=prop: _child(b.fn(ctx), p), base.constant)
+                node = self._node(lambda f, b=base, p=prop: _child(b.fn(f), p), base.constant,
+                                  f"_child({base.src}, {self._name(prop)})")
             else:
                 index = self._expr()
                 self._take("]")
                 base = node
-                node = _Node(lambda ctx, b=base, i=index: _index(b.fn(ctx), i.fn(ctx)), base.constant and index.constant)
+                node = self._node(lambda f, b=base, i=index: _index(b.fn(f), i.fn(f)),
+                                  base.constant and index.constant, f"_index({base.src}, {index.src})")
         return node
+
+    def _bound(self, index: int, rest: tuple) -> _Node:
+        """The value at ``rest`` under frame[index]: a list of the values found if ``rest`` has a [*]."""
+        key = (index, rest)
+        if key not in self._bound_nodes:  # one node per path: the generated rule computes it once per loop
+            self._bound_nodes[key] = self._bind(index, rest)
+        return self._bound_nodes[key]
+
+    def _bind(self, index: int, rest: tuple) -> _Node:
+        get = _getter(rest)
+        if WILDCARD in rest:
+            fn = lambda o: [v for v in get(o) if v is not MISSING]  # noqa: E731
+            return _Node(lambda f: fn(f[index]), False, f"{self._name(fn)}(e{index})")
+        if not rest:
+            return _Node(lambda f: f[index], False, f"e{index}")
+        src = f"{self._name(get)}(e{index})"
+        self.nodes.add(src)
+        return _Node(lambda f: get(f[index]), False, src)
 
     def _call(self, name: str, args: list[_Node]) -> _Node:
         lname = name.lower()
@@ -547,63 +761,75 @@ class ExpressionCompiler:
         if lname == "parameters":
             if not arity_ok(1) or not args[0].constant:
                 raise RuleError(f"parameters() takes one constant name in {self._text!r}")
-            pname = args[0].fn(Context({}))
+            pname = args[0].fn(_NO_FRAME)
             if str(pname).lower() not in self.parameters:
                 raise RuleError(f"unknown parameter {pname!r} in {self._text!r}")
-            value = self.parameters[str(pname).lower()]
-            return _Node(lambda ctx: value, True)
+            return self._literal(self.parameters[str(pname).lower()])
         if lname == "field":
             if not arity_ok(1) or not args[0].constant:
                 raise RuleError(f"field() takes one constant alias in {self._text!r}")
-            segments = self.resolver.resolve(args[0].fn(Context({})))
-            if WILDCARD in segments:  # an array alias is always a collection, even for the counted member
-                return _Node(lambda ctx: [v for _, v in ctx.lookup(segments)[0] if v is not MISSING], False)
-            return _Node(lambda ctx: _single(*ctx.lookup(segments)), False)
+            segments = self.resolver.resolve(args[0].fn(_NO_FRAME))
+            index, rest = bind_field(self.scopes, segments)
+            node = self._bound(index, rest)
+            if WILDCARD in segments and WILDCARD not in rest:
+                # an array alias is always a collection, even for the counted member inside 'where'
+                listed = _as_collection
+                return self._node(lambda f: listed(node.fn(f)), False, f"{self._name(listed)}({node.src})")
+            return node
         if lname == "current":
             if len(args) > 1:
                 raise RuleError(f"current() takes at most one argument in {self._text!r}")
-            key = args[0].fn(Context({})) if args else None
+            key = args[0].fn(_NO_FRAME) if args else None
             segments = None
             if key is not None and ("/" in key or "[*]" in key):
                 segments = self.resolver.resolve(key)
-            return _Node(lambda ctx: _current(ctx, key, segments), False)
+            bound = bind_current(self.scopes, key, segments)
+            if bound is None:
+                def outside(f: Frame) -> Any:
+                    raise EvaluationError(f"current({key!r}) used outside a count that names it")
+
+                return _Node(outside, False, f"{self._name(outside)}(None)")
+            return self._bound(*bound)
         if lname in ("resourcegroup", "subscription"):
             if args:
                 raise RuleError(f"{name}() takes no arguments in {self._text!r}")
             scope_of = _resource_group_of if lname == "resourcegroup" else _subscription_of
-            return _Node(lambda ctx: scope_of(ctx.resource), False)
+            return self._node(lambda f: scope_of(f[0]), False, f"{self._name(scope_of)}(e0)")
         if lname == "utcnow":
             if len(args) > 1:
                 raise RuleError(f"utcNow() takes at most one argument in {self._text!r}")
-            return _Node(lambda ctx: _utc_now(), False)  # never folded at load time
+            return self._node(lambda f: _utc_now(), False, f"{self._name(_utc_now)}()")  # never folded at load
         if lname == "if":
             if not arity_ok(3):
                 raise RuleError(f"if() takes three arguments in {self._text!r}")
             c, a, b = args
-            return _Node(lambda ctx: a.fn(ctx) if _truthy(c.fn(ctx)) else b.fn(ctx), all(x.constant for x in args))
+            return self._node(lambda f: a.fn(f) if _truthy(c.fn(f)) else b.fn(f), all(x.constant for x in args),
+                              f"({a.src} if _truthy({c.src}) else {b.src})")
         if lname in ("and", "or"):
             fns = tuple(x.fn for x in args)
             want = lname == "or"  # the value that decides early
 
-            def combine(ctx: Context) -> bool:
-                for f in fns:
-                    if _truthy(f(ctx)) == want:
+            def combine(f: Frame) -> bool:
+                for fn in fns:
+                    if _truthy(fn(f)) == want:
                         return want
                 return not want
 
-            return _Node(combine, all(x.constant for x in args))
+            src = f" {lname} ".join(f"_truthy({x.src})" for x in args) if args else repr(not want)
+            return self._node(combine, all(x.constant for x in args), f"({src})")
         impl = FUNCTIONS.get(lname)
         if impl is None:
             raise RuleError(f"unsupported template function {name!r} in {self._text!r}")
-        constant = all(x.constant for x in args)
+        constant_ = all(x.constant for x in args)
         fns = tuple(x.fn for x in args)
+        src = f"{self._name(impl)}({', '.join(x.src for x in args)})"
         if len(fns) == 1:
             (f1,) = fns
-            return _Node(lambda ctx: _call_function(name, impl, (f1(ctx),)), constant)
+            return self._node(lambda f: _call_function(name, impl, (f1(f),)), constant_, src)
         if len(fns) == 2:
             f1, f2 = fns
-            return _Node(lambda ctx: _call_function(name, impl, (f1(ctx), f2(ctx))), constant)
-        return _Node(lambda ctx: _call_function(name, impl, [f(ctx) for f in fns]), constant)
+            return self._node(lambda f: _call_function(name, impl, (f1(f), f2(f))), constant_, src)
+        return self._node(lambda f: _call_function(name, impl, [fn(f) for fn in fns]), constant_, src)
 
 
 def _call_function(name: str, impl: Callable[..., Any], values: list[Any]) -> Any:
@@ -613,26 +839,6 @@ def _call_function(name: str, impl: Callable[..., Any], values: list[Any]) -> An
         raise
     except (TypeError, ValueError, IndexError, AttributeError) as exc:
         raise EvaluationError(f"{name}() failed: {exc}") from None
-
-
-def _single(pairs: list[tuple[tuple, Any]], fanned: bool) -> Any:
-    if not fanned:
-        return pairs[0][1] if pairs else MISSING
-    return [v for _, v in pairs if v is not MISSING]
-
-
-def _current(ctx: Context, key: str | None, segments: tuple | None) -> Any:
-    for scope in reversed(ctx.scopes):
-        if key is None:
-            return scope.element
-        if scope.name is not None and scope.name.lower() == key.lower():
-            return scope.element
-        if segments is not None and scope.name is None:
-            lowered = _lowered(segments)
-            if lowered[: len(scope.prefix)] == scope.prefix:
-                rest = segments[len(scope.prefix):]
-                return _single(_walk(scope.element, rest, scope.path), WILDCARD in rest)
-    raise EvaluationError(f"current({key!r}) used outside a count that names it")
 
 
 def _index(obj: Any, key: Any) -> Any:
@@ -792,7 +998,7 @@ def compile_value(text: Any, parameters: Mapping[str, Any], resolver: FieldResol
         literal = unescape_literal(text)
         return lambda resource: literal
     expr = ExpressionCompiler(parameters, resolver).compile(text)
-    return lambda resource: expr(Context(resource))
+    return lambda resource: expr(Frame((resource,)))
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -861,14 +1067,109 @@ def _evidence_value(value: Any) -> Any:
     return value
 
 
+def _eq_key(value: Any) -> Any:
+    """A hashable key with ``values_equal``'s equality for a scalar; None for arrays and objects."""
+    if value.__class__ is str:
+        return ("s", value.casefold())
+    if isinstance(value, bool):
+        return ("s", "true" if value else "false")
+    if isinstance(value, (int, float)):
+        return ("s", _number_text(value))  # a number equals its string form, as in values_equal
+    if value is None:
+        return ("z",)
+    if isinstance(value, str):
+        return ("s", value.casefold())
+    return None
+
+
+FastTest = Callable[[Any, Frame], bool]  # (actual, frame) -> the operator's verdict
+
+
+def fast_operator(op: str, expected: Expr) -> FastTest:
+    """``apply_operator(op, actual, expected(frame))``, with a constant operand prepared once at load
+    time: ``in``/``notIn`` lists as sets of normalised values, ``equals`` strings case-folded once."""
+    is_constant, value = constant_of(expected)
+    if not is_constant:
+        return lambda actual, f: apply_operator(op, actual, expected(f))
+    general = lambda actual, f: apply_operator(op, actual, value)  # noqa: E731
+    if op == "exists":
+        try:
+            want = _as_bool(value)
+        except EvaluationError:
+            return general  # fails when evaluated, as before
+        return lambda actual, f: (actual is not MISSING and actual is not None) == want
+    test, on_missing = OPERATORS[op]
+    if op in ("in", "notin"):
+        if not isinstance(value, list):
+            return general
+        keys = [_eq_key(v) for v in value]
+        if any(k is None for k in keys):
+            return general
+        members, negate = frozenset(keys), op == "notin"
+
+        def member(actual: Any, f: Frame) -> bool:
+            if actual is MISSING or actual is None:
+                return on_missing
+            key = _eq_key(actual)
+            if key is None:  # an array or object is equal to no scalar option
+                return negate
+            return (key in members) != negate
+
+        return member
+    if op in ("equals", "notequals") and value.__class__ is str:
+        folded, negate = value.casefold(), op == "notequals"
+
+        def equals(actual: Any, f: Frame) -> bool:
+            if actual is MISSING or actual is None:
+                return on_missing
+            if actual.__class__ is str:
+                return (actual == value or actual.casefold() == folded) != negate
+            return test(actual, value)
+
+        return equals
+    return lambda actual, f: on_missing if actual is MISSING or actual is None else test(actual, value)
+
+
+def _count_cutoff(op: str, expected: Expr) -> tuple[int, bool] | None:
+    """(n, verdict) when every count of n or more gives the same verdict: counting can stop there."""
+    is_constant, n = constant_of(expected)
+    if not is_constant or isinstance(n, bool) or not isinstance(n, (int, float)):
+        return None
+    if op in ("greater", "lessorequals", "equals", "notequals"):
+        cut = math.floor(n) + 1
+    elif op in ("greaterorequals", "less"):
+        cut = math.ceil(n)
+    else:
+        return None
+    cut = max(cut, 0)
+    return cut, apply_operator(op, cut, n)
+
+
 class RuleCompiler:
-    """Compiles a ``policyRule.if`` object into a ``Condition``."""
+    """Compiles a ``policyRule.if`` object into a ``Condition``.
+
+    Each condition is compiled twice from one walk of the rule: the *evidence path*
+    (``Condition``, over a ``Context``) records concrete paths and describes what
+    decided the verdict; the *fast path* (``condition.fast``, over a bare ``Frame``)
+    only computes the verdict: no paths, no evidence, fields and ``current()`` bound
+    to frame slots at load time, and a ``count`` stops once its verdict is decided.
+    ``CompiledRule.evaluate`` runs the fast path and the evidence path only for a
+    rule that matched.
+    """
 
     def __init__(self, parameters: Mapping[str, Any], resolver: FieldResolver):
         self.resolver = resolver
         self.expressions = ExpressionCompiler(parameters, resolver)
 
     def compile(self, node: Any, where: str = "rule") -> Condition:
+        condition, fast, plan = self._compile(node, where)
+        condition.closures = fast  # type: ignore[attr-defined]
+        condition.fast = lambda f, ix=None: fast(f)  # type: ignore[attr-defined]
+        if GENERATE_RULES:
+            condition.fast = _RuleSource(self.expressions, fast).build(plan)  # type: ignore[attr-defined]
+        return condition
+
+    def _compile(self, node: Any, where: str) -> tuple[Condition, FastCondition, tuple]:
         if not isinstance(node, Mapping):
             raise RuleError(f"{where}: a condition must be an object, got {type(node).__name__}")
         keys = {k.lower(): k for k in node}
@@ -877,7 +1178,10 @@ class RuleCompiler:
             items = node[key]
             if len(node) != 1 or not isinstance(items, list) or not items:
                 raise RuleError(f"{where}: '{key}' must be the only key and hold a non-empty list")
-            parts = tuple(self.compile(c, f"{where}.{key}[{i}]") for i, c in enumerate(items))
+            compiled = [self._compile(c, f"{where}.{key}[{i}]") for i, c in enumerate(items)]
+            parts = tuple(c for c, _, _ in compiled)
+            fast_parts = tuple(f for _, f, _ in compiled)
+            plan = ("all" if key.lower() == "allof" else "any", [p for _, _, p in compiled])
             if key.lower() == "allof":
                 def all_of(ctx: Context) -> bool:  # a plain loop: no generator per evaluation
                     for part in parts:
@@ -885,7 +1189,13 @@ class RuleCompiler:
                             return False
                     return True
 
-                return all_of
+                def all_of_fast(f: Frame) -> bool:
+                    for part in fast_parts:
+                        if not part(f):
+                            return False
+                    return True
+
+                return all_of, all_of_fast, plan
 
             def any_of(ctx: Context) -> bool:
                 for part in parts:
@@ -893,12 +1203,18 @@ class RuleCompiler:
                         return True
                 return False
 
-            return any_of
+            def any_of_fast(f: Frame) -> bool:
+                for part in fast_parts:
+                    if part(f):
+                        return True
+                return False
+
+            return any_of, any_of_fast, plan
         if "not" in keys:
             if len(node) != 1:
                 raise RuleError(f"{where}: 'not' must be the only key")
-            inner = self.compile(node[keys["not"]], f"{where}.not")
-            return lambda ctx: not inner(ctx)
+            inner, inner_fast, inner_plan = self._compile(node[keys["not"]], f"{where}.not")
+            return (lambda ctx: not inner(ctx)), (lambda f: not inner_fast(f)), ("not", inner_plan)
         ops = [k for k in keys if k in OPERATOR_NAMES]
         subjects = [k for k in keys if k in ("field", "value", "count")]
         unknown = [node_key for k, node_key in keys.items() if k not in OPERATOR_NAMES and k not in ("field", "value", "count")]
@@ -931,54 +1247,101 @@ class RuleCompiler:
                 return self.expressions.compile(raw)
             except RuleError as exc:
                 raise RuleError(f"{where}: {exc}") from None
-        value = unescape_literal(raw)
-        return lambda ctx: value
+        return constant(unescape_literal(raw))
 
-    def _field_condition(self, raw: Any, op: str, op_name: str, expected: Expr, where: str) -> Condition:
+    def _field_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
+                         where: str) -> tuple[Condition, FastCondition]:
         if not isinstance(raw, str):
             raise RuleError(f"{where}: 'field' must be a string")
+        test = fast_operator(op, expected)
         if is_expression(raw):
             name_expr = self.expressions.compile(raw)
-            resolver = self.resolver
+            resolver, scopes = self.resolver, tuple(self.expressions.scopes)
+
+            resolved: dict[str, tuple] = {}  # field name -> path: a rule names few fields
+
+            def resolve(f: Frame) -> tuple[str, tuple]:
+                name = str(name_expr(f))
+                if name not in resolved:
+                    try:
+                        path = resolver.resolve(name)
+                    except RuleError as exc:
+                        raise EvaluationError(str(exc)) from None
+                    if len(resolved) < 256:
+                        resolved[name] = path
+                    return name, path
+                return name, resolved[name]
 
             def dynamic(ctx: Context) -> bool:
-                name = name_expr(ctx)
-                try:
-                    segments = resolver.resolve(str(name))
-                except RuleError as exc:
-                    raise EvaluationError(str(exc)) from None
-                return _check_pairs(ctx, str(name), *ctx.lookup(segments), op, op_name, expected(ctx))
+                name, segments = resolve(ctx.frame)
+                return _check_pairs(ctx, name, *ctx.lookup(segments), op, op_name, expected(ctx.frame))
 
-            return dynamic
+            def dynamic_fast(f: Frame) -> bool:
+                index, rest = bind_field(scopes, resolve(f)[1])
+                value = _getter(rest)(f[index])
+                if WILDCARD not in rest:
+                    return test(value, f)
+                return all(test(v, f) for v in value)
+
+            return dynamic, dynamic_fast, ("closure", dynamic_fast, len(scopes))
         try:
             segments = self.resolver.resolve(raw)
         except RuleError as exc:
             raise RuleError(f"{where}: {exc}") from None
-        if raw.strip().lower() == "location":  # Azure normalizes locations: 'East US 2' equals 'eastus2'
-            return lambda ctx: _check_pairs(ctx, raw, [(p, _location_key(v)) for p, v in ctx.lookup(segments)[0]],
-                                            False, op, op_name, _location_key(expected(ctx)))
-        return lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx))
+        scopes = self.expressions.scopes
+        if segments == ("$fullName",) or raw.strip().lower() == "location":
+            # computed or normalised values (fullName from the id; 'East US 2' equals 'eastus2'): closures only
+            key = _location_key if raw.strip().lower() == "location" else (lambda v: v)
+            index, rest = bind_field(scopes, segments)
+            keyed_expected = lambda f: key(expected(f))  # noqa: E731
+            keyed_test = fast_operator(op, keyed_expected)
 
-    def _value_condition(self, raw: Any, op: str, op_name: str, expected: Expr, where: str) -> Condition:
+            def fast_keyed(f: Frame) -> bool:
+                pairs = _walk(f[index], rest, ())
+                return keyed_test(key(pairs[0][1] if pairs else MISSING), f)
+
+            def slow(ctx: Context) -> bool:
+                pairs = [(p, key(v)) for p, v in ctx.lookup(segments)[0]]
+                return _check_pairs(ctx, raw, pairs, False, op, op_name, key(expected(ctx.frame)))
+
+            return slow, fast_keyed, ("closure", fast_keyed, len(scopes))
+        index, rest = bind_field(self.expressions.scopes, segments)
+        get = _getter(rest)
+        if WILDCARD not in rest:
+            fast = lambda f: test(get(f[index]), f)  # noqa: E731
+        else:
+            def fast(f: Frame) -> bool:  # [*] outside count: every element (vacuously true for none)
+                for value in get(f[index]):
+                    if not test(value, f):
+                        return False
+                return True
+
+        return ((lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx.frame))), fast,
+                ("field", index, rest, op, expected))
+
+    def _value_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
+                         where: str) -> tuple[Condition, FastCondition]:
         actual = self._operand(raw, where)
         label = raw if isinstance(raw, str) else repr(raw)
+        test = fast_operator(op, expected)
 
         def check(ctx: Context) -> bool:
-            value = actual(ctx)
-            result = apply_operator(op, value, expected(ctx))
+            value = actual(ctx.frame)
+            result = apply_operator(op, value, expected(ctx.frame))
             ctx.note(lambda: {"value": label, "actual": _evidence_value(value), "operator": op_name, "result": result})
             return result
 
-        return check
+        return check, (lambda f: test(actual(f), f)), ("value", actual, op, expected)
 
-    def _count_condition(self, raw: Any, op: str, op_name: str, expected: Expr, where: str) -> Condition:
+    def _count_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
+                         where: str) -> tuple[Condition, FastCondition]:
         if not isinstance(raw, Mapping):
             raise RuleError(f"{where}: 'count' must be an object")
         keys = {k.lower(): k for k in raw}
         extra = set(keys) - {"field", "value", "name", "where"}
         if extra:
             raise RuleError(f"{where}.count: unknown key(s) {sorted(keys[k] for k in extra)}")
-        where_cond = self.compile(raw[keys["where"]], f"{where}.count.where") if "where" in keys else None
+        scopes = self.expressions.scopes
         if "field" in keys:
             alias = raw[keys["field"]]
             try:
@@ -989,48 +1352,85 @@ class RuleCompiler:
                 raise RuleError(f"{where}.count: field {alias!r} must be an array alias ending in [*]")
             cut = len(segments) - list(reversed(segments)).index(WILDCARD)
             array_path, prefix = segments[: cut - 1], tuple(s.lower() if isinstance(s, str) else s for s in segments[:cut])
+            array_index, array_rest = bind_field(scopes, array_path)
+            get_arrays = _getter(array_rest)
+            fanned = WILDCARD in array_rest
 
-            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope]]:
+            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope | None]]:
                 out = []
                 for path, value in ctx.lookup(array_path)[0]:
                     if isinstance(value, list):
-                        out.extend((path + (i,), item, _Scope(prefix, path + (i,), item)) for i, item in enumerate(value))
+                        out.extend((path + (i,), item, _Scope(prefix, path + (i,), item) if ctx.reference else None)
+                                   for i, item in enumerate(value))
                 return out
 
-            label = alias
+            def arrays(f: Frame) -> Sequence[Any]:
+                found = get_arrays(f[array_index])
+                return found if fanned else (found,)
+
+            label, scope = alias, (prefix, None)
+            plan_source = ("field", array_index, array_rest)
         elif "value" in keys:
             source = self._operand(raw[keys["value"]], where)
             name = raw.get(keys["name"]) if "name" in keys else None
             if name is not None and not isinstance(name, str):
                 raise RuleError(f"{where}.count: 'name' must be a string")
 
-            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope]]:
-                values = source(ctx)
+            def values_of(f: Frame) -> list:
+                values = source(f)
                 if values is MISSING or values is None:
-                    values = []
+                    return []
                 if not isinstance(values, list):
                     raise EvaluationError(f"count value must be an array, got {type(values).__name__}")
-                return [(("value", i), v, _Scope((), ("value", i), v, name or "")) for i, v in enumerate(values)]
+                return values
+
+            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope]]:
+                return [(("value", i), v, _Scope((), ("value", i), v, name or ""))
+                        for i, v in enumerate(values_of(ctx.frame))]
+
+            def arrays(f: Frame) -> Sequence[Any]:
+                return (values_of(f),)
 
             label = raw[keys["value"]] if isinstance(raw[keys["value"]], str) else "value"
+            scope = ((), name or "")
+            plan_source = ("value", source)
         else:
             raise RuleError(f"{where}.count: needs 'field' or 'value'")
+        where_cond = where_fast = where_plan = None
+        depth = len(scopes) + 1  # the frame slot of the counted element
+        if "where" in keys:
+            scopes.append(scope)
+            try:
+                where_cond, where_fast, where_plan = self._compile(raw[keys["where"]], f"{where}.count.where")
+            finally:
+                scopes.pop()
+            if GENERATE_RULES:  # what decides each element, in the evidence path too
+                where_fast = _RuleSource(self.expressions, where_fast).build(where_plan, depth)
 
         def check(ctx: Context) -> bool:
-            matched = []
-            for path, item, scope in items(ctx):
+            matched, frame = [], ctx.frame
+            for path, item, item_scope in items(ctx):
                 if where_cond is None:
                     matched.append((path, item))
                     continue
-                ctx.scopes.append(scope)
-                ctx.quiet += 1
-                try:
-                    if where_cond(ctx):
+                frame.append(item)
+                if ctx.reference:  # every condition through the evidence path, paths and all
+                    ctx.scopes.append(item_scope)
+                    ctx.quiet += 1
+                    try:
+                        if where_cond(ctx):
+                            matched.append((path, item))
+                    finally:
+                        ctx.quiet -= 1
+                        ctx.scopes.pop()
+                        frame.pop()
+                    continue
+                try:  # evidence inside 'where' is never described: the fast path decides each element
+                    if where_fast(frame):
                         matched.append((path, item))
                 finally:
-                    ctx.quiet -= 1
-                    ctx.scopes.pop()
-            result = apply_operator(op, len(matched), expected(ctx))
+                    frame.pop()
+            result = apply_operator(op, len(matched), expected(ctx.frame))
             ctx.note(lambda: {
                 "count": label,
                 "matched": [
@@ -1043,7 +1443,277 @@ class RuleCompiler:
             })
             return result
 
-        return check
+        test = fast_operator(op, expected)
+        cutoff = _count_cutoff(op, expected)
+        stop, decided = cutoff if cutoff else (-1, False)
+
+        def count_fast(f: Frame) -> bool:
+            n = 0
+            for array in arrays(f):
+                if not isinstance(array, list):
+                    continue
+                if where_fast is None:
+                    n += len(array)
+                    continue
+                for item in array:
+                    f.append(item)
+                    try:
+                        hit = where_fast(f)
+                    finally:
+                        f.pop()
+                    if hit:
+                        n += 1
+                        if n == stop:  # e.g. 'greater: 0' is decided by the first match
+                            return decided
+            return test(n, f)
+
+        plan = ("count", plan_source, where_plan, depth, op, expected, cutoff)
+        if stop == 0:
+            return check, (lambda f: decided), plan
+        return check, count_fast, plan
+
+
+FastCondition = Callable[[Frame], bool]
+
+
+_FRAME_SLOT = re.compile(r"\be(\d+)\b")  # a frame slot in generated source
+_FAILED = _Missing()  # a hoisted sub-expression that failed: computed again where it is used
+
+
+def _bad_count_value(values: Any) -> None:
+    raise EvaluationError(f"count value must be an array, got {type(values).__name__}")
+
+
+_INLINE_COMPARE = {"greater": ">", "greaterorequals": ">=", "less": "<", "lessorequals": "<=", "equals": "==",
+                   "notequals": "!="}
+
+
+class _RuleSource:
+    """Generates one Python function for a rule's fast path (as template engines and JSON-schema
+    compilers do): conditions become statements over locals (``e0`` the resource, ``eN`` the element
+    of the N-th enclosing count), constant operands are names prepared at load time, and a count
+    breaks out of its loop once its verdict is decided. On a Python error the closures re-run, so
+    errors read the same."""
+
+    def __init__(self, expressions: ExpressionCompiler, closures: FastCondition):
+        self.x = expressions
+        self.closures = closures
+        self.lines: list[str] = []
+        self.n = 0
+        self.hoisted: dict[str, str] = {}  # expression source -> the local computed before the loop
+
+    def build(self, plan: tuple, depth: int = 0) -> FastCondition:
+        """The function of ``plan`` over a frame of ``depth`` + 1 slots (0: a whole rule)."""
+        self.lines = []
+        frame = ", ".join(f"e{i}" for i in range(depth + 1))
+        self.line(2, f"{frame}, = f")
+        result = self.emit(plan, 2)
+        ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value,
+                  _miss=_child_miss, EvaluationError=EvaluationError, _FAILED=_FAILED)
+        source = ("def rule(f, ix=None):\n    try:\n" + "\n".join(self.lines) + f"\n        return {result}\n"
+                  "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
+        exec(compile(source, "<rule>", "exec"), ns)  # noqa: S102 - our own source
+        rule = ns["rule"]
+        rule.source = source  # type: ignore[attr-defined]
+        return rule
+
+    def var(self, stem: str = "r") -> str:
+        self.n += 1
+        return f"{stem}{self.n}"
+
+    def line(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def expr(self, expr: Expr) -> str:
+        is_constant, value = constant_of(expr)
+        if is_constant:
+            return self.x._name(value)
+        return f"({self.substitute(expr.src)})"
+
+    def substitute(self, src: str) -> str:
+        """``src`` with every hoisted sub-expression replaced by its local (the largest first)."""
+        for ref in sorted(self.hoisted, key=len, reverse=True):
+            src = src.replace(ref, self.hoisted[ref])
+        return src
+
+    def sources(self, plan: tuple | None) -> list[str]:
+        """The generated source of every expression under ``plan``."""
+        if plan is None:
+            return []
+        kind = plan[0]
+        if kind in ("all", "any"):
+            return [src for part in plan[1] for src in self.sources(part)]
+        if kind == "not":
+            return self.sources(plan[1])
+        exprs: list = []
+        if kind == "field":
+            exprs = [plan[4]]
+        elif kind == "value":
+            exprs = [plan[1], plan[3]]
+        elif kind == "count":
+            exprs = [plan[5]] + ([plan[1][1]] if plan[1][0] == "value" else [])
+            return [getattr(e, "src", "") for e in exprs] + self.sources(plan[2])
+        return [getattr(e, "src", "") for e in exprs]
+
+    def hoist(self, indent: int, where: tuple, depth: int) -> list[str]:
+        """Before a count's loop: every sub-expression of the loop's expressions that reads only outer
+        elements (``current(...)`` of an enclosing count, a field of the resource, and what is computed
+        from them) is computed once, not once per item. Largest first; one that fails is computed
+        again where it is used, so it fails there, as it would have."""
+        texts = self.sources(where)
+        added: list[str] = []
+        for src in sorted(self.x.nodes, key=len, reverse=True):
+            slots = [int(n) for n in _FRAME_SLOT.findall(src)]
+            if not slots or max(slots) >= depth or src in self.hoisted:
+                continue
+            if not any(src in t for t in texts) or any(src in chosen for chosen in added):
+                continue
+            local = self.var("h")
+            value = self.substitute(src)
+            self.line(indent, "try:")
+            self.line(indent + 1, f"{local} = {value}")
+            self.line(indent, "except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):")
+            self.line(indent + 1, f"{local} = _FAILED")
+            self.hoisted[src] = f"({local} if {local} is not _FAILED else ({value}))"
+            added.append(src)
+        return added
+
+    def get(self, indent: int, target: str, base: str, rest: tuple) -> None:
+        """``target = value at rest under base``, dict lookups inline."""
+        self.line(indent, f"{target} = {base}")
+        for seg in rest:
+            if isinstance(seg, str):
+                key = repr(seg)
+                self.line(indent, f"if {target}.__class__ is dict:")
+                self.line(indent + 1, f"{target} = {target}[{key}] if {key} in {target} else _miss({target}, {key}, ix)")
+                self.line(indent, "else:")
+                self.line(indent + 1, f"{target} = _child({target}, {key})")
+            else:
+                self.line(indent, f"{target} = _child({target}, {seg!r})")
+
+    def test(self, indent: int, target: str, value: str, op: str, expected: Expr) -> None:
+        """``target = the operator's verdict on value``."""
+        is_constant, k = constant_of(expected)
+        if not is_constant:
+            self.line(indent, f"{target} = _apply({op!r}, {value}, {self.expr(expected)})")
+            return
+        if op in ("equals", "notequals") and k.__class__ is str:
+            neg = " not" if op == "notequals" else ""
+            miss = op == "notequals"
+            ks, kf = self.x._name(k), self.x._name(k.casefold())
+            general = self.x._name(fast_operator(op, expected))
+            self.line(indent, f"if {value} is M or {value} is None:")
+            self.line(indent + 1, f"{target} = {miss}")
+            self.line(indent, f"elif {value}.__class__ is str:")
+            self.line(indent + 1, f"{target} ={neg} ({value} == {ks} or {value}.casefold() == {kf})")
+            self.line(indent, "else:")
+            self.line(indent + 1, f"{target} = {general}({value}, None)")
+            return
+        if op in ("equals", "notequals") and isinstance(k, bool):  # e.g. a template expression 'equals: true'
+            neg = " not" if op == "notequals" else ""
+            general = self.x._name(fast_operator(op, expected))
+            self.line(indent, f"if {value}.__class__ is bool:")
+            self.line(indent + 1, f"{target} ={neg} ({value} is {k!r})")
+            self.line(indent, "else:")
+            self.line(indent + 1, f"{target} = {general}({value}, None)")
+            return
+        if op in ("in", "notin") and isinstance(k, list) and all(_eq_key(v) is not None for v in k):
+            neg = " not" if op == "notin" else ""
+            strings = self.x._name(frozenset(key[1] for key in map(_eq_key, k) if key[0] == "s"))
+            general = self.x._name(fast_operator(op, expected))
+            self.line(indent, f"if {value}.__class__ is str:")
+            self.line(indent + 1, f"{target} = {value}.casefold(){neg} in {strings}")
+            self.line(indent, "else:")
+            self.line(indent + 1, f"{target} = {general}({value}, None)")
+            return
+        self.line(indent, f"{target} = {self.x._name(fast_operator(op, expected))}({value}, None)")
+
+    def emit(self, plan: tuple, indent: int) -> str:
+        """Statements at ``indent`` that leave the condition's verdict in the returned local."""
+        kind = plan[0]
+        out = self.var()
+        if kind in ("all", "any"):
+            want = kind == "all"
+            self.line(indent, f"{out} = {not want}")
+            level = indent
+            for part in plan[1]:
+                got = self.emit(part, level)
+                self.line(level, f"if {'' if want else 'not '}{got}:")
+                level += 1
+            self.line(level, f"{out} = {want}")
+            return out
+        if kind == "not":
+            got = self.emit(plan[1], indent)
+            self.line(indent, f"{out} = not {got}")
+            return out
+        if kind == "closure":
+            frame = ", ".join(f"e{i}" for i in range(plan[2] + 1))
+            self.line(indent, f"{out} = {self.x._name(plan[1])}(_Frame(({frame},)))")
+            return out
+        if kind == "field":
+            _, index, rest, op, expected = plan
+            value = self.var("v")
+            if WILDCARD not in rest:
+                self.get(indent, value, f"e{index}", rest)
+                self.test(indent, out, value, op, expected)
+                return out
+            self.line(indent, f"{out} = True")  # [*] outside count: every element
+            self.line(indent, f"for {value} in {self.x._name(_getter(rest))}(e{index}):")
+            self.test(indent + 1, out, value, op, expected)
+            self.line(indent + 1, f"if not {out}:")
+            self.line(indent + 2, "break")
+            return out
+        if kind == "value":
+            _, actual, op, expected = plan
+            value = self.var("v")
+            self.line(indent, f"{value} = {self.expr(actual)}")
+            self.test(indent, out, value, op, expected)
+            return out
+        _, source, where, depth, op, expected, cutoff = plan
+        stop, decided = cutoff if cutoff else (-1, False)
+        if stop == 0:
+            self.line(indent, f"{out} = {decided}")
+            return out
+        n, array = self.var("n"), self.var("a")
+        self.line(indent, f"{n} = 0")
+        if source[0] == "field":
+            _, index, rest = source
+            if WILDCARD in rest:
+                self.line(indent, f"for {array} in {self.x._name(_getter(rest))}(e{index}):")
+                level = indent + 1
+            else:
+                self.get(indent, array, f"e{index}", rest)
+                level = indent
+        else:
+            self.line(indent, f"{array} = {self.expr(source[1])}")
+            self.line(indent, f"if {array} is M or {array} is None:")
+            self.line(indent + 1, f"{array} = []")
+            self.line(indent, f"elif not isinstance({array}, list):")
+            self.line(indent + 1, f"_bad({array})")
+            level = indent
+        self.line(level, f"if isinstance({array}, list):")
+        if where is None:
+            self.line(level + 1, f"{n} += len({array})")
+        else:
+            added = self.hoist(level + 1, where, depth)
+            self.line(level + 1, f"for e{depth} in {array}:")
+            hit = self.emit(where, level + 2)
+            for ref in added:
+                del self.hoisted[ref]
+            self.line(level + 2, f"if {hit}:")
+            self.line(level + 3, f"{n} += 1")
+            if stop > 0:
+                self.line(level + 3, f"if {n} == {stop}:")
+                self.line(level + 4, "break")
+            if stop > 0 and level > indent:  # a fanned-out array path: stop the outer loop too
+                self.line(level, f"if {n} == {stop}:")
+                self.line(level + 1, "break")
+        is_constant, k = constant_of(expected)
+        if is_constant and op in _INLINE_COMPARE and isinstance(k, (int, float)) and not isinstance(k, bool):
+            self.line(indent, f"{out} = {n} {_INLINE_COMPARE[op]} {k!r}")
+        else:
+            self.test(indent, out, n, op, expected)
+        return out
 
 
 def _location_key(value: Any) -> Any:
@@ -1073,18 +1743,42 @@ def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanne
 
 @dataclass(frozen=True)
 class CompiledRule:
-    condition: Condition
+    condition: Condition  # the evidence path
+    fast: FastCondition | None = None  # the verdict alone; the evidence path's own when None
+
+    def __post_init__(self) -> None:
+        if self.fast is None:
+            object.__setattr__(self, "fast", getattr(self.condition, "fast", None) or
+                               (lambda f, ix=None: self.condition(Context(f[0]))))
+
+    def matches(self, resource: Mapping[str, Any], index: KeyIndex | None = None) -> bool:
+        """The verdict alone (fast path): True means the resource is non-compliant.
+
+        ``index`` (an empty dict, then passed again) shares case-insensitive name lookups between
+        rules evaluated on the same, unchanged resource."""
+        return self.fast(Frame((resource,)), index)
 
     def evaluate(self, resource: Mapping[str, Any], evidence: bool | None = None) -> tuple[bool, list[dict]]:
         """(matched, evidence). ``matched`` means the resource is non-compliant.
 
-        Evidence is described only when ``evidence`` is True, or (by default) when the rule matched.
+        By default the fast path decides, and only a matched rule is evaluated again to describe
+        its evidence; ``evidence=True`` always describes it, ``evidence=False`` never does.
         """
+        if evidence is None:
+            if not self.fast(Frame((resource,))):
+                return False, []
+        elif not evidence:
+            return self.fast(Frame((resource,))), []
         ctx = Context(resource)
         matched = self.condition(ctx)
-        if evidence or (evidence is None and matched):
-            return matched, [describe() for describe in ctx.evidence]
-        return matched, []
+        return matched, [describe() for describe in ctx.evidence]
+
+    def reference(self, resource: Mapping[str, Any]) -> tuple[bool, list[dict]]:
+        """(matched, evidence) with every condition, inside counts too, through the evidence path:
+        what the fast path must always agree with."""
+        ctx = Context(resource, reference=True)
+        matched = self.condition(ctx)
+        return matched, [describe() for describe in ctx.evidence]
 
 
 def compile_rule(rule: Any, parameters: Mapping[str, Any], resolver: FieldResolver) -> CompiledRule:

@@ -6,6 +6,7 @@ Storage or Log Analytics.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -25,6 +26,12 @@ _SECRET_VALUES = [
 ]
 
 
+# Most evidence strings are short and hold no secret. Below 35 characters only a keyword pattern can match
+# (a JWT needs 35, a base64 key 40), so one search for the keywords decides; longer text gets every pattern.
+_SHORTEST_KEYLESS = 35
+_KEYWORDS = re.compile(r"accountkey=|sharedaccesskey=|sharedaccesssignature=|sig=|password=|pwd=|-----begin",
+                       re.IGNORECASE)
+
 _STRUCTURAL_KEYS = {"field", "path", "count", "operator", "related", "id", "reason"}
 
 
@@ -43,6 +50,8 @@ def _replace(match: re.Match) -> str:
 
 
 def redact_text(text: str) -> str:
+    if len(text) < _SHORTEST_KEYLESS and _KEYWORDS.search(text) is None:
+        return text
     for pattern in _SECRET_VALUES:
         text = pattern.sub(_replace, text)
     return text
@@ -51,7 +60,12 @@ def redact_text(text: str) -> str:
 def redact(value: Any, key: str | None = None) -> Any:
     """A copy of ``value`` with secret-looking strings replaced; structure and other values kept."""
     if isinstance(value, dict):
-        out = {k: redact(v, str(k)) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():  # scalars inline: evidence is mostly flat records
+            if isinstance(v, (dict, list, str)):
+                out[k] = redact(v, str(k))
+            else:
+                out[k] = v
         name = value.get("name")
         if isinstance(name, str) and _SECRET_NAMES.search(name) and isinstance(value.get("value"), str):
             out["value"] = REDACTED  # name/value pairs such as app settings
@@ -61,7 +75,12 @@ def redact(value: Any, key: str | None = None) -> Any:
     if isinstance(value, str):
         if key in _STRUCTURAL_KEYS:
             return value  # names of fields and resources, not values
-        if key is not None and _SECRET_NAMES.search(key) and value and key != "value":
+        if key is not None and value and key != "value" and _secret_name(key):
             return REDACTED
         return redact_text(value)
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    return _SECRET_NAMES.search(key) is not None

@@ -6,7 +6,8 @@ one sub-folder per category) offline, as a user's ``import-policy`` run would, t
 * a template counts as imported only if it loads with values from a parameters file
   (the one ``--parameters-template`` writes: a value of each parameter's type);
 * every imported control is evaluated against the test fixtures and a bare resource of
-  each of its types; an exception other than a verdict (``NotEvaluated`` included) is a crash.
+  each of its types; an exception other than a verdict (``NotEvaluated`` included) is a crash,
+  and the rule's fast path must give the verdict its evidence path gives.
 
 Prints per category: compiled, template-only (and whether it loaded with values),
 refused with the reasons; then totals. ``--write FILE`` puts the same table in FILE's
@@ -64,6 +65,7 @@ def measure(root: Path, enable_disabled: bool = True, local_aliases: bool = True
     per: dict[str, Counter] = defaultdict(Counter)
     reasons: dict[str, Counter] = defaultdict(Counter)
     crashes: list[str] = []
+    disagreements: list[str] = []
     evaluations = 0
     started = time.perf_counter()
     categories = sorted(p for p in root.iterdir() if p.is_dir())
@@ -91,14 +93,22 @@ def measure(root: Path, enable_disabled: bool = True, local_aliases: bool = True
                 try:
                     catalog.evaluate(resource)
                     evaluations += 1
-                    try:
-                        control.rule.evaluate(resource, evidence=True)  # every rule, even off its type
+                    try:  # every rule, even off its type: the evidence path and the fast path must agree
+                        slow = control.rule.evaluate(resource, evidence=True)[0]
                     except EvaluationError:
-                        pass  # a verdict: the catalog reports it as NotEvaluated with the reason
+                        slow = "error"  # a verdict: the catalog reports it as NotEvaluated with the reason
+                    try:
+                        quick = control.rule.matches(resource)
+                    except EvaluationError:
+                        quick = "error"
+                    if slow != quick:
+                        disagreements.append(f"{o.origin} on {resource.get('id')}: evidence path {slow}, "
+                                             f"fast path {quick}")
                     evaluations += 1
                 except Exception as exc:  # noqa: BLE001 - a crash is what this counts
                     crashes.append(f"{o.origin}: {type(exc).__name__}: {exc}")
-    return {"per": per, "reasons": reasons, "crashes": crashes, "evaluations": evaluations,
+    return {"per": per, "reasons": reasons, "crashes": crashes, "disagreements": disagreements,
+            "evaluations": evaluations,
             "seconds": time.perf_counter() - started}
 
 
@@ -131,8 +141,8 @@ def render(result: dict[str, Any], markdown: bool) -> str:
                  f"{totals['compiled']} compiled, {totals['template']} templates that load with values; "
                  f"{totals['refused']} refused")
     lines.append("refused: " + ", ".join(f"{k} {v}" for k, v in all_reasons.most_common()))
-    lines.append(f"evaluated {result['evaluations']} times against the fixtures: {len(result['crashes'])} crashes "
-                 f"({result['seconds']:.1f} s)")
+    lines.append(f"evaluated {result['evaluations']} times against the fixtures: {len(result['crashes'])} crashes, "
+                 f"{len(result['disagreements'])} fast/evidence path disagreements ({result['seconds']:.1f} s)")
     return "\n".join(lines)
 
 
@@ -156,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     print(render(result, markdown=False))
     for crash in result["crashes"][:20]:
         print("crash:", crash, file=sys.stderr)
+    for line in result["disagreements"][:20]:
+        print("disagreement:", line, file=sys.stderr)
     if args.write:
         path = Path(args.write)
         doc = path.read_text(encoding="utf-8")
@@ -166,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         head, rest = doc.split(start, 1)
         table = render(result, markdown=True)
         path.write_text(f"{head}{start}\n\n{table}\n\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
-    return 1 if result["crashes"] else 0
+    return 1 if result["crashes"] or result["disagreements"] else 0
 
 
 if __name__ == "__main__":
