@@ -113,6 +113,9 @@ class ResourceChange:
     schema: str = "EventGrid"
     raw_event_time: str | None = field(default=None, compare=False)  # as delivered (``event_time`` may be clamped)
     payload_api_version: str | None = None  # Resource Notifications data.apiVersion: the payload's shape
+    # the payload is a whole ARM representation (a Resource Graph row in reconciliation), not a notification
+    # that may lack properties: it is judged as is, never completed by an ARM re-read
+    payload_complete: bool = False
 
     @property
     def is_resource_deleted(self) -> bool:

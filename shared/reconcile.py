@@ -61,7 +61,8 @@ def _change(resource_id: str, run_id: str, at: datetime, kind: str = "write", pa
     rid = tracked_resource(parse_resource_id(resource_id))
     return ResourceChange(event_id=f"reconcile-{run_id}-{uuid.uuid5(uuid.NAMESPACE_URL, rid.key).hex[:16]}",
                           event_type="Reconciliation", kind=kind, resource=rid, subject=rid, event_time=at,
-                          caller=CALLER, operation_name="reconciliation", payload=payload)
+                          caller=CALLER, operation_name="reconciliation", payload=payload,
+                          payload_complete=payload is not None)
 
 
 def reconcile(deps: Dependencies, lister: Any, subscriptions: Iterable[str],

@@ -179,7 +179,7 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         resource = {"id": change.resource.value, "type": change.resource.resource_type}
         results = tuple(deps.catalog.not_evaluated(change.resource.resource_type, str(exc)))
     else:
-        if resource is not None and resource is change.payload:
+        if resource is not None and resource is change.payload and not change.payload_complete:
             resource, results, outcome.reread = _evaluate_payload(change, deps)
         else:
             results = tuple(deps.catalog.evaluate(resource, _related_source(change, deps))) \

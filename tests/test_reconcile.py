@@ -63,6 +63,9 @@ def test_estate_of_10000_finds_exactly_the_planted_drifts_and_deletions(local):
     deps, lister = wiring(local, InMemoryStateStore(), clock)
     first = reconcile(deps, lister, SUBS)
     assert (first.listed, first.pages, first.findings, first.deleted) == (10_000, 10, 0, 0)
+    # a Resource Graph row is the resource's whole ARM shape: judged as is, never completed by an ARM read
+    # (the rows here carry no publicNetworkAccess, which a Resource Notifications payload would be re-read for)
+    assert local.calls("arm", "/storageAccounts/") == []
 
     drifted = {7, 123, 2048, 4999, 8191}
     deleted = {3, 777, 9999}
