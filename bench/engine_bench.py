@@ -32,9 +32,8 @@ def yardstick(resources: list[dict], rounds: int) -> float:
     return len(resources) / best
 
 
-def mix_throughput(resources: list[dict], rounds: int, catalog=None) -> dict:
-    """Control evaluations per second of the whole catalog over the mix; per type, ms per resource."""
-    catalog = catalog or load_catalog()
+def timed_rounds(catalog, resources: list[dict], rounds: int) -> tuple[int, list[float]]:
+    """(evaluations per pass, seconds of each of ``rounds`` passes) of ``catalog`` over ``resources``."""
     evaluations = sum(len(catalog.evaluate(r)) for r in resources)  # warm-up and count
     timings = []
     for _ in range(rounds):
@@ -42,18 +41,20 @@ def mix_throughput(resources: list[dict], rounds: int, catalog=None) -> dict:
         for resource in resources:
             catalog.evaluate(resource)
         timings.append(time.perf_counter() - started)
+    return evaluations, timings
+
+
+def mix_throughput(resources: list[dict], rounds: int, catalog=None) -> dict:
+    """Control evaluations per second of the whole catalog over the mix; per type, ms per resource."""
+    catalog = catalog or load_catalog()
+    evaluations, timings = timed_rounds(catalog, resources, rounds)
     by_type: dict[str, list] = defaultdict(list)
     for r in resources:
         by_type[mix.label(r)].append(r)
     per_type = {}
     for name, group in sorted(by_type.items()):
-        count = sum(len(catalog.evaluate(r)) for r in group)
-        best = float("inf")
-        for _ in range(rounds):
-            started = time.perf_counter()
-            for r in group:
-                catalog.evaluate(r)
-            best = min(best, time.perf_counter() - started)
+        count, group_timings = timed_rounds(catalog, group, rounds)
+        best = min(group_timings)
         per_type[name] = {"resources": len(group), "evaluations": count, "per_second": count / best,
                           "ms_per_resource": 1000 * best / len(group)}
     best, median = min(timings), statistics.median(timings)

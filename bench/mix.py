@@ -70,12 +70,16 @@ def label(resource: dict) -> str:
     return resource["type"].removeprefix("Microsoft.")
 
 
-def corpus(size: int) -> list[dict]:
-    """``size`` resources cycled from :func:`templates`, each with its own id."""
-    base = templates()
+def cycled(base: list[dict], size: int) -> list[dict]:
+    """``size`` copies cycled from ``base``, each with its own id."""
     out = []
     for i in range(size):
         resource = copy.deepcopy(base[i % len(base)])
         resource["id"] = f"{resource['id']}-{i}"
         out.append(resource)
     return out
+
+
+def corpus(size: int) -> list[dict]:
+    """``size`` resources cycled from :func:`templates`, each with its own id."""
+    return cycled(templates(), size)

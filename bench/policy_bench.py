@@ -61,13 +61,10 @@ def measure(runs: int) -> dict:
         catalog = Catalog(controls)
         fixtures = [json.loads(p.read_text(encoding="utf-8"))
                     for p in sorted((REPO / "tests" / "fixtures" / "resources").glob("*.json"))]
-        evaluations = sum(len(catalog.evaluate(r)) for r in fixtures)  # warm-up
-        best = float("inf")
-        for _ in range(runs):
-            started = time.perf_counter()
-            for resource in fixtures:
-                catalog.evaluate(resource)
-            best = min(best, time.perf_counter() - started)
+        from bench.engine_bench import timed_rounds
+
+        evaluations, timings = timed_rounds(catalog, fixtures, runs)
+        best = min(timings)
         result.update(imported_controls=len(controls), evaluations=evaluations, evaluate_seconds=best)
     return result
 

@@ -88,26 +88,15 @@ def engine_runs(trees: dict[str, Path], repeats: int, resources: int, rounds: in
 
 def corpus(size: int) -> list[dict]:
     """``size`` resources cycled from the hardened and weak fixtures, each with its own id."""
-    base = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
-    out = []
-    for i in range(size):
-        resource = copy.deepcopy(base[i % len(base)])
-        resource["id"] = f"{resource['id']}-{i}"
-        out.append(resource)
-    return out
+    return mix.cycled([json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))], size)
 
 
 def engine_throughput(resources: list[dict], rounds: int) -> dict:
+    from bench.engine_bench import timed_rounds, yardstick
+
     catalog = load_catalog()
-    evaluations = sum(len(catalog.evaluate(r)) for r in resources)  # warm-up and count
-    timings = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for resource in resources:
-            catalog.evaluate(resource)
-        timings.append(time.perf_counter() - started)
+    evaluations, timings = timed_rounds(catalog, resources, rounds)
     best, median = min(timings), statistics.median(timings)
-    from bench.engine_bench import yardstick
 
     return {"controls": len(catalog.controls), "resources": len(resources), "evaluations": evaluations,
             "median_s": median, "per_second_median": evaluations / median, "per_second_best": evaluations / best,
