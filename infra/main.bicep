@@ -39,6 +39,9 @@ param deployEventSubscriptions bool = false
 @description('Optional. Also subscribe to Azure Resource Notifications (Microsoft.ResourceNotifications.Resources CreatedOrUpdated/Deleted), whose events carry the resource.')
 param enableResourceNotifications bool = false
 
+@description('Optional. Also subscribe to Azure Policy state changes (Microsoft.PolicyInsights.PolicyStateCreated/Changed/Deleted): controls imported from data-plane definitions (Kubernetes, Key Vault data) take Azure Policy\'s verdict, and these events say when it changed.')
+param enablePolicyStateEvents bool = false
+
 @description('Optional. Schema Event Grid delivers in; the function decodes both.')
 @allowed([
   'EventGridSchema'
@@ -474,6 +477,7 @@ module monitored 'modules/monitored-subscription.bicep' = [for subscriptionId in
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     deployEventSubscriptions: deployEventSubscriptions
     enableResourceNotifications: enableResourceNotifications
+    enablePolicyStateEvents: enablePolicyStateEvents
     eventDeliverySchema: eventDeliverySchema
     maxDeliveryAttempts: maxDeliveryAttempts
     eventTimeToLiveInMinutes: eventTimeToLiveInMinutes

@@ -20,6 +20,7 @@ param tags = {
 param deployEventSubscriptions = false
 
 param enableResourceNotifications = false
+param enablePolicyStateEvents = false
 
 // Empty: a new workspace. Or the resource id of an existing one.
 param existingLogAnalyticsWorkspaceId = ''

@@ -198,7 +198,7 @@ def cmd_import_policy(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
     from .controls import alias_resolver
-    from .policy_import import IMPORTED, REFUSED, TEMPLATE, DefinitionLibrary, import_documents
+    from .policy_import import DELEGATED, IMPORTED, REFUSED, TEMPLATE, DefinitionLibrary, import_documents
 
     values = _assignment_values(args)
     remote_aliases = remote_definitions = None
@@ -244,6 +244,9 @@ def cmd_import_policy(args: argparse.Namespace, settings: Settings) -> int:
         target.write_text(yaml.safe_dump(o.control, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
         if o.status == IMPORTED:
             print(f"wrote {target} ({o.control['id']}, {o.control['severity']}, {', '.join(o.control['resourceTypes'])})")
+        if o.status == DELEGATED:
+            print(f"wrote {target} ({o.control['id']}, {o.control['severity']}, "
+                  f"{', '.join(o.control['resourceTypes'])}; verdict from Azure Policy's compliance states)")
     for message in unusable:
         print(f"error: {message}", file=sys.stderr)
     if args.parameters_template and samples:
@@ -253,11 +256,17 @@ def cmd_import_policy(args: argparse.Namespace, settings: Settings) -> int:
               f"then import again with --parameters {args.parameters_template}", file=sys.stderr)
     imported = sum(o.status != REFUSED for o in outcomes)
     templates = sum(o.status == TEMPLATE for o in outcomes)
+    delegated = sum(o.status == DELEGATED for o in outcomes)
     refused = len(outcomes) - imported
     if imported and not args.check:
         print(f"load them with CONTROLS_PATH={out_dir}" + (f" (templates in {out_dir / 'templates'} need values: "
               "--parameters or CONTROL_PARAMETERS)" if templates else ""), file=sys.stderr)
-    print(f"imported {imported} of {len(outcomes)} definitions ({templates} templates, {refused} refused)")
+    if delegated:
+        print(f"{delegated} control(s) take Azure Policy's verdict (data-plane definitions): assign the definitions "
+              f"in Azure Policy, and deploy with enablePolicyStateEvents=true (docs/POLICY-COMPATIBILITY.md)",
+              file=sys.stderr)
+    print(f"imported {imported} of {len(outcomes)} definitions ({templates} templates, "
+          + (f"{delegated} delegated to Azure Policy, " if delegated else "") + f"{refused} refused)")
     if unusable:
         return EXIT_BAD_INPUT
     return EXIT_FINDINGS if refused else EXIT_OK

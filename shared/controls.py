@@ -18,6 +18,7 @@ import yaml
 
 from .redaction import redact
 from .payloads import RuleReads, rule_reads
+from .policy_states import POLICY_STATES_TYPE, verdict as policy_state_verdict
 from .policy import (MISSING, CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule, compile_value,
                      is_expression, parse_path, unescape_literal)
 
@@ -46,7 +47,9 @@ CONTROL_SCHEMA: dict[str, Any] = {
                 "mcsb": {"type": "array", "items": {"type": "string"}},
             },
         },
-        "policyDefinitionId": {"type": "string", "pattern": "^/providers/Microsoft.Authorization/policyDefinitions/"},
+        "policyDefinitionId": {"type": "string", "pattern": (
+            r"^(/subscriptions/[^/]+|/providers/Microsoft.Management/managementGroups/[^/]+)?"
+            r"/providers/Microsoft.Authorization/policyDefinitions/[^/]+$")},
         "remediation": {
             "type": "object", "additionalProperties": False, "required": ["text"],
             "properties": {"text": {"type": "string"}, "az": {"type": "string"}, "bicep": {"type": "string"}},
@@ -72,7 +75,7 @@ CONTROL_SCHEMA: dict[str, Any] = {
                 "resourceGroupName": {"type": "string", "minLength": 1},
                 "scope": {"enum": ["child", "extension", "resourceGroup", "subscription"]},
                 "idsFrom": {"type": "string"},
-                "mode": {"enum": ["anyMatches", "noneMatches"]},
+                "mode": {"enum": ["anyMatches", "noneMatches", "azurePolicyState"]},
                 "existenceCondition": {"type": "object"},
                 "inline": {"type": "string", "minLength": 1},
                 "description": {"type": "string"},
@@ -184,7 +187,9 @@ class RelatedSpec:
 @dataclass(frozen=True)
 class RelatedCheck:
     """``anyMatches`` (auditIfNotExists): compliant when some related resource satisfies the condition.
-    ``noneMatches``: non-compliant when any does (e.g. a firewall rule open to the whole Internet)."""
+    ``noneMatches``: non-compliant when any does (e.g. a firewall rule open to the whole Internet).
+    ``azurePolicyState``: the verdict is Azure Policy's own for ``definition_id``, from the resource's
+    ``Microsoft.PolicyInsights/policyStates`` (``shared.policy_states``)."""
 
     spec: RelatedSpec
     existence: CompiledRule | None  # None: any related resource will do
@@ -193,6 +198,7 @@ class RelatedCheck:
     # properties.siteConfig for config/web), and the paths the existence condition reads.
     inline: tuple | None = None
     existence_reads: RuleReads = RuleReads()
+    definition_id: str | None = None  # azurePolicyState: whose verdict
 
     def inline_item(self, resource: Mapping[str, Any]) -> dict | None:
         """The related resource built from the inline form, when it holds a non-null value for every
@@ -253,6 +259,7 @@ class Control:
     source: str = ""
     related: RelatedCheck | None = None
     reads: RuleReads = RuleReads()  # what the rule (and related.idsFrom) reads from the resource itself
+    uses_group: bool = False  # calls resourceGroup(): the service supplies the group's tags and location
 
     def applies_to(self, resource: Mapping[str, Any]) -> bool:
         rtype = str(resource.get("type", "")).lower()
@@ -281,6 +288,7 @@ class Catalog:
     def __post_init__(self) -> None:
         self._by_type: dict[str, list[Control]] = {}
         self._any: list[Control] = [c for c in self.controls if "*" in c.resource_types]
+        self._any_group = any(c.uses_group for c in self.controls)
         # control id -> (title, severity): describes controls that close on delete; built once, not per event
         self.titles: dict[str, tuple[str, str]] = {c.id: (c.title, c.severity) for c in self.controls}
 
@@ -296,6 +304,18 @@ class Catalog:
         if key not in self._by_type:
             self._by_type[key] = [c for c in self.controls if key in c.resource_types]
         return self._by_type[key]
+
+    def uses_resource_group(self, resource: Mapping[str, Any]) -> bool:
+        """Whether a control that applies to ``resource`` reads ``resourceGroup()`` (its tags, location...)."""
+        return self._any_group and any(c.uses_group for c in self.applicable(resource))
+
+    def delegates(self, resource_type: str, definition_id: str) -> bool:
+        """Whether a control of ``resource_type`` takes Azure Policy's verdict for ``definition_id``."""
+        from .policy_states import same_definition
+
+        return any(c.related is not None and c.related.mode == "azurePolicyState"
+                   and same_definition(c.related.definition_id, definition_id)
+                   for c in self._for_type(resource_type) + self._any)
 
     def not_evaluated(self, resource_type: str, reason: str) -> list[ControlResult]:
         """A NotEvaluated result for each control of ``resource_type`` (the resource could not be read)."""
@@ -358,6 +378,9 @@ class Catalog:
         items = cache[spec.key]
         if isinstance(items, RelatedUnavailable):
             return verdict(Status.NOT_EVALUATED, reason=str(items))
+        if control.related.mode == "azurePolicyState":
+            status, states, reason = policy_state_verdict(items, control.related.definition_id or "")
+            return verdict(Status(status), states, reason)
         if control.related.mode == "noneMatches":
             return Catalog._none_may_match(control, items, evidence, verdict)
         checked = []
@@ -535,6 +558,13 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
             if existence is None or spec_doc.get("mode", "anyMatches") != "anyMatches":
                 raise ControlLoadError(f"{where}: field 'related/inline' needs an existenceCondition "
                                        f"and mode anyMatches")
+        if spec_doc.get("mode") == "azurePolicyState":
+            if "policyDefinitionId" not in doc:
+                raise ControlLoadError(f"{where}: field 'related/mode': azurePolicyState takes the verdict of the "
+                                       f"control's policyDefinitionId, and the control has none")
+            if spec_doc["type"].lower() != POLICY_STATES_TYPE.lower() or set(spec_doc) - {"type", "mode", "description"}:
+                raise ControlLoadError(f"{where}: field 'related': mode azurePolicyState reads type "
+                                       f"{POLICY_STATES_TYPE} and takes no name, scope or condition")
         computed = {}
         for key in ("name", "resourceGroupName"):
             if is_expression(spec_doc.get(key)):
@@ -547,7 +577,8 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
                                            scope=spec_doc.get("scope"), resource_group=literal("resourceGroupName"),
                                            name_of=computed.get("name"), resource_group_of=computed.get("resourceGroupName")),
                                existence, spec_doc.get("mode", "anyMatches"),
-                               inline, rule_reads(spec_doc.get("existenceCondition"), params, resolver))
+                               inline, rule_reads(spec_doc.get("existenceCondition"), params, resolver),
+                               doc.get("policyDefinitionId") if spec_doc.get("mode") == "azurePolicyState" else None)
     reads = rule_reads(doc["rule"], params, resolver)
     if related is not None and related.spec.ids_from is not None:
         reads = reads | RuleReads(paths=frozenset({related.spec.ids_from}))
@@ -558,6 +589,7 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
         description=doc.get("description", ""), mode=doc.get("mode", "All"), frameworks=frameworks,
         policy_definition_id=doc.get("policyDefinitionId"), remediation=doc.get("remediation") or {},
         parameters=params, source=source, related=related, reads=reads,
+        uses_group="resourcegroup()" in json.dumps([doc["rule"], doc.get("related")]).lower(),
     )
 
 

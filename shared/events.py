@@ -9,6 +9,10 @@ Two sources are understood, in the EventGrid schema and in CloudEvents 1.0:
   CreatedOrUpdated`` / ``Deleted``). ``CreatedOrUpdated`` carries the resource
   in ``data.resourceInfo`` and its shape's ``data.apiVersion``; how far it is
   trusted is decided in ``shared.payloads``.
+* Azure Policy state changes (``Microsoft.PolicyInsights.PolicyState{Created,Changed,Deleted}``
+  from a ``Microsoft.PolicyInsights.PolicyStates`` system topic): the subject is the resource
+  and ``data`` one compliance state; they matter to controls that take Azure Policy's verdict
+  (``shared.policy_states``), and the resource is re-evaluated with that state.
 """
 from __future__ import annotations
 
@@ -25,6 +29,11 @@ ARM_DELETE = "Microsoft.Resources.ResourceDeleteSuccess"
 ARM_ACTION = "Microsoft.Resources.ResourceActionSuccess"
 ARN_UPSERT = "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated"
 ARN_DELETE = "Microsoft.ResourceNotifications.Resources.Deleted"
+POLICY_STATE_CREATED = "Microsoft.PolicyInsights.PolicyStateCreated"
+POLICY_STATE_CHANGED = "Microsoft.PolicyInsights.PolicyStateChanged"
+POLICY_STATE_DELETED = "Microsoft.PolicyInsights.PolicyStateDeleted"
+POLICY_STATE_FIELDS = ("policyAssignmentId", "policyDefinitionId", "policyDefinitionReferenceId", "complianceState",
+                       "complianceReasonCode", "subscriptionId", "timestamp")
 
 EVENT_KINDS = {
     ARM_WRITE.lower(): "write",
@@ -32,8 +41,12 @@ EVENT_KINDS = {
     ARM_ACTION.lower(): "action",
     ARN_UPSERT.lower(): "write",
     ARN_DELETE.lower(): "delete",
+    POLICY_STATE_CREATED.lower(): "policyState",
+    POLICY_STATE_CHANGED.lower(): "policyState",
+    POLICY_STATE_DELETED.lower(): "policyState",
 }
-SUPPORTED_EVENT_TYPES = (ARM_WRITE, ARM_DELETE, ARM_ACTION, ARN_UPSERT, ARN_DELETE)
+SUPPORTED_EVENT_TYPES = (ARM_WRITE, ARM_DELETE, ARM_ACTION, ARN_UPSERT, ARN_DELETE,
+                         POLICY_STATE_CREATED, POLICY_STATE_CHANGED, POLICY_STATE_DELETED)
 
 # Largest event Event Grid delivers.
 MAX_EVENT_BYTES = 1024 * 1024
@@ -102,7 +115,7 @@ class ResourceChange:
 
     event_id: str
     event_type: str
-    kind: str  # "write" | "delete" | "action"
+    kind: str  # "write" | "delete" | "action" | "policyState"
     resource: ResourceId  # the tracked resource to (re-)evaluate
     subject: ResourceId  # the id the event names (may be a child / extension)
     event_time: datetime
@@ -116,6 +129,9 @@ class ResourceChange:
     # the payload is a whole ARM representation (a Resource Graph row in reconciliation), not a notification
     # that may lack properties: it is judged as is, never completed by an ARM re-read
     payload_complete: bool = False
+    # Azure Policy state events: the compliance state reported (``POLICY_STATE_FIELDS``) and whether it was deleted
+    policy_state: Mapping[str, Any] | None = None
+    policy_state_deleted: bool = False
 
     @property
     def is_resource_deleted(self) -> bool:
@@ -321,8 +337,14 @@ def parse_event(envelope: Envelope, now: datetime | None = None) -> ResourceChan
 
     is_arn = event_type.lower().startswith("microsoft.resourcenotifications.")
     payload = None
+    policy_state = None
     event_time_text = envelope.time
-    if is_arn:
+    if kind == "policyState":
+        info_id = None
+        policy_state = _policy_state(data, event_id, event_type.lower() == POLICY_STATE_DELETED.lower())
+        id_text = envelope.subject
+        event_time_text = policy_state.get("timestamp") or envelope.time
+    elif is_arn:
         info = data.get("resourceInfo")
         if not isinstance(info, Mapping):
             raise EventRejected(event_id, "Resource Notifications event has no 'data.resourceInfo' object")
@@ -376,4 +398,36 @@ def parse_event(envelope: Envelope, now: datetime | None = None) -> ResourceChan
         raw_event_time=event_time_text if isinstance(event_time_text, str) else event_time_text.isoformat(),
         payload_api_version=data.get("apiVersion") if payload is not None and isinstance(data.get("apiVersion"), str)
         else None,
+        policy_state=policy_state,
+        policy_state_deleted=event_type.lower() == POLICY_STATE_DELETED.lower(),
     )
+
+
+def _policy_state(data: Mapping[str, Any], event_id: str | None, deleted: bool) -> dict[str, Any]:
+    """The compliance state an Azure Policy event reports, checked field by field (ids, state, time)."""
+    from .policy_states import DEFINITION_ID, MAX_ID_LENGTH
+
+    state: dict[str, Any] = {}
+    for key in POLICY_STATE_FIELDS:
+        value = data.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
+            raise EventRejected(event_id, f"Azure Policy event data.{key} must be a string of at most "
+                                          f"{MAX_ID_LENGTH} characters, got {value!r:.80}")
+        state[key] = value
+    definition = state.get("policyDefinitionId")
+    if not definition or not DEFINITION_ID.match(definition):
+        raise EventRejected(event_id, f"Azure Policy event data.policyDefinitionId is not a policy definition id: "
+                                      f"{definition!r:.200}")
+    assignment = state.get("policyAssignmentId", "")
+    if "/providers/microsoft.authorization/policyassignments/" not in assignment.lower():
+        raise EventRejected(event_id, f"Azure Policy event data.policyAssignmentId is not a policy assignment id: "
+                                      f"{assignment!r:.200}")
+    if not (deleted and "complianceState" not in state) and not re.fullmatch(r"[A-Za-z]{1,40}",
+                                                                              state.get("complianceState", "")):
+        raise EventRejected(event_id, f"Azure Policy event data.complianceState must be a state name such as "
+                                      f"Compliant or NonCompliant, got {state.get('complianceState')!r:.60}")
+    if "timestamp" in state:
+        parse_time(state["timestamp"], event_id)  # an unreadable scan time is refused here, not later
+    return state

@@ -579,6 +579,11 @@ def unescape_literal(value: Any) -> Any:
     return value
 
 
+def _blank(value: Any) -> Any:
+    """A value condition's operand: what selects nothing is ""."""
+    return "" if value is MISSING else value
+
+
 def constant(value: Any) -> Expr:
     """An expression whose value is known at load time (operators pre-compute against it)."""
     fn = lambda frame: value  # noqa: E731
@@ -1322,6 +1327,14 @@ class RuleCompiler:
     def _value_condition(self, raw: Any, op: str, op_name: str, expected: Expr,
                          where: str) -> tuple[Condition, FastCondition]:
         actual = self._operand(raw, where)
+        if op != "exists" and hasattr(actual, "src") and not hasattr(actual, "constant_value"):
+            # A value expression that selects nothing compares as "" (the docs' table gives
+            # [field('...missingArray')] as ""; "Inherit a tag from the resource group if missing" relies
+            # on resourceGroup().tags[name] of a missing tag being "").
+            inner = actual
+            actual = lambda f: _blank(inner(f))  # noqa: E731
+            actual.src = f"_blank({inner.src})"  # type: ignore[attr-defined]
+            self.expressions.ns["_blank"] = _blank
         label = raw if isinstance(raw, str) else repr(raw)
         test = fast_operator(op, expected)
 

@@ -15,8 +15,11 @@ Effects, as the monitor evaluates them (the rule's ``if`` true means non-complia
   operations are shown as the remediation; ``append``: the ``if``, values shown;
 * ``Disabled`` (as the default or the value given): not imported unless asked
   (``enable_disabled``), then with the first auditable allowed effect;
-* ``denyAction``, ``manual``, ``mutate`` and the data-plane modes (Kubernetes, Key Vault, Managed HSM) are refused: they
-  have no verdict the monitor can compute from ARM (see docs/POLICY-COMPATIBILITY.md).
+* the data-plane modes (``Microsoft.Kubernetes.Data``, ``Microsoft.KeyVault.Data``,
+  ``Microsoft.ManagedHSM.Data``) are *delegated*: the control takes Azure Policy's own verdict
+  for the cluster or vault from its compliance states (``shared.policy_states``);
+* ``denyAction``, ``auditAction``, ``manual`` and ``mutate`` are refused: they have no verdict to keep
+  (see docs/POLICY-COMPATIBILITY.md).
 
 Values for parameters come in the shape of an assignment's ``parameters``
 (``{"name": {"value": ...}}``); an initiative maps its own parameters onto its
@@ -32,6 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .controls import ControlLoadError, control_from_document, related_scope
 from .policy import FieldResolver, is_expression
+from .policy_states import DEFINITION_ID, POLICY_STATES_TYPE
 
 AUDIT_EFFECTS = {"audit", "deny"}
 EXISTENCE_EFFECTS = {"auditifnotexists", "deployifnotexists"}
@@ -43,20 +47,21 @@ REFUSED_EFFECTS = {
     "auditaction": "effect auditAction records API requests (actions), not resource state; there is no verdict to keep",
     "mutate": "effect mutate changes Kubernetes objects at admission inside the cluster; it has no ARM verdict",
 }
+# Data-plane modes: Azure Policy judges objects Resource Manager does not hold, and reports its verdict per
+# cluster or vault. Such a definition becomes a control that takes Azure Policy's own verdict for the
+# resource (shared.policy_states); (where it is evaluated, the types whose policy states carry the verdict).
 DATA_PLANE_MODES = {
-    "microsoft.kubernetes.data": "mode Microsoft.Kubernetes.Data is evaluated inside the cluster by the Azure "
-                                 "Policy add-on (Gatekeeper); ARM carries no resource state to evaluate",
-    "microsoft.keyvault.data": "mode Microsoft.KeyVault.Data evaluates keys, secrets and certificates in the "
-                               "vault's data plane; ARM reads and resource events do not carry them",
-    "microsoft.managedhsm.data": "mode Microsoft.ManagedHSM.Data evaluates Managed HSM keys in its data plane; "
-                                 "ARM reads and resource events do not carry them",
+    "microsoft.kubernetes.data": ("inside the cluster by the Azure Policy add-on (Gatekeeper)",
+                                  ["Microsoft.ContainerService/managedClusters", "Microsoft.Kubernetes/connectedClusters"]),
+    "microsoft.keyvault.data": ("in the vault's data plane (keys, secrets, certificates)", ["Microsoft.KeyVault/vaults"]),
+    "microsoft.managedhsm.data": ("in the Managed HSM's data plane (keys)", ["Microsoft.KeyVault/managedHSMs"]),
 }
 PARAMETER_TYPES = {"string": "String", "array": "Array", "integer": "Integer", "boolean": "Boolean",
                    "object": "Object", "float": "Float", "datetime": "DateTime"}
 DEFINITION_PREFIX = "/providers/microsoft.authorization/policydefinitions/"
 _PARAMETER_REF = re.compile(r"\[parameters\('([^']+)'\)\]", re.IGNORECASE)
 
-IMPORTED, TEMPLATE, REFUSED = "imported", "template", "refused"
+IMPORTED, TEMPLATE, DELEGATED, REFUSED = "imported", "template", "delegated", "refused"
 
 
 class PolicyImportError(ValueError):
@@ -73,7 +78,7 @@ class Outcome:
 
     origin: str  # file, with [index] or member reference
     name: str  # display name, else definition name
-    status: str  # imported | template | refused
+    status: str  # imported | template | delegated (verdict read from Azure Policy) | refused
     reason: str = ""
     control: dict[str, Any] | None = None
     missing: tuple[str, ...] = ()  # template: parameters that still need values
@@ -357,7 +362,10 @@ def convert_definition(definition: Mapping[str, Any], *, resolver: FieldResolver
         outcome.reason = str(exc).split(": control ", 1)[-1]
         outcome.control = None
         return outcome
-    outcome.status = TEMPLATE if missing else IMPORTED
+    if isinstance(control.get("related"), Mapping) and control["related"].get("mode") == "azurePolicyState":
+        outcome.status = DELEGATED
+    else:
+        outcome.status = TEMPLATE if missing else IMPORTED
     return outcome
 
 
@@ -374,14 +382,15 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
     if not isinstance(then, Mapping):
         raise PolicyImportError("policyRule.then must be an object")
     mode = str(props.get("mode") or "All")
-    if mode.lower() in DATA_PLANE_MODES:
-        raise PolicyImportError(DATA_PLANE_MODES[mode.lower()])
     declared: Mapping[str, Any] = props.get("parameters") or {}
     if not isinstance(declared, Mapping):
         raise PolicyImportError("properties.parameters must be an object")
     effect, effect_param, why = _effect(then, declared, values, enable_disabled)
     if why:
         raise PolicyImportError(why)
+    if mode.lower() in DATA_PLANE_MODES:
+        return _delegated(definition, props, name, mode, rule, severity=severity, prefix=prefix,
+                          frameworks=frameworks, control_id=control_id), (), {}
     rule_text = json.dumps(policy_rule.get("if")) + json.dumps(then.get("details"))
     keep_effect = effect_param is not None and f"parameters('{effect_param.lower()}')" in rule_text.lower()
 
@@ -429,11 +438,8 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
         control["mode"] = "Indexed" if mode.lower() == "indexed" else "All"
     if frameworks:
         control["frameworks"] = {k: list(v) for k, v in frameworks.items() if v}
-    raw_id = str(definition.get("id") or "")
-    if raw_id.lower().startswith(DEFINITION_PREFIX):
-        control["policyDefinitionId"] = "/providers/Microsoft.Authorization/policyDefinitions/" + raw_id.rsplit("/", 1)[-1]
-    elif raw_name and not raw_id and re.fullmatch(r"[0-9a-f-]{36}", raw_name.lower()):
-        control["policyDefinitionId"] = f"/providers/Microsoft.Authorization/policyDefinitions/{raw_name}"
+    if _definition_id(definition):
+        control["policyDefinitionId"] = _definition_id(definition)
     control["remediation"] = {"text": _remediation(effect, then, effective, name)}
     if parameters:
         control["parameters"] = parameters
@@ -446,6 +452,48 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
         control["related"] = _related(effect, then, types)
     samples = {p: sample_value(declared[p]) for p in missing}
     return control, tuple(missing), samples
+
+
+def _definition_id(definition: Mapping[str, Any]) -> str | None:
+    raw_id = str(definition.get("id") or "")
+    raw_name = definition_name(definition)
+    if raw_id.lower().startswith(DEFINITION_PREFIX):
+        return "/providers/Microsoft.Authorization/policyDefinitions/" + raw_id.rsplit("/", 1)[-1]
+    if raw_id and DEFINITION_ID.match(raw_id):
+        return raw_id  # a custom definition of a subscription or management group
+    if raw_name and not raw_id and re.fullmatch(r"[0-9a-f-]{36}", raw_name.lower()):
+        return f"/providers/Microsoft.Authorization/policyDefinitions/{raw_name}"
+    return None
+
+
+def _delegated(definition: Mapping[str, Any], props: Mapping[str, Any], name: str, mode: str, rule: Any, *,
+               severity: str, prefix: str, frameworks: Mapping[str, list[str]] | None,
+               control_id: str | None) -> dict[str, Any]:
+    """A data-plane definition as a control that takes Azure Policy's verdict for the cluster or vault."""
+    where, default_types = DATA_PLANE_MODES[mode.lower()]
+    definition_id = _definition_id(definition)
+    if definition_id is None:
+        raise PolicyImportError(f"mode {mode} is evaluated {where}; the monitor takes Azure Policy's verdict, "
+                                f"which names the definition by id, and this definition has no id or name")
+    types = [t for t in _resource_types(rule, {}) if "/" in t and ".data/" not in t.lower()] or default_types
+    control: dict[str, Any] = {
+        "id": (control_id or f"{prefix}{slug(name)}")[:80].rstrip("-"),
+        "title": name if len(name) >= 5 else f"Azure Policy {name}",
+    }
+    if isinstance(props.get("description"), str) and props["description"]:
+        control["description"] = props["description"]
+    control["severity"] = severity
+    control["resourceTypes"] = types
+    if frameworks:
+        control["frameworks"] = {k: list(v) for k, v in frameworks.items() if v}
+    control["policyDefinitionId"] = definition_id
+    control["remediation"] = {"text": (
+        f"Azure Policy evaluates '{name}' {where}: its compliance details for this resource list the "
+        f"objects (components) that fail; bring those in line.")}
+    control["rule"] = {"field": "type", "in": types}
+    control["related"] = {"type": POLICY_STATES_TYPE, "mode": "azurePolicyState",
+                          "description": f"Azure Policy's own verdict (mode {mode}, evaluated {where})"}
+    return control
 
 
 class _Missing:

@@ -4,14 +4,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable
 
 from .controls import Catalog, RelatedUnavailable
 from .drift import DEFAULT_SLA, Evaluation, apply_evaluation
 from .exemptions import apply_exemptions
 from .ownership import OwnershipPolicy
 from .payloads import KNOWN_BOOLEANS, annotate, plan as plan_payload
-from .policy import parse_path
+from .policy import EvaluationError, parse_path
+from .policy_states import POLICY_STATES_TYPE, overlay
 from .resource_ids import ResourceId, parse_resource_id
 from .events import EventRejected, ResourceChange
 from .scopes import Scopes
@@ -58,24 +60,63 @@ class Dependencies:
 
 
 class GroupTags:
-    """Tags of resource groups, read through the reader and kept for ``ttl`` (one read per group, not per event)."""
+    """Resource groups (their tags for the ownership fallback; tags and location for ``resourceGroup()`` in
+    rules), read through the reader and kept for ``ttl`` (one read per group, not per event)."""
 
     def __init__(self, reader: ResourceReader, ttl: timedelta = timedelta(minutes=10)) -> None:
         self.reader, self.ttl = reader, ttl
-        self._cache: dict[str, tuple[datetime, Mapping[str, str]]] = {}
+        self._cache: dict[str, tuple[datetime, Mapping[str, Any] | None]] = {}
 
-    def get(self, group: ResourceId, now: datetime) -> Mapping[str, str]:
+    def group(self, group: ResourceId, now: datetime) -> Mapping[str, Any] | None:
+        """The group's ARM object, or None when it cannot be read (gone or refused)."""
         cached = self._cache.get(group.key)
         if cached and now - cached[0] < self.ttl:
             return cached[1]
         try:
             found = self.reader.get(group)
         except ResourceUnreadable as exc:
-            log.info("tags of %s unreadable (%s); no ownership fallback", group.value, exc)
+            log.info("resource group %s unreadable (%s)", group.value, exc)
             found = None
-        tags = dict((found or {}).get("tags") or {})
-        self._cache[group.key] = (now, tags)
-        return tags
+        self._cache[group.key] = (now, found)
+        return found
+
+    def get(self, group: ResourceId, now: datetime) -> Mapping[str, str]:
+        return dict((self.group(group, now) or {}).get("tags") or {})
+
+
+class _GroupOnDemand(Mapping):
+    """``$resourceGroup`` for rules that call ``resourceGroup()``: the group is read (cached) only when a rule
+    asks for it; when it cannot be read, the rule fails with the reason (NotEvaluated)."""
+
+    def __init__(self, load: Callable[[], Mapping[str, Any] | None], group_id: str) -> None:
+        self._load, self._group_id, self._value = load, group_id, None
+
+    def _data(self) -> Mapping[str, Any]:
+        if self._value is None:
+            found = self._load()
+            if found is None:
+                raise EvaluationError(f"resourceGroup(): the resource group {self._group_id} could not be read")
+            self._value = {k: found[k] for k in ("location", "tags", "managedBy", "properties") if k in found}
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self):
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
+def _scoped(resource: Mapping[str, Any], change: ResourceChange, deps: Dependencies) -> Mapping[str, Any]:
+    """``resource`` with ``$resourceGroup`` on demand, when a control that applies to it calls resourceGroup()."""
+    group = change.resource.resource_group
+    if not group or "$resourceGroup" in resource or not deps.catalog.uses_resource_group(resource):
+        return resource
+    group_id = parse_resource_id(f"/subscriptions/{change.resource.subscription_id}/resourceGroups/{group}")
+    return {**resource, "$resourceGroup": _GroupOnDemand(lambda: deps.group_tags.group(group_id, deps.clock()),
+                                                         group_id.value)}
 
 
 @dataclass
@@ -110,7 +151,8 @@ def _evaluate_payload(change: ResourceChange, deps: Dependencies) -> tuple[Mappi
     plan = plan_payload(change.payload, controls, change.payload_api_version, extra)
     related = _related_source(change, deps)
     from_payload = [replace(r, evidence=annotate(r.evidence, plan.coerced)) if plan.coerced else r
-                    for r in deps.catalog.evaluate(plan.resource, related, only=lambda c: c.id not in plan.missing)]
+                    for r in deps.catalog.evaluate(_scoped(plan.resource, change, deps), related,
+                                                   only=lambda c: c.id not in plan.missing)]
     if plan.complete:
         return plan.resource, tuple(from_payload), None
     reason = plan.reason()
@@ -126,7 +168,7 @@ def _evaluate_payload(change: ResourceChange, deps: Dependencies) -> tuple[Mappi
         log.warning("event %s: %s; recording NotEvaluated", change.event_id, why)
         reread = [r for r in deps.catalog.not_evaluated(change.resource.resource_type, why) if r.control_id in plan.missing]
     else:
-        reread = deps.catalog.evaluate(current, related, only=lambda c: c.id in plan.missing)
+        reread = deps.catalog.evaluate(_scoped(current, change, deps), related, only=lambda c: c.id in plan.missing)
     by_id = {r.control_id: r for r in from_payload + list(reread)}
     return plan.resource, tuple(by_id[c.id] for c in controls if c.id in by_id), reason
 
@@ -136,11 +178,15 @@ def _related_source(change: ResourceChange, deps: Dependencies):
 
     def fetch(resource: Mapping[str, Any], spec: Any) -> list:
         try:
-            return deps.reader.related(change.resource, resource, spec)
+            found = deps.reader.related(change.resource, resource, spec)
         except ResourceUnreadable as exc:
             log.warning("event %s: related %s of %s unreadable: %s", change.event_id, spec.key,
                         change.resource.value, exc)
             raise RelatedUnavailable(str(exc)) from exc
+        if change.policy_state is not None and spec.type.lower() == POLICY_STATES_TYPE.lower():
+            # the state the event reports, in case the query does not show that evaluation yet
+            found = overlay(found, change.policy_state, change.policy_state_deleted)
+        return found
 
     return fetch
 
@@ -171,6 +217,12 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         outcome.skipped = f"no control applies to type {change.resource.resource_type}"
         log.info("event %s: %s; nothing to evaluate for %s", change.event_id, outcome.skipped, change.resource.value)
         return outcome
+    if change.policy_state is not None and not deps.catalog.delegates(
+            change.resource.resource_type, change.policy_state["policyDefinitionId"]):
+        outcome.skipped = (f"no control of type {change.resource.resource_type} takes Azure Policy's verdict for "
+                           f"{change.policy_state['policyDefinitionId']}")
+        log.info("event %s: %s; nothing to evaluate for %s", change.event_id, outcome.skipped, change.resource.value)
+        return outcome
     try:
         resource = _current_resource(change, deps)
     except ResourceUnreadable as exc:
@@ -182,7 +234,7 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         if resource is not None and resource is change.payload and not change.payload_complete:
             resource, results, outcome.reread = _evaluate_payload(change, deps)
         else:
-            results = tuple(deps.catalog.evaluate(resource, _related_source(change, deps))) \
+            results = tuple(deps.catalog.evaluate(_scoped(resource, change, deps), _related_source(change, deps))) \
                 if resource is not None else None
     if results is not None and deps.exemptions is not None:
         active = deps.exemptions.for_subscription(change.resource.subscription_id, deps.clock())

@@ -290,7 +290,7 @@ def test_the_monitor_sends_its_own_logs_to_the_workspace():
 
     topics = module("event-topics")
     topic_settings = diagnostic_settings(topics)
-    assert {s["scope"] for s in topic_settings.values()} == {"armTopic", "arnTopic"}
+    assert {s["scope"] for s in topic_settings.values()} == {"armTopic", "arnTopic", "policyTopic"}
     assert {log["category"] for log in variable(topics, "deliveryFailureLogs")} == {"DeliveryFailures"}
     assert all(s["workspace"] == "diagnosticsWorkspaceResourceId" for s in topic_settings.values())
 

@@ -24,7 +24,8 @@ import pytest
 from shared.config import DEFAULT_STREAM, DEFAULT_TABLE, Settings
 from shared.controls import SEVERITIES, Status
 from shared.drift import Transition
-from shared.events import ARM_ACTION, ARM_DELETE, ARM_WRITE, ARN_DELETE, ARN_UPSERT, SUPPORTED_EVENT_TYPES
+from shared.events import (ARM_ACTION, ARM_DELETE, ARM_WRITE, ARN_DELETE, ARN_UPSERT, POLICY_STATE_CHANGED,
+                           POLICY_STATE_CREATED, POLICY_STATE_DELETED, SUPPORTED_EVENT_TYPES)
 from shared.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 from tests.test_bicep import (BICEP_FILES, INFRA, MAIN, PARAMS, REPO, bicep_parser, bicepparam_assignments, body,
                               functions_of_type, module, parsed, resources_of_type, variable, walk)
@@ -322,13 +323,15 @@ def test_the_event_subscriptions_deliver_exactly_the_event_types_the_code_unders
     delivered = {symbol: set(body(res)["properties"]["filter"]["includedEventTypes"])
                  for symbol, res in subs["resources"].items()
                  if res["type"] == "Microsoft.EventGrid/systemTopics/eventSubscriptions"}
-    assert delivered == {"armToFunction": {ARM_WRITE, ARM_DELETE, ARM_ACTION}, "arnToFunction": {ARN_UPSERT, ARN_DELETE}}
+    assert delivered == {"armToFunction": {ARM_WRITE, ARM_DELETE, ARM_ACTION}, "arnToFunction": {ARN_UPSERT, ARN_DELETE},
+                         "policyToFunction": {POLICY_STATE_CREATED, POLICY_STATE_CHANGED, POLICY_STATE_DELETED}}
     assert set().union(*delivered.values()) == set(SUPPORTED_EVENT_TYPES)
     topics = {symbol: body(res)["properties"]["topicType"]
               for symbol, res in module("event-topics")["resources"].items()
               if res["type"] == "Microsoft.EventGrid/systemTopics"}
     assert topics == {"armTopic": "Microsoft.Resources.Subscriptions",
-                      "arnTopic": "Microsoft.ResourceNotifications.Resources"}
+                      "arnTopic": "Microsoft.ResourceNotifications.Resources",
+                      "policyTopic": "Microsoft.PolicyInsights.PolicyStates"}
 
 
 def test_the_event_subscriptions_retry_and_dead_letter_with_the_topic_identity():

@@ -8,6 +8,9 @@ param armTopicName string
 @description('Optional. Name of the Resource Notifications system topic; empty when it is not used.')
 param resourceNotificationsTopicName string = ''
 
+@description('Optional. Name of the Azure Policy state changes system topic; empty when it is not used.')
+param policyStatesTopicName string = ''
+
 @description('Required. Resource id of the function (<function app id>/functions/<name>).')
 param functionResourceId string
 
@@ -93,6 +96,10 @@ resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = if (!
   name: resourceNotificationsTopicName
 }
 
+resource policyTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = if (!empty(policyStatesTopicName)) {
+  name: policyStatesTopicName
+}
+
 resource armToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: armTopic
   name: eventSubscriptionName
@@ -123,6 +130,24 @@ resource arnToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022
       includedEventTypes: [
         'Microsoft.ResourceNotifications.Resources.CreatedOrUpdated'
         'Microsoft.ResourceNotifications.Resources.Deleted'
+      ]
+    }
+    retryPolicy: retryPolicy
+    deadLetterWithResourceIdentity: deadLetter
+  }
+}
+
+resource policyToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (!empty(policyStatesTopicName)) {
+  parent: policyTopic
+  name: eventSubscriptionName
+  properties: {
+    destination: destination
+    eventDeliverySchema: eventDeliverySchema
+    filter: {
+      includedEventTypes: [
+        'Microsoft.PolicyInsights.PolicyStateCreated'
+        'Microsoft.PolicyInsights.PolicyStateChanged'
+        'Microsoft.PolicyInsights.PolicyStateDeleted'
       ]
     }
     retryPolicy: retryPolicy

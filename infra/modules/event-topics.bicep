@@ -14,6 +14,9 @@ param tags object = {}
 @description('Optional. Also create the Azure Resource Notifications (Microsoft.ResourceNotifications.Resources) system topic.')
 param enableResourceNotifications bool = false
 
+@description('Optional. Also create the Azure Policy state changes (Microsoft.PolicyInsights.PolicyStates) system topic, for controls that take Azure Policy\'s verdict.')
+param enablePolicyStateEvents bool = false
+
 @description('Optional. Resource id of the action group the dead-letter alerts notify; empty for none.')
 param actionGroupResourceId string = ''
 
@@ -25,6 +28,9 @@ param armTopicName string = 'evgt-compliance-monitor-arm'
 
 @description('Optional. Name of the Resource Notifications system topic.')
 param resourceNotificationsTopicName string = 'evgt-compliance-monitor-arn'
+
+@description('Optional. Name of the Azure Policy state changes system topic.')
+param policyStatesTopicName string = 'evgt-compliance-monitor-policy'
 
 var alertActions = empty(actionGroupResourceId) ? [] : [
   {
@@ -58,6 +64,19 @@ resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableReso
   }
 }
 
+resource policyTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enablePolicyStateEvents) {
+  name: policyStatesTopicName
+  location: 'global'
+  tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    source: '/subscriptions/${subscriptionId}'
+    topicType: 'Microsoft.PolicyInsights.PolicyStates'
+  }
+}
+
 var deliveryFailureLogs = [
   {
     category: 'DeliveryFailures'
@@ -77,6 +96,15 @@ resource armTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-p
 resource arnTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (enableResourceNotifications && !empty(diagnosticsWorkspaceResourceId)) {
   name: 'compliance-monitor-self'
   scope: arnTopic
+  properties: {
+    workspaceId: diagnosticsWorkspaceResourceId
+    logs: deliveryFailureLogs
+  }
+}
+
+resource policyTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (enablePolicyStateEvents && !empty(diagnosticsWorkspaceResourceId)) {
+  name: 'compliance-monitor-self'
+  scope: policyTopic
   properties: {
     workspaceId: diagnosticsWorkspaceResourceId
     logs: deliveryFailureLogs
@@ -147,6 +175,38 @@ resource arnDeadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if (e
   }
 }
 
+resource policyDeadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if (enablePolicyStateEvents) {
+  name: 'alert-compliance-dead-lettered-policy'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Pipeline health: Azure Policy state events could not be delivered to the compliance function and were dead-lettered.'
+    severity: 2
+    enabled: true
+    scopes: [
+      policyTopic.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'DeadLetteredEvents'
+          metricNamespace: 'Microsoft.EventGrid/systemTopics'
+          metricName: 'DeadLetteredCount'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
 @description('The name of the ARM events system topic.')
 output name string = armTopic.name
 
@@ -162,10 +222,14 @@ output armTopicResourceId string = armTopic.id
 @description('The name of the Resource Notifications system topic; empty when it is not enabled.')
 output resourceNotificationsTopicName string = enableResourceNotifications ? arnTopic.name : ''
 
+@description('The name of the Azure Policy state changes system topic; empty when it is not enabled.')
+output policyStatesTopicName string = enablePolicyStateEvents ? policyTopic.name : ''
+
 @description('The principal ids of the topics\' managed identities (they write dead-lettered events).')
-output principalIds array = enableResourceNotifications ? [
+output principalIds array = concat([
   armTopic.identity.principalId
+], enableResourceNotifications ? [
   arnTopic!.identity.principalId
-] : [
-  armTopic.identity.principalId
-]
+] : [], enablePolicyStateEvents ? [
+  policyTopic!.identity.principalId
+] : [])

@@ -38,6 +38,9 @@ param deployEventSubscriptions bool = false
 @description('Optional. Also subscribe to the Azure Resource Notifications system topic (payload-carrying events).')
 param enableResourceNotifications bool = false
 
+@description('Optional. Also subscribe to Azure Policy state changes (Microsoft.PolicyInsights.PolicyStates), for controls that take Azure Policy\'s verdict.')
+param enablePolicyStateEvents bool = false
+
 @description('Optional. Schema Event Grid delivers in; the function decodes both.')
 @allowed([
   'EventGridSchema'
@@ -92,6 +95,7 @@ module topics 'event-topics.bicep' = {
     subscriptionId: subscription().subscriptionId
     tags: tags
     enableResourceNotifications: enableResourceNotifications
+    enablePolicyStateEvents: enablePolicyStateEvents
     actionGroupResourceId: actionGroupResourceId
     diagnosticsWorkspaceResourceId: diagnosticsWorkspaceResourceId
   }
@@ -113,6 +117,7 @@ module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscript
   params: {
     armTopicName: topics.outputs.armTopicName
     resourceNotificationsTopicName: topics.outputs.resourceNotificationsTopicName
+    policyStatesTopicName: topics.outputs.policyStatesTopicName
     functionResourceId: functionResourceId
     deadLetterStorageAccountResourceId: deadLetterRole.outputs.resourceId
     deadLetterContainerName: deadLetterContainerName

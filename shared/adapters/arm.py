@@ -8,12 +8,15 @@ Related resources (auditIfNotExists-style controls) are read through the same
 client: a child or extension by id, a list of them through the client's own
 pipeline (auth, retries) and ``ItemPaged``. Network Watcher flow logs are read
 with the typed ``NetworkManagementClient`` (its pinned api-version, no
-provider lookup).
+provider lookup). Azure Policy's compliance states of a resource (controls that take
+Azure Policy's verdict) come from PolicyInsights' ``policyStates/latest/queryResults``
+through the same pipeline, paged on ``@odata.nextLink``.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -22,6 +25,7 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from ..controls import RelatedSpec
+from ..policy_states import POLICY_STATES_TYPE, STATES_WINDOW_DAYS
 from ..ports import ResourceAccessDenied, ResourceUnreadable
 from ..resource_ids import InvalidResourceId, ResourceId, parse_resource_id
 
@@ -115,6 +119,8 @@ class ArmResourceReader:
                 if item is not None:
                     found.append(dict(item))
             return found
+        if spec.type.lower() == POLICY_STATES_TYPE.lower():
+            return self.policy_states(resource_id)
         if spec.scope in ("resourceGroup", "subscription"):
             return self._related_elsewhere(resource_id, spec)
         if spec.type.lower().startswith(resource_id.resource_type.lower() + "/"):
@@ -174,6 +180,38 @@ class ArmResourceReader:
             return body.get("nextLink") or None, iter(body.get("value") or [])
 
         return iter(ItemPaged(get_next, extract_data))
+
+    POLICY_INSIGHTS_API = "2019-10-01"
+
+    def policy_states(self, resource_id: ResourceId) -> list[dict]:
+        """Azure Policy's latest compliance states of the resource (every assignment and definition), from
+        ``POST {id}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults`` over the last
+        ``STATES_WINDOW_DAYS`` days; a 403 is ``ResourceAccessDenied`` (the identity needs Reader)."""
+        client = self._client(resource_id.subscription_id)
+        since = (datetime.now(timezone.utc) - timedelta(days=STATES_WINDOW_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        first = (f"{resource_id.value}/providers/{POLICY_STATES_TYPE}/latest/queryResults"
+                 f"?api-version={self.POLICY_INSIGHTS_API}&$from={since}")
+        self.reads += 1
+
+        def get_next(next_link: str | None):
+            response = client.send_request(HttpRequest("POST", next_link or first))
+            if response.status_code == 404:
+                return None
+            if response.status_code == 403:
+                raise ResourceAccessDenied(f"reading Azure Policy states of {resource_id.value} was refused (403)")
+            if response.status_code == 400:  # a request PolicyInsights can never answer: not retried
+                raise ResourceUnreadable(f"Azure Policy states of {resource_id.value} cannot be queried (400): "
+                                         f"{response.text()[:300]}")
+            response.raise_for_status()
+            return response
+
+        def extract_data(response):
+            if response is None:
+                return None, iter([])
+            body = response.json()
+            return body.get("@odata.nextLink") or None, iter(body.get("value") or [])
+
+        return list(ItemPaged(get_next, extract_data))
 
     def _get_flow_log(self, target: ResourceId) -> Mapping[str, Any] | None:
         if self._network_factory is None:

@@ -10,7 +10,8 @@ one sub-folder per category) offline, as a user's ``import-policy`` run would, t
   and the rule's fast path must give the verdict its evidence path gives.
 
 Prints per category: compiled, template-only (and whether it loaded with values),
-refused with the reasons; then totals. ``--write FILE`` puts the same table in FILE's
+delegated (data-plane definitions whose verdict is Azure Policy's own, read from its compliance
+states; evaluated here against states given with the resource), refused with the reasons; then totals. ``--write FILE`` puts the same table in FILE's
 ``<!-- compat -->`` section (docs/POLICY-COMPATIBILITY.md).
 """
 from __future__ import annotations
@@ -31,10 +32,7 @@ FIXTURES = REPO / "tests" / "fixtures" / "resources"
 
 def reason_class(reason: str) -> str:
     """A short family name for a refusal, for the per-category table."""
-    for words, label in (("Kubernetes.Data", "Kubernetes data plane (in-cluster)"),
-                         ("Microsoft.KeyVault.Data", "Key Vault data plane"),
-                         ("Microsoft.ManagedHSM.Data", "Managed HSM data plane"),
-                         ("unknown field or alias", "alias unknown offline"),
+    for words, label in (("unknown field or alias", "alias unknown offline"),
                          ("is Disabled", "effect Disabled"),
                          ("denyAction", "effect denyAction"), ("auditAction", "effect auditAction"),
                          ("mutate", "effect mutate"), ("manual", "effect manual"),
@@ -57,7 +55,8 @@ def _resources(types: list[str]) -> list[dict[str, Any]]:
 def measure(root: Path, enable_disabled: bool = True, local_aliases: bool = True) -> dict[str, Any]:
     from shared.controls import Catalog, ControlLoadError, alias_resolver, control_from_document
     from shared.policy import EvaluationError
-    from shared.policy_import import REFUSED, TEMPLATE, import_documents
+    from shared.policy_import import DELEGATED, REFUSED, TEMPLATE, import_documents
+    from shared.policy_states import POLICY_STATES_TYPE
 
     fixtures = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))] \
         if FIXTURES.is_dir() else []
@@ -87,9 +86,17 @@ def measure(root: Path, enable_disabled: bool = True, local_aliases: bool = True
                 per[name]["refused"] += 1
                 reasons[name]["template fails with values: " + str(exc)[-60:]] += 1
                 continue
-            per[name]["template" if o.status == TEMPLATE else "compiled"] += 1
+            per[name][{TEMPLATE: "template", DELEGATED: "delegated"}.get(o.status, "compiled")] += 1
             catalog = Catalog([control])
-            for resource in fixtures + _resources(sorted(control.resource_types)):
+            extra = []
+            if o.status == DELEGATED:  # Azure Policy's states given with the resource, as offline evaluate takes them
+                extra = [{**r, "$related": {POLICY_STATES_TYPE: [
+                    {"policyDefinitionId": control.policy_definition_id, "complianceState": state,
+                     "policyAssignmentId": "/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
+                                           "Microsoft.Authorization/policyAssignments/a",
+                     "timestamp": "2026-01-01T00:00:00Z"}]}}
+                    for r in _resources(sorted(control.resource_types)) for state in ("Compliant", "NonCompliant")]
+            for resource in fixtures + _resources(sorted(control.resource_types)) + extra:
                 try:
                     catalog.evaluate(resource)
                     evaluations += 1
@@ -120,26 +127,30 @@ def render(result: dict[str, Any], markdown: bool) -> str:
         c = per[name]
         totals.update(c)
         why = ", ".join(f"{k} {v}" for k, v in reasons[name].most_common()) or "-"
-        rows.append((name, c["definitions"], c["compiled"], c["template"], c["refused"], why))
-    imported = totals["compiled"] + totals["template"]
-    share = 100.0 * imported / totals["definitions"] if totals["definitions"] else 0.0
+        rows.append((name, c["definitions"], c["compiled"], c["template"], c["delegated"], c["refused"], why))
+    computed = totals["compiled"] + totals["template"]
+    imported = computed + totals["delegated"]
+    pct = lambda n: 100.0 * n / totals["definitions"] if totals["definitions"] else 0.0  # noqa: E731
     lines = []
     if markdown:
-        lines += ["| category | definitions | compiled | template-only (loads with values) | refused | why refused |",
-                  "|---|---:|---:|---:|---:|---|"]
-        lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |" for r in rows]
+        lines += ["| category | definitions | compiled | template-only (loads with values) | delegated (Azure Policy's "
+                  "verdict) | refused | why refused |", "|---|---:|---:|---:|---:|---:|---|"]
+        lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} |" for r in rows]
         lines.append(f"| **all** | **{totals['definitions']}** | **{totals['compiled']}** | **{totals['template']}** "
-                     f"| **{totals['refused']}** | |")
+                     f"| **{totals['delegated']}** | **{totals['refused']}** | |")
     else:
-        lines.append(f"{'category':20} {'defs':>5} {'compiled':>8} {'template':>8} {'refused':>7}  why refused")
-        lines += [f"{r[0]:20} {r[1]:5} {r[2]:8} {r[3]:8} {r[4]:7}  {r[5]}" for r in rows]
+        lines.append(f"{'category':20} {'defs':>5} {'compiled':>8} {'template':>8} {'delegated':>9} {'refused':>7}"
+                     f"  why refused")
+        lines += [f"{r[0]:20} {r[1]:5} {r[2]:8} {r[3]:8} {r[4]:9} {r[5]:7}  {r[6]}" for r in rows]
     all_reasons: Counter = Counter()
     for c in reasons.values():
         all_reasons.update(c)
     lines.append("")
-    lines.append(f"imported {imported} of {totals['definitions']} definitions ({share:.1f}%): "
-                 f"{totals['compiled']} compiled, {totals['template']} templates that load with values; "
-                 f"{totals['refused']} refused")
+    lines.append(f"imported {imported} of {totals['definitions']} definitions ({pct(imported):.1f}%): "
+                 f"{totals['compiled']} compiled, {totals['template']} templates that load with values, "
+                 f"{totals['delegated']} delegated to Azure Policy's verdict; {totals['refused']} refused")
+    lines.append(f"judged by the monitor itself (compiled + templates): {computed} of {totals['definitions']} "
+                 f"({pct(computed):.1f}%)")
     lines.append("refused: " + ", ".join(f"{k} {v}" for k, v in all_reasons.most_common()))
     lines.append(f"evaluated {result['evaluations']} times against the fixtures: {len(result['crashes'])} crashes, "
                  f"{len(result['disagreements'])} fast/evidence path disagreements ({result['seconds']:.1f} s)")

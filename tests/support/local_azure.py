@@ -11,7 +11,9 @@ runs two small stdlib servers on 127.0.0.1 so the *real* SDK clients
   metadata, ``GET {resourceId}?api-version=``), like Azure Resource Graph
   (``POST /providers/Microsoft.ResourceGraph/resources``, over the rows in
   ``graph_resources``; see ``_graph_query`` for the KQL it understands) and like
-  the Logs Ingestion API (``POST /dataCollectionRules/{rule}/streams/{stream}``, gzip JSON);
+  the Logs Ingestion API (``POST /dataCollectionRules/{rule}/streams/{stream}``, gzip JSON) and like
+  PolicyInsights (``POST {resourceId}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults``,
+  over ``policy_states``);
 * a plain-HTTP managed-identity token endpoint in App Service style, which is
   what Azure Functions exposes through ``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``.
 
@@ -54,6 +56,8 @@ INGESTION_API_VERSION = "2023-01-01"
 GRAPH_API_VERSION = "2021-03-01"  # what azure-mgmt-resourcegraph 8.x sends
 GRAPH_PATH = "/providers/microsoft.resourcegraph/resources"
 GRAPH_MAX_ROWS = 1000  # per page ($top)
+POLICY_INSIGHTS_API_VERSION = "2019-10-01"
+POLICY_STATES_SUFFIX = "/providers/microsoft.policyinsights/policystates/latest/queryresults"
 GRAPH_MAX_SUBSCRIPTIONS = 1000  # per request
 # Types Resource Graph keeps in ResourceContainers; every other row is in Resources.
 GRAPH_CONTAINER_TYPES = {"microsoft.resources/subscriptions", "microsoft.resources/subscriptions/resourcegroups",
@@ -171,6 +175,9 @@ class LocalAzure:
         self.ingestion_errors: list[str] = []
         # Resource Graph rows (see ``graph_row``); tests may replace or extend the list at any time.
         self.graph_resources: list[dict] = []
+        # Azure Policy compliance states by lower-case resource id (PolicyInsights query results' rows)
+        self.policy_states: dict[str, list[dict]] = {}
+        self.policy_states_page = 1000
         self.url = self.identity_endpoint = self.ca_file = ""
         self._resources: dict[str, dict] = {}  # lower-case id -> ARM object
         self._faults: dict[str, deque] = {"arm": deque(), "graph": deque(), "ingestion": deque()}
@@ -297,9 +304,33 @@ class LocalAzure:
             return self._ingest(method, path, query, headers, body)
         if target == "graph":
             return self._graph_query(method, query, body)
+        if method == "POST" and path.lower().rstrip("/").endswith(POLICY_STATES_SUFFIX):
+            return self._policy_states(path, query)
         if method != "GET":
             return _error(405, "MethodNotAllowed", f"{method} is not served here")
         return self._arm_get(path, query)
+
+    def _policy_states(self, path: str, query: dict[str, str]) -> _Reply:
+        """PolicyInsights ``POST {resourceId}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults``
+        over ``policy_states`` (pages of ``policy_states_page`` rows, ``@odata.nextLink`` with ``$skiptoken``)."""
+        if query.get("api-version") != POLICY_INSIGHTS_API_VERSION:
+            return _error(400, "InvalidApiVersionParameter",
+                          f"The api-version '{query.get('api-version')}' is invalid. The supported versions are "
+                          f"'{POLICY_INSIGHTS_API_VERSION}'.")
+        if "$from" in query and not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", query["$from"]):
+            return _error(400, "InvalidQueryParameterValue", f"Invalid $from value '{query['$from']}'.")
+        resource_id = path.rstrip("/")[: -len(POLICY_STATES_SUFFIX)].lower()
+        with self._lock:
+            rows = [dict(r, resourceId=r.get("resourceId", resource_id)) for r in self.policy_states.get(resource_id, [])]
+        start = int(query.get("$skiptoken") or 0)
+        page = rows[start:start + self.policy_states_page]
+        body: dict[str, Any] = {"@odata.context": "https://management.azure.com/providers/Microsoft.PolicyInsights/"
+                                                  "policyStates/$metadata#latest", "@odata.count": len(page),
+                                "value": page}
+        if start + len(page) < len(rows):
+            body["@odata.nextLink"] = (f"{self.url}{path}?api-version={POLICY_INSIGHTS_API_VERSION}"
+                                       f"&$skiptoken={start + len(page)}")
+        return _Reply(200, body)
 
     def _versions(self, namespace: str) -> tuple[str, dict[str, list[str]]] | None:
         with self._lock:
