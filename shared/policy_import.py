@@ -425,19 +425,9 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
         parameters[effect_param]["defaultValue"] = effect
 
     types = _resource_types(rule, effective)
-    raw_name = definition_name(definition)
-    control: dict[str, Any] = {
-        "id": (control_id or f"{prefix}{slug(name)}")[:80].rstrip("-"),
-        "title": name if len(name) >= 5 else f"Azure Policy {name}",
-    }
-    if isinstance(props.get("description"), str) and props["description"]:
-        control["description"] = props["description"]
-    control["severity"] = severity
-    control["resourceTypes"] = types or ["*"]
+    control = _head(props, name, types or ["*"], severity, prefix, frameworks, control_id)
     if not types:
         control["mode"] = "Indexed" if mode.lower() == "indexed" else "All"
-    if frameworks:
-        control["frameworks"] = {k: list(v) for k, v in frameworks.items() if v}
     if _definition_id(definition):
         control["policyDefinitionId"] = _definition_id(definition)
     control["remediation"] = {"text": _remediation(effect, then, effective, name)}
@@ -452,6 +442,22 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
         control["related"] = _related(effect, then, types)
     samples = {p: sample_value(declared[p]) for p in missing}
     return control, tuple(missing), samples
+
+
+def _head(props: Mapping[str, Any], name: str, types: list[str], severity: str, prefix: str,
+          frameworks: Mapping[str, list[str]] | None, control_id: str | None) -> dict[str, Any]:
+    """The first keys of a control document: id, title, description, severity, types, frameworks."""
+    control: dict[str, Any] = {
+        "id": (control_id or f"{prefix}{slug(name)}")[:80].rstrip("-"),
+        "title": name if len(name) >= 5 else f"Azure Policy {name}",
+    }
+    if isinstance(props.get("description"), str) and props["description"]:
+        control["description"] = props["description"]
+    control["severity"] = severity
+    control["resourceTypes"] = types
+    if frameworks:
+        control["frameworks"] = {k: list(v) for k, v in frameworks.items() if v}
+    return control
 
 
 def _definition_id(definition: Mapping[str, Any]) -> str | None:
@@ -476,16 +482,7 @@ def _delegated(definition: Mapping[str, Any], props: Mapping[str, Any], name: st
         raise PolicyImportError(f"mode {mode} is evaluated {where}; the monitor takes Azure Policy's verdict, "
                                 f"which names the definition by id, and this definition has no id or name")
     types = [t for t in _resource_types(rule, {}) if "/" in t and ".data/" not in t.lower()] or default_types
-    control: dict[str, Any] = {
-        "id": (control_id or f"{prefix}{slug(name)}")[:80].rstrip("-"),
-        "title": name if len(name) >= 5 else f"Azure Policy {name}",
-    }
-    if isinstance(props.get("description"), str) and props["description"]:
-        control["description"] = props["description"]
-    control["severity"] = severity
-    control["resourceTypes"] = types
-    if frameworks:
-        control["frameworks"] = {k: list(v) for k, v in frameworks.items() if v}
+    control = _head(props, name, types, severity, prefix, frameworks, control_id)
     control["policyDefinitionId"] = definition_id
     control["remediation"] = {"text": (
         f"Azure Policy evaluates '{name}' {where}: its compliance details for this resource list the "

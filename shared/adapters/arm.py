@@ -45,6 +45,31 @@ def pick_api_version(versions: list[str]) -> str | None:
     return sorted(versions, reverse=True)[0] if versions else None
 
 
+def _paged(client: ResourceManagementClient, method: str, first: str, next_key: str, what: str,
+           bad_request_is_final: bool = False) -> ItemPaged:
+    """An ARM collection through the client's pipeline (auth, retries), paged by ``ItemPaged`` on ``next_key``.
+    404: empty; 403: ``ResourceAccessDenied``; other errors raise for a retry."""
+
+    def get_next(next_link: str | None):
+        response = client.send_request(HttpRequest(method, next_link or first))
+        if response.status_code == 404:
+            return None
+        if response.status_code == 403:
+            raise ResourceAccessDenied(f"{what} was refused (403)")
+        if response.status_code == 400 and bad_request_is_final:
+            raise ResourceUnreadable(f"{what} failed (400): {response.text()[:300]}")
+        response.raise_for_status()
+        return response
+
+    def extract_data(response):
+        if response is None:
+            return None, iter([])
+        body = response.json()
+        return body.get(next_key) or None, iter(body.get("value") or [])
+
+    return ItemPaged(get_next, extract_data)
+
+
 class ArmResourceReader:
     def __init__(self, client_factory: Callable[[str], ResourceManagementClient],
                  network_factory: Callable[[str], Any] | None = None) -> None:
@@ -163,23 +188,8 @@ class ArmResourceReader:
         client = self._client(owner.subscription_id)
         self.reads += 1
 
-        def get_next(next_link: str | None):
-            url = next_link or f"{collection}?api-version={api_version}"
-            response = client.send_request(HttpRequest("GET", url))
-            if response.status_code == 404:
-                return None
-            if response.status_code == 403:
-                raise ResourceAccessDenied(f"listing {collection} was refused (403)")
-            response.raise_for_status()
-            return response
-
-        def extract_data(response):
-            if response is None:
-                return None, iter([])
-            body = response.json()
-            return body.get("nextLink") or None, iter(body.get("value") or [])
-
-        return iter(ItemPaged(get_next, extract_data))
+        return iter(_paged(client, "GET", f"{collection}?api-version={api_version}", "nextLink",
+                           f"listing {collection}"))
 
     POLICY_INSIGHTS_API = "2019-10-01"
 
@@ -192,26 +202,9 @@ class ArmResourceReader:
         first = (f"{resource_id.value}/providers/{POLICY_STATES_TYPE}/latest/queryResults"
                  f"?api-version={self.POLICY_INSIGHTS_API}&$from={since}")
         self.reads += 1
-
-        def get_next(next_link: str | None):
-            response = client.send_request(HttpRequest("POST", next_link or first))
-            if response.status_code == 404:
-                return None
-            if response.status_code == 403:
-                raise ResourceAccessDenied(f"reading Azure Policy states of {resource_id.value} was refused (403)")
-            if response.status_code == 400:  # a request PolicyInsights can never answer: not retried
-                raise ResourceUnreadable(f"Azure Policy states of {resource_id.value} cannot be queried (400): "
-                                         f"{response.text()[:300]}")
-            response.raise_for_status()
-            return response
-
-        def extract_data(response):
-            if response is None:
-                return None, iter([])
-            body = response.json()
-            return body.get("@odata.nextLink") or None, iter(body.get("value") or [])
-
-        return list(ItemPaged(get_next, extract_data))
+        # a 400 is a query PolicyInsights can never answer: unreadable, not retried
+        return list(_paged(client, "POST", first, "@odata.nextLink",
+                           f"reading Azure Policy states of {resource_id.value}", bad_request_is_final=True))
 
     def _get_flow_log(self, target: ResourceId) -> Mapping[str, Any] | None:
         if self._network_factory is None:
