@@ -260,6 +260,7 @@ class Control:
     related: RelatedCheck | None = None
     reads: RuleReads = RuleReads()  # what the rule (and related.idsFrom) reads from the resource itself
     uses_group: bool = False  # calls resourceGroup(): the service supplies the group's tags and location
+    uses_subscription: bool = False  # calls subscription(): the service supplies the subscription's tags
 
     def applies_to(self, resource: Mapping[str, Any]) -> bool:
         rtype = str(resource.get("type", "")).lower()
@@ -289,6 +290,7 @@ class Catalog:
         self._by_type: dict[str, list[Control]] = {}
         self._any: list[Control] = [c for c in self.controls if "*" in c.resource_types]
         self._any_group = any(c.uses_group for c in self.controls)
+        self._any_subscription = any(c.uses_subscription for c in self.controls)
         # control id -> (title, severity): describes controls that close on delete; built once, not per event
         self.titles: dict[str, tuple[str, str]] = {c.id: (c.title, c.severity) for c in self.controls}
 
@@ -308,6 +310,10 @@ class Catalog:
     def uses_resource_group(self, resource: Mapping[str, Any]) -> bool:
         """Whether a control that applies to ``resource`` reads ``resourceGroup()`` (its tags, location...)."""
         return self._any_group and any(c.uses_group for c in self.applicable(resource))
+
+    def uses_subscription(self, resource: Mapping[str, Any]) -> bool:
+        """Whether a control that applies to ``resource`` reads ``subscription()`` (its tags...)."""
+        return self._any_subscription and any(c.uses_subscription for c in self.applicable(resource))
 
     def delegates(self, resource_type: str, definition_id: str) -> bool:
         """Whether a control of ``resource_type`` takes Azure Policy's verdict for ``definition_id``."""
@@ -590,6 +596,7 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
         policy_definition_id=doc.get("policyDefinitionId"), remediation=doc.get("remediation") or {},
         parameters=params, source=source, related=related, reads=reads,
         uses_group="resourcegroup()" in json.dumps([doc["rule"], doc.get("related")]).lower(),
+        uses_subscription="subscription()" in json.dumps([doc["rule"], doc.get("related")]).lower(),
     )
 
 

@@ -60,8 +60,9 @@ class Dependencies:
 
 
 class GroupTags:
-    """Resource groups (their tags for the ownership fallback; tags and location for ``resourceGroup()`` in
-    rules), read through the reader and kept for ``ttl`` (one read per group, not per event)."""
+    """Resource groups and subscriptions (group tags for the ownership fallback; tags and location for
+    ``resourceGroup()`` / ``subscription()`` in rules), read through the reader and kept for ``ttl`` (one read
+    per group, not per event)."""
 
     def __init__(self, reader: ResourceReader, ttl: timedelta = timedelta(minutes=10)) -> None:
         self.reader, self.ttl = reader, ttl
@@ -84,19 +85,21 @@ class GroupTags:
         return dict((self.group(group, now) or {}).get("tags") or {})
 
 
-class _GroupOnDemand(Mapping):
-    """``$resourceGroup`` for rules that call ``resourceGroup()``: the group is read (cached) only when a rule
-    asks for it; when it cannot be read, the rule fails with the reason (NotEvaluated)."""
+class _ScopeOnDemand(Mapping):
+    """``$resourceGroup`` / ``$subscription`` for rules that call ``resourceGroup()`` / ``subscription()``: the
+    group or subscription is read (cached) only when a rule asks for it; when it cannot be read, the rule fails
+    with the reason (NotEvaluated)."""
 
-    def __init__(self, load: Callable[[], Mapping[str, Any] | None], group_id: str) -> None:
-        self._load, self._group_id, self._value = load, group_id, None
+    def __init__(self, load: Callable[[], Mapping[str, Any] | None], what: str, scope_id: str) -> None:
+        self._load, self._what, self._scope_id, self._value = load, what, scope_id, None
 
     def _data(self) -> Mapping[str, Any]:
         if self._value is None:
             found = self._load()
             if found is None:
-                raise EvaluationError(f"resourceGroup(): the resource group {self._group_id} could not be read")
-            self._value = {k: found[k] for k in ("location", "tags", "managedBy", "properties") if k in found}
+                raise EvaluationError(f"{self._what}: {self._scope_id} could not be read")
+            self._value = {k: found[k] for k in ("location", "tags", "managedBy", "properties", "displayName")
+                           if k in found}
         return self._value
 
     def __getitem__(self, key: str) -> Any:
@@ -110,13 +113,19 @@ class _GroupOnDemand(Mapping):
 
 
 def _scoped(resource: Mapping[str, Any], change: ResourceChange, deps: Dependencies) -> Mapping[str, Any]:
-    """``resource`` with ``$resourceGroup`` on demand, when a control that applies to it calls resourceGroup()."""
+    """``resource`` with ``$resourceGroup`` / ``$subscription`` on demand, when a control that applies to it calls
+    resourceGroup() / subscription() (cached reads through ``deps.group_tags``)."""
+    extra: dict[str, Any] = {}
     group = change.resource.resource_group
-    if not group or "$resourceGroup" in resource or not deps.catalog.uses_resource_group(resource):
-        return resource
-    group_id = parse_resource_id(f"/subscriptions/{change.resource.subscription_id}/resourceGroups/{group}")
-    return {**resource, "$resourceGroup": _GroupOnDemand(lambda: deps.group_tags.group(group_id, deps.clock()),
-                                                         group_id.value)}
+    if group and "$resourceGroup" not in resource and deps.catalog.uses_resource_group(resource):
+        group_id = parse_resource_id(f"/subscriptions/{change.resource.subscription_id}/resourceGroups/{group}")
+        extra["$resourceGroup"] = _ScopeOnDemand(lambda: deps.group_tags.group(group_id, deps.clock()),
+                                                 "resourceGroup()", f"the resource group {group_id.value}")
+    if "$subscription" not in resource and deps.catalog.uses_subscription(resource):
+        sub_id = parse_resource_id(f"/subscriptions/{change.resource.subscription_id}")
+        extra["$subscription"] = _ScopeOnDemand(lambda: deps.group_tags.group(sub_id, deps.clock()),
+                                                "subscription()", f"the subscription {sub_id.value}")
+    return {**resource, **extra} if extra else resource
 
 
 @dataclass

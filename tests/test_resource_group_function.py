@@ -83,3 +83,56 @@ def test_offline_without_the_group_the_rule_names_what_to_give():
     assert result.status == Status.NOT_EVALUATED and "$resourceGroup" in result.reason
     given = dict(ACCOUNT, **{"$resourceGroup": {"tags": {"costCenter": "cc-4711"}}})
     assert catalog.evaluate(given)[0].status == Status.NONCOMPLIANT
+
+
+# ----------------------------------------------------------------------------- subscription(), the same way
+
+FROM_SUBSCRIPTION = {
+    "name": "40df99da-1232-49b1-a39a-6da8d878f469",
+    "properties": {
+        "displayName": "Inherit a tag from the subscription if missing", "mode": "Indexed",
+        "parameters": {"tagName": {"type": "String", "metadata": {"displayName": "Tag Name"}}},
+        "policyRule": {
+            "if": {"allOf": [{"field": "[concat('tags[', parameters('tagName'), ']')]", "exists": "false"},
+                             {"value": "[subscription().tags[parameters('tagName')]]", "notEquals": ""}]},
+            "then": {"effect": "modify", "details": {
+                "roleDefinitionIds": ["/providers/microsoft.authorization/roleDefinitions/"
+                                      "b24988ac-6180-42a0-ab88-20f7382dd24c"],
+                "operations": [{"operation": "add", "field": "[concat('tags[', parameters('tagName'), ']')]",
+                                "value": "[subscription().tags[parameters('tagName')]]"}]}}}}}
+
+
+def subscription_deps(*resources):
+    outcome = convert_definition(FROM_SUBSCRIPTION, resolver=alias_resolver(), values={"tagName": "costCenter"})
+    control = control_from_document(outcome.control, "inherit-sub.yaml", alias_resolver())
+    assert control.uses_subscription and not control.uses_group
+    return Dependencies(catalog=Catalog([control]), reader=StaticResourceReader(resources),
+                        store=InMemoryStateStore(), sink=MemorySink())
+
+
+def test_subscription_tags_are_read_when_a_rule_asks_for_them():
+    subscription = {"id": f"/subscriptions/{SUB}", "name": SUB, "type": "Microsoft.Resources/subscriptions",
+                    "tags": {"costCenter": "cc-1"}}
+    assert [r.status for r in evaluate(subscription_deps(ACCOUNT, subscription)).results] == [Status.NONCOMPLIANT]
+    subscription["tags"] = {}
+    assert [r.status for r in evaluate(subscription_deps(ACCOUNT, subscription)).results] == [Status.COMPLIANT]
+    gone = evaluate(subscription_deps(ACCOUNT))
+    assert [r.status for r in gone.results] == [Status.NOT_EVALUATED]
+    assert f"the subscription /subscriptions/{SUB} could not be read" in gone.results[0].reason
+
+
+def test_the_subscription_is_read_from_arm_with_its_tags():
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    from shared.adapters.arm import ArmResourceReader
+    from tests.support.local_azure import LocalAzure
+
+    with LocalAzure() as local:
+        local.set_provider("Microsoft.Resources", {"resourceGroups": ["2024-03-01"],
+                                                   "subscriptions": ["2022-12-01", "2016-06-01"]})
+        local.put_resource({"id": f"/subscriptions/{SUB}", "name": SUB, "type": "Microsoft.Resources/subscriptions",
+                            "tags": {"costCenter": "cc-1"}})
+        client = ResourceManagementClient(local.credential(), SUB, base_url=local.url, connection_verify=local.ca_file)
+        found = ArmResourceReader(lambda sub: client).get(parse_resource_id(f"/subscriptions/{SUB}"))
+        assert found["tags"] == {"costCenter": "cc-1"}
+        assert local.calls("arm", f"/subscriptions/{SUB}")[-1].query["api-version"] == "2022-12-01"
