@@ -239,6 +239,10 @@ def offline_related(resource: Mapping[str, Any], spec: RelatedSpec) -> list:
         items = list(value) if isinstance(value, list) else [value] if value is not None else []
         return [i for i in items if isinstance(i, Mapping)
                 and str(i.get("name", "")).lower() in (spec.name.lower(), spec.name.rsplit("/", 1)[-1].lower())]
+    if spec.type.lower() == POLICY_STATES_TYPE.lower():
+        raise RelatedUnavailable(f"this control takes Azure Policy's verdict, and the resource's compliance states "
+                                 f"are not available offline (give them as \"$related\": "
+                                 f"{{\"{POLICY_STATES_TYPE}\": [...]}})")
     raise RelatedUnavailable(f"related resource data {spec.key!r} is not available offline "
                              f"(add it under \"$related\" to evaluate this control)")
 
