@@ -181,6 +181,10 @@ param driftAlertFrequency string = 'PT5M'
 @minValue(1)
 param functionFailureThreshold int = 5
 
+@description('Optional. Permanently rejected events (malformed, forged, unsupported) within an hour that raise the pipeline alert.')
+@minValue(1)
+param permanentRejectionThreshold int = 1
+
 @description('Optional. Hours without a processed event that raise the pipeline alert. Make it longer than the quietest period of the monitored subscriptions.')
 @allowed([
   1
@@ -433,6 +437,7 @@ module alerts 'modules/alerts.bicep' = {
     webhookUris: alertWebhookUris
     driftAlertFrequency: driftAlertFrequency
     functionFailureThreshold: functionFailureThreshold
+    permanentRejectionThreshold: permanentRejectionThreshold
     noEventsAlertHours: noEventsAlertHours
   }
   dependsOn: [
