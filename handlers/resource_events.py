@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared.events import Envelope, EventRejected, parse_event
+if TYPE_CHECKING:
+    from shared.events import Envelope, EventRejected
+
+# The parser (shared.events) is imported on the first event, not at `import function_app`: the host's
+# cold start pays for azure.functions and the blueprints only (docs/PERFORMANCE.md, "Cold start").
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -29,6 +34,8 @@ def _rejected(exc: EventRejected) -> None:
 
 def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envelope:
     """The worker decodes a body with ``specversion`` as a CloudEvent, any other as an EventGridEvent."""
+    from shared.events import Envelope, EventRejected
+
     try:
         data = event.get_json()
     except ValueError as exc:
@@ -42,6 +49,8 @@ def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envel
 @bp.function_name("on_resource_change")
 @bp.event_grid_trigger(arg_name="event")
 def on_resource_change(event: func.EventGridEvent) -> None:
+    from shared.events import EventRejected, parse_event
+
     try:
         change = parse_event(envelope_from_trigger(event))
     except EventRejected as exc:
