@@ -127,9 +127,17 @@ def _child(obj: Any, key: Any) -> Any:
     elif key in obj:
         return obj[key]
     lowered = key.lower()
-    for k, v in obj.items():
-        if isinstance(k, str) and k.lower() == lowered:
-            return v
+    if lowered.isascii():  # a name that lower-cases to ASCII matches only names of its length: skip the rest
+        size = len(key)
+        for k, v in obj.items():
+            if k.__class__ is str and len(k) == size and k.lower() == lowered:
+                return v
+            if k.__class__ is not str and isinstance(k, str) and k.lower() == lowered:
+                return v
+    else:
+        for k, v in obj.items():
+            if isinstance(k, str) and k.lower() == lowered:
+                return v
     if type(obj) is _PartialScope:
         raise EvaluationError(f"{obj.what}.{key} is not known here (only id and name are; give \"{obj.offline}\" "
                               "with the resource to evaluate it offline)")
