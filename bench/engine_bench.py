@@ -63,6 +63,28 @@ def mix_throughput(resources: list[dict], rounds: int, catalog=None) -> dict:
             "per_type": per_type}
 
 
+def nsg_figures(rounds: int = 200, catalog=None) -> dict:
+    """The whole catalog on each 20-rule group of one mix cycle, best of ``rounds``: the mean over the
+    hardened groups, over the open ones (2-4 Internet-facing rules), and the costliest group with the
+    number of its controls that fail (each failing verdict also builds and redacts its evidence)."""
+    catalog = catalog or load_catalog()
+    groups = [t for t in mix.templates() if t["type"] == mix.NSG_TYPE]
+    hardened, opened, costliest = [], [], (0.0, 0)
+    for number, group in enumerate(groups):
+        results = catalog.evaluate(group)
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.perf_counter()
+            catalog.evaluate(group)
+            best = min(best, time.perf_counter() - started)
+        ms = 1000 * best
+        (opened if number % 2 else hardened).append(ms)
+        failing = sum(1 for r in results if r.status.value == "NonCompliant")
+        costliest = max(costliest, (ms, failing))
+    return {"hardened_ms": statistics.mean(hardened), "open_ms": statistics.mean(opened),
+            "costliest_ms": costliest[0], "costliest_failing": costliest[1], "controls": len(results)}
+
+
 def per_event_by_type(samples: int) -> dict:
     """p50/p99 of one ARM write event (re-read, evaluate, transitions, state) per type, in-memory adapters."""
     from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
@@ -142,6 +164,7 @@ def main() -> int:
     resources = mix.corpus(args.resources)
     result = {"yardstick": yardstick(resources, args.rounds)}
     result["mix"] = mix_throughput(resources, args.rounds)
+    result["nsg"] = nsg_figures()
     result["events"] = per_event_by_type(args.samples) if args.samples else {}
     import shared.policy as policy
 
