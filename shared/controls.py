@@ -348,12 +348,14 @@ class Catalog:
         fetch = related or offline_related
         cache: dict[str, list] = {}
         index: dict = {}  # case-insensitive name lookups, shared by the rules (none changes the resource)
-        return [self._evaluate_one(control, resource, fetch, cache, index) for control in self.applicable(resource)
-                if only is None or only(control)]
+        redacted: dict = {}  # the redacted copy of each resource object that evidence quotes, made once
+        return [self._evaluate_one(control, resource, fetch, cache, index, redacted)
+                for control in self.applicable(resource) if only is None or only(control)]
 
     @staticmethod
     def _evaluate_one(control: Control, resource: Mapping[str, Any], fetch: RelatedSource,
-                      cache: dict[str, list], index: dict | None = None) -> ControlResult:
+                      cache: dict[str, list], index: dict | None = None,
+                      redacted: dict | None = None) -> ControlResult:
         try:  # the common case first: a compliant verdict from the fast path, nothing else built
             if not control.rule.matches(resource, index):
                 return ControlResult(control.id, control.title, control.severity, Status.COMPLIANT)
@@ -362,7 +364,7 @@ class Catalog:
 
         def verdict(status: Status, evidence: list | None = None, reason: str | None = None) -> ControlResult:
             return ControlResult(control.id, control.title, control.severity, status,
-                                 redact(evidence) if evidence else [], reason)
+                                 redact(evidence, memo=redacted) if evidence else [], reason)
 
         try:
             matched, evidence = control.rule.evaluate(resource, evidence=True)

@@ -57,21 +57,32 @@ def redact_text(text: str) -> str:
     return text
 
 
-def redact(value: Any, key: str | None = None) -> Any:
-    """A copy of ``value`` with secret-looking strings replaced; structure and other values kept."""
+def redact(value: Any, key: str | None = None, memo: dict | None = None) -> Any:
+    """A copy of ``value`` with secret-looking strings replaced; structure and other values kept.
+
+    ``memo`` (an empty dict, then passed again) keeps the copy of each object already redacted, for
+    evidence of several controls quoting the same parts of one resource (a security rule that fails
+    four NSG controls is copied once). The objects must not change in between, and the copies are shared.
+    """
     if isinstance(value, dict):
+        if memo is not None:  # a dict's copy does not depend on ``key``: only its own keys decide
+            hit = memo.get(id(value))
+            if hit is not None and hit[0] is value:
+                return hit[1]
         out = {}
         for k, v in value.items():  # scalars inline: evidence is mostly flat records
             if isinstance(v, (dict, list, str)):
-                out[k] = redact(v, str(k))
+                out[k] = redact(v, str(k), memo)
             else:
                 out[k] = v
         name = value.get("name")
         if isinstance(name, str) and _SECRET_NAMES.search(name) and isinstance(value.get("value"), str):
             out["value"] = REDACTED  # name/value pairs such as app settings
+        if memo is not None:
+            memo[id(value)] = (value, out)  # the object is kept, so its id stays its own
         return out
     if isinstance(value, list):
-        return [redact(v, key) for v in value]
+        return [redact(v, key, memo) for v in value]
     if isinstance(value, str):
         if key in _STRUCTURAL_KEYS:
             return value  # names of fields and resources, not values

@@ -135,3 +135,29 @@ def test_control_evidence_is_redacted_before_it_is_stored_or_sent(tmp_path):
     assert result.status.value == "NonCompliant"
     assert "bm90LWEtcmVhbC1rZXk=" not in json.dumps(result.evidence)
     assert result.evidence[0]["path"] == "tags.connection"
+
+
+def test_redaction_shared_across_controls_copies_each_object_once_and_still_redacts():
+    setting = {"name": "STORAGE_KEY", "value": "DefaultEndpointsProtocol=https;AccountKey=c2VjcmV0a2V5;"}
+    rule = {"name": "rule-00", "properties": {"access": "Allow", "sourceAddressPrefix": "*"}}
+    first = [{"count": "rules[*]", "matched": [{"path": "rules[0]", "value": rule}, {"value": setting}]}]
+    second = [{"field": "x", "actual": setting}, {"count": "rules[*]", "matched": [{"value": rule}]}]
+    memo: dict = {}
+    a, b = redact(first, memo=memo), redact(second, memo=memo)
+    assert a == redact(first) and b == redact(second)  # the memo changes nothing but the work
+    assert a[0]["matched"][1]["value"] is b[0]["actual"]  # one copy of the quoted object, shared
+    assert "c2VjcmV0a2V5" not in a[0]["matched"][1]["value"]["value"] and setting["value"].endswith("c2VjcmV0a2V5;")
+    assert a[0]["matched"][0]["value"] is not rule  # a copy, never the resource's own object
+
+
+def test_nsg_evidence_is_the_same_whether_or_not_controls_share_redacted_copies():
+    from bench import mix
+    from shared.controls import Catalog, offline_related
+
+    catalog = load_catalog()
+    group = next(t for n, t in enumerate(g for g in mix.templates() if g["type"] == mix.NSG_TYPE) if n == 5)
+    shared_results = catalog.evaluate(group)
+    alone = [Catalog._evaluate_one(c, group, offline_related, {}) for c in catalog.applicable(group)]
+    assert sum(r.status.value == "NonCompliant" for r in shared_results) >= 3
+    assert [(r.control_id, r.status, r.evidence) for r in shared_results] == \
+        [(r.control_id, r.status, r.evidence) for r in alone]
