@@ -127,17 +127,12 @@ def _child(obj: Any, key: Any) -> Any:
     elif key in obj:
         return obj[key]
     lowered = key.lower()
-    if lowered.isascii():  # a name that lower-cases to ASCII matches only names of its length: skip the rest
-        size = len(key)
-        for k, v in obj.items():
-            if k.__class__ is str and len(k) == size and k.lower() == lowered:
-                return v
-            if k.__class__ is not str and isinstance(k, str) and k.lower() == lowered:
-                return v
-    else:
-        for k, v in obj.items():
-            if isinstance(k, str) and k.lower() == lowered:
-                return v
+    # Only a name of the same length lower-cases to an ASCII name (no character lower-cases to several
+    # ASCII ones), so the others are skipped without lower-casing them; a non-ASCII name compares them all.
+    size = len(lowered) if lowered.isascii() else None
+    for k, v in obj.items():
+        if isinstance(k, str) and (size is None or len(k) == size) and k.lower() == lowered:
+            return v
     if type(obj) is _PartialScope:
         raise EvaluationError(f"{obj.what}.{key} is not known here (only id and name are; give \"{obj.offline}\" "
                               "with the resource to evaluate it offline)")

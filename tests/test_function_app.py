@@ -70,7 +70,7 @@ def test_importing_the_app_builds_no_client_and_imports_no_sdk():
     assert proc.stdout.strip() == "[]"  # not even the event parser: the first event imports it
 
 
-def test_the_app_registers_every_function_without_importing_the_project_package():
+def test_the_app_registers_every_function():
     code = "import json, function_app; print(json.dumps(sorted(f.get_function_name() for f in function_app.app.get_functions())))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
