@@ -367,7 +367,7 @@ class Catalog:
                                  redact(evidence, memo=redacted) if evidence else [], reason)
 
         try:
-            matched, evidence = control.rule.evaluate(resource, evidence=True)
+            matched, evidence = control.rule.evaluate(resource, evidence=True, index=index)
         except EvaluationError as exc:
             return verdict(Status.NOT_EVALUATED, reason=f"rule failed on this resource: {exc}")
         if not matched:

@@ -180,6 +180,32 @@ def _child_miss(obj: dict, key: str, index: KeyIndex | None) -> Any:
     return MISSING if name is None else obj[name]
 
 
+def _indexed_getter(segments: tuple[str, ...]) -> Callable[[Any, KeyIndex | None], Any]:
+    """``_getter`` of a path of names, whose misses go through an evaluation's ``index`` (``_child_miss``)."""
+    def walk(obj: Any, ix: KeyIndex | None) -> Any:
+        for seg in segments:
+            if obj.__class__ is dict:
+                obj = obj[seg] if seg in obj else _child_miss(obj, seg, ix)
+            else:
+                obj = _child(obj, seg)
+        return obj
+
+    if len(segments) == 2:
+        a, b = segments
+
+        def walk2(obj: Any, ix: KeyIndex | None) -> Any:
+            if obj.__class__ is dict:
+                obj = obj[a] if a in obj else _child_miss(obj, a, ix)
+            else:
+                obj = _child(obj, a)
+            if obj.__class__ is dict:
+                return obj[b] if b in obj else _child_miss(obj, b, ix)
+            return _child(obj, b)
+
+        return walk2
+    return walk
+
+
 def _walk(obj: Any, segments: Sequence[Any], prefix: tuple) -> list[tuple[tuple, Any]]:
     """All (concrete path, value) pairs a path reaches; '*' fans out."""
     if segments == ("$fullName",):
@@ -280,6 +306,7 @@ class Context:
     quiet: int = 0  # > 0 while inside count 'where' clauses
     frame: Frame = dc_field(default_factory=Frame)
     reference: bool = False  # True: 'where' clauses too through the evidence path (for tests), not the fast path
+    index: KeyIndex | None = None  # the evaluation's case-insensitive lookups, shared with the fast path
 
     def __post_init__(self) -> None:
         self.frame.append(self.resource)
@@ -671,7 +698,7 @@ class ExpressionCompiler:
     def _generate(self, node: _Node) -> Expr:
         frame = ", ".join(f"e{i}" for i in range(len(self.scopes) + 1))
         ns = dict(self.ns, _slow=node.fn)
-        source = (f"def expression(f):\n    try:\n        {frame}, = f\n        return {node.src}\n"
+        source = (f"def expression(f, ix=None):\n    try:\n        {frame}, = f\n        return {node.src}\n"
                   "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
         exec(compile(source, f"<expression {self._text[:60]}>", "exec"), ns)  # noqa: S102 - our own source
         return ns["expression"]
@@ -759,7 +786,10 @@ class ExpressionCompiler:
             return _Node(lambda f: fn(f[index]), False, f"{self._name(fn)}(e{index})")
         if not rest:
             return _Node(lambda f: f[index], False, f"e{index}")
-        src = f"{self._name(get)}(e{index})"
+        if rest != ("$fullName",) and all(seg.__class__ is str for seg in rest):
+            src = f"{self._name(_indexed_getter(rest))}(e{index}, ix)"  # misses through the evaluation's index
+        else:
+            src = f"{self._name(get)}(e{index})"
         self.nodes.add(src)
         return _Node(lambda f: get(f[index]), False, src)
 
@@ -1422,6 +1452,7 @@ class RuleCompiler:
                 scopes.pop()
             if GENERATE_RULES:  # what decides each element, in the evidence path too
                 where_fast = _RuleSource(self.expressions, where_fast).build(where_plan, depth)
+        indexed = GENERATE_RULES  # a generated 'where' takes the evaluation's lookup index
 
         def check(ctx: Context) -> bool:
             matched, frame = [], ctx.frame
@@ -1442,7 +1473,7 @@ class RuleCompiler:
                         frame.pop()
                     continue
                 try:  # evidence inside 'where' is never described: the fast path decides each element
-                    if where_fast(frame):
+                    if where_fast(frame, ctx.index) if indexed else where_fast(frame):
                         matched.append((path, item))
                 finally:
                     frame.pop()
@@ -1774,18 +1805,20 @@ class CompiledRule:
         rules evaluated on the same, unchanged resource."""
         return self.fast(Frame((resource,)), index)
 
-    def evaluate(self, resource: Mapping[str, Any], evidence: bool | None = None) -> tuple[bool, list[dict]]:
+    def evaluate(self, resource: Mapping[str, Any], evidence: bool | None = None,
+                 index: KeyIndex | None = None) -> tuple[bool, list[dict]]:
         """(matched, evidence). ``matched`` means the resource is non-compliant.
 
         By default the fast path decides, and only a matched rule is evaluated again to describe
         its evidence; ``evidence=True`` always describes it, ``evidence=False`` never does.
+        ``index`` is as for ``matches``.
         """
         if evidence is None:
             if not self.fast(Frame((resource,))):
                 return False, []
         elif not evidence:
             return self.fast(Frame((resource,))), []
-        ctx = Context(resource)
+        ctx = Context(resource, index=index)
         matched = self.condition(ctx)
         return matched, [describe() for describe in ctx.evidence]
 

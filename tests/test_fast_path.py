@@ -39,6 +39,8 @@ def assert_agree(rule, resource) -> None:
     assert indexed == [generated, generated]
     closures = outcome(rule.condition.closures, Frame((resource,)))
     default = outcome(lambda: rule.evaluate(resource)[0])
+    described = outcome(lambda: rule.evaluate(resource, evidence=True))
+    assert outcome(lambda: rule.evaluate(resource, evidence=True, index=shared_index)) == described
     if reference == "error":  # a decided count may stop before the element that fails
         assert generated == closures
         return
@@ -242,3 +244,27 @@ def test_a_function_node_without_generated_source_runs_through_its_closure(monke
     assert rule.reference(THING)[0] is True
     assert rule.matches(dict(THING, name="other")) is False
     assert_agree(rule, THING)
+
+
+def _recase(value):
+    """The same JSON with every name spelled in another case, as ARM may return it."""
+    if isinstance(value, dict):
+        return {(k.upper() if i % 2 else k.lower()): _recase(v) for i, (k, v) in enumerate(value.items())}
+    if isinstance(value, list):
+        return [_recase(v) for v in value]
+    return value
+
+
+def test_names_in_another_case_give_the_same_results_and_evidence_through_the_shared_index():
+    from bench import mix
+    from shared.controls import Catalog, offline_related
+
+    group = [t for t in mix.templates() if t["type"] == mix.NSG_TYPE][5]  # an open group failing several controls
+    recased = {**group, "Properties": _recase(group["properties"])}  # the type and id stay readable
+    del recased["properties"]
+    expected = CATALOG.evaluate(group)
+    shared = CATALOG.evaluate(recased)  # one index for the controls of the evaluation, evidence pass included
+    alone = [Catalog._evaluate_one(c, recased, offline_related, {}) for c in CATALOG.applicable(recased)]
+    assert sum(r.status.value == "NonCompliant" for r in expected) >= 3
+    assert [(r.control_id, r.status) for r in shared] == [(r.control_id, r.status) for r in expected]
+    assert [(r.control_id, r.status, r.evidence) for r in shared] == [(r.control_id, r.status, r.evidence) for r in alone]
