@@ -1527,6 +1527,31 @@ _FRAME_SLOT = re.compile(r"\be(\d+)\b")  # a frame slot in generated source
 _FAILED = _Missing()  # a hoisted sub-expression that failed: computed again where it is used
 
 
+_MEMO_SCALARS = frozenset({str, int, float, bool, type(None), _Missing})
+
+
+def _memo_key(*values: Any) -> tuple | None:
+    """A key for remembered count results: the values with their types (1 and True differ), or None when
+    one is an array or an object. A sub-expression that failed (``_FAILED``) is part of the key: had the
+    count used it, it would have failed again and nothing would have been remembered."""
+    for v in values:
+        if v.__class__ not in _MEMO_SCALARS:
+            return None
+    return tuple((v.__class__, v) for v in values)
+
+
+class _BoundedMemo(dict):
+    """Remembered results of one count site, shared by evaluations (the inputs are plain values, and the
+    result a pure function of them); emptied when full, so a stream of distinct inputs stays bounded."""
+
+    limit = 4096
+
+    def put(self, key: tuple, value: int) -> None:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+
+
 def _bad_count_value(values: Any) -> None:
     raise EvaluationError(f"count value must be an array, got {type(values).__name__}")
 
@@ -1548,6 +1573,7 @@ class _RuleSource:
         self.lines: list[str] = []
         self.n = 0
         self.hoisted: dict[str, str] = {}  # expression source -> the local computed before the loop
+        self.locals: dict[str, str] = {}  # expression source -> the name of that local
 
     def build(self, plan: tuple, depth: int = 0) -> FastCondition:
         """The function of ``plan`` over a frame of ``depth`` + 1 slots (0: a whole rule)."""
@@ -1556,7 +1582,7 @@ class _RuleSource:
         self.line(2, f"{frame}, = f")
         result = self.emit(plan, 2)
         ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value,
-                  _miss=_child_miss, EvaluationError=EvaluationError, _FAILED=_FAILED)
+                  _miss=_child_miss, EvaluationError=EvaluationError, _FAILED=_FAILED, _memo_key=_memo_key)
         source = ("def rule(f, ix=None):\n    try:\n" + "\n".join(self.lines) + f"\n        return {result}\n"
                   "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
         exec(compile(source, "<rule>", "exec"), ns)  # noqa: S102 - our own source
@@ -1622,8 +1648,44 @@ class _RuleSource:
             self.line(indent, "except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):")
             self.line(indent + 1, f"{local} = _FAILED")
             self.hoisted[src] = f"({local} if {local} is not _FAILED else ({value}))"
+            self.locals[src] = local
             added.append(src)
         return added
+
+    def memo_inputs(self, source: tuple, where: tuple, depth: int) -> list[str] | None:
+        """The locals a count over a constant array depends on, if nothing else from outside it: its
+        result is then a function of their values (e.g. a port-range template over a parameter's list of
+        ports, decided by the range of the security rule). None if the count reads more than that."""
+        if source[0] != "value" or not constant_of(source[1])[0]:
+            return None
+        texts = self.sources(where)
+        impure = [name for name, v in self.x.ns.items() if v is _utc_now]
+        used = [src for src in self.hoisted if any(src in t for t in texts)]
+        for text in texts:
+            for src in sorted(used, key=len, reverse=True):
+                text = text.replace(src, "")
+            if any(int(slot) < depth for slot in _FRAME_SLOT.findall(text)) or any(n in text for n in impure):
+                return None
+        if not used or not self.reads_inside(where, depth):
+            return None
+        return [self.locals[src] for src in used]
+
+    def reads_inside(self, plan: tuple | None, depth: int) -> bool:
+        """True if every field condition and field count of ``plan`` reads only the counted element (or deeper)."""
+        if plan is None:
+            return True
+        kind = plan[0]
+        if kind in ("all", "any"):
+            return all(self.reads_inside(part, depth) for part in plan[1])
+        if kind == "not":
+            return self.reads_inside(plan[1], depth)
+        if kind == "field":
+            return plan[1] >= depth
+        if kind == "value":
+            return True  # its expressions are checked as text
+        if kind == "count":
+            return (plan[1][0] == "value" or plan[1][1] >= depth) and self.reads_inside(plan[2], depth)
+        return False  # a closure reads the whole frame
 
     def get(self, indent: int, target: str, base: str, rest: tuple) -> None:
         """``target = value at rest under base``, dict lookups inline."""
@@ -1743,15 +1805,28 @@ class _RuleSource:
             self.line(level + 1, f"{n} += len({array})")
         else:
             added = self.hoist(level + 1, where, depth)
-            self.line(level + 1, f"for e{depth} in {array}:")
-            hit = self.emit(where, level + 2)
+            inputs = self.memo_inputs(source, where, depth)
+            body = level + 1
+            if inputs is not None:  # the count is a function of what was computed before it: remembered
+                memo, key = self.x._name(_BoundedMemo()), self.var("k")
+                self.line(body, f"{key} = _memo_key({', '.join(inputs)},)")
+                self.line(body, f"{n} = {memo}.get({key}, -1) if {key} is not None else -1")
+                self.line(body, f"if {n} < 0:")
+                self.line(body + 1, f"{n} = 0")
+                body += 1
+            self.line(body, f"for e{depth} in {array}:")
+            hit = self.emit(where, body + 1)
             for ref in added:
                 del self.hoisted[ref]
-            self.line(level + 2, f"if {hit}:")
-            self.line(level + 3, f"{n} += 1")
+                del self.locals[ref]
+            self.line(body + 1, f"if {hit}:")
+            self.line(body + 2, f"{n} += 1")
             if stop > 0:
-                self.line(level + 3, f"if {n} == {stop}:")
-                self.line(level + 4, "break")
+                self.line(body + 2, f"if {n} == {stop}:")
+                self.line(body + 3, "break")
+            if inputs is not None:
+                self.line(body, f"if {key} is not None:")
+                self.line(body + 1, f"{memo}.put({key}, {n})")
             if stop > 0 and level > indent:  # a fanned-out array path: stop the outer loop too
                 self.line(level, f"if {n} == {stop}:")
                 self.line(level + 1, "break")

@@ -268,3 +268,49 @@ def test_names_in_another_case_give_the_same_results_and_evidence_through_the_sh
     assert sum(r.status.value == "NonCompliant" for r in expected) >= 3
     assert [(r.control_id, r.status) for r in shared] == [(r.control_id, r.status) for r in expected]
     assert [(r.control_id, r.status, r.evidence) for r in shared] == [(r.control_id, r.status, r.evidence) for r in alone]
+
+
+def _memos(rule):
+    from shared.policy import _BoundedMemo
+
+    return [v for v in rule.fast.__globals__.values() if isinstance(v, _BoundedMemo)]
+
+
+def test_remembered_port_counts_change_no_verdict_and_stay_bounded(monkeypatch):
+    from bench import mix
+    from shared.policy import _BoundedMemo
+
+    rule = next(c for c in CATALOG.controls if c.id == "nsg-no-remote-admin-ports-from-internet").rule
+    groups = [t for t in mix.templates() if t["type"] == mix.NSG_TYPE]
+    assert _memos(rule), "the port-range count over the ports parameter is remembered"
+    for memo in _memos(rule):
+        memo.clear()
+    cold = [rule.matches(g) for g in groups]
+    assert any(_memos(rule)) and True in cold and False in cold
+    warm = [rule.matches(g) for g in groups]
+    assert warm == cold == [rule.reference(g)[0] for g in groups]
+    monkeypatch.setattr(_BoundedMemo, "limit", 2)
+    for memo in _memos(rule):
+        memo.clear()
+    assert [rule.matches(g) for g in groups] == cold  # emptied over and over on the way
+    assert all(len(memo) <= 2 for memo in _memos(rule))
+
+
+def test_a_remembered_count_is_keyed_by_what_it_reads_from_outside():
+    rule = compile_rule({"count": {"value": [1, 2, 3], "name": "n", "where": {
+        "value": "[add(current('n'), length(field('Test/things/list[*]')))]", "greater": 4}}, "greater": 0},
+        {}, RESOLVER)
+    assert _memos(rule)
+    with_two = {**THING, "properties": {**THING["properties"], "list": [1, 2]}}
+    empty = {**THING, "properties": {**THING["properties"], "list": []}}
+    assert [rule.matches(r) for r in (with_two, empty, with_two, empty)] == [True, False, True, False]
+
+
+def test_a_count_that_reads_a_field_of_the_resource_itself_is_not_remembered():
+    rule = compile_rule({"count": {"value": [1, 2, 3], "name": "n", "where": {"allOf": [
+        {"value": "[add(current('n'), length(field('Test/things/list[*]')))]", "greater": 1},
+        {"field": "Test/things/flag", "equals": True}]}}, "greater": 0}, {}, RESOLVER)
+    assert not _memos(rule)
+    on = {**THING, "properties": {**THING["properties"], "flag": True, "list": []}}
+    off = {**THING, "properties": {**THING["properties"], "flag": False, "list": []}}
+    assert [rule.matches(r) for r in (on, off, on)] == [True, False, True]
