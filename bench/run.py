@@ -469,7 +469,8 @@ condition even inside `count`, `redact` about a tenth):
 | sub-expressions that read only an outer element (`current()` of the security rule, its `split`, `int`) computed once per loop, failures deferred to where they are used | the same work for every port of every rule |
 | case-insensitive misses through a per-evaluation index of each object's names | a scan of every key for each absent property |
 | redaction: one keyword search decides for short strings | eight regular expressions per evidence string |
-| outside the per-evaluation index (`current()` in template expressions, the evidence pass), a case-insensitive miss compares only names of the key's length | lower-casing every key of the object |
+| the evidence pass and `current()` in template expressions through the same per-evaluation index; elsewhere a case-insensitive miss compares only names of the key's length | lower-casing every key of the object |
+| a `count` over a constant array (the port-range template over a `ports` parameter) remembered per count site by the plain values it reads from outside it, at most 1,024 per site | every port of the list checked again for each port range of each rule |
 | the event parser imported on the first event instead of at `import function_app` | about a tenth of the cold start over bare `azure.functions` |
 
 """

@@ -1544,7 +1544,7 @@ class _BoundedMemo(dict):
     """Remembered results of one count site, shared by evaluations (the inputs are plain values, and the
     result a pure function of them); emptied when full, so a stream of distinct inputs stays bounded."""
 
-    limit = 4096
+    limit = 1024  # about 0.6 MB per count site at most
 
     def put(self, key: tuple, value: int) -> None:
         if len(self) >= self.limit:
