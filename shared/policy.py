@@ -190,19 +190,6 @@ def _indexed_getter(segments: tuple[str, ...]) -> Callable[[Any, KeyIndex | None
                 obj = _child(obj, seg)
         return obj
 
-    if len(segments) == 2:
-        a, b = segments
-
-        def walk2(obj: Any, ix: KeyIndex | None) -> Any:
-            if obj.__class__ is dict:
-                obj = obj[a] if a in obj else _child_miss(obj, a, ix)
-            else:
-                obj = _child(obj, a)
-            if obj.__class__ is dict:
-                return obj[b] if b in obj else _child_miss(obj, b, ix)
-            return _child(obj, b)
-
-        return walk2
     return walk
 
 
