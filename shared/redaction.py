@@ -49,9 +49,28 @@ def _replace(match: re.Match) -> str:
     return REDACTED if _looks_random(found) else found
 
 
+# Evidence quotes the same longer strings over and over (a rule's type and etag, a resource id's parts).
+# A string found free of secrets is remembered, so its next quote is one lookup; only clean strings are
+# kept, never one that held a secret. Bounded: emptied when full.
+_CLEAN: dict[str, None] = {}
+_CLEAN_LIMIT = 8192
+_CLEAN_LONGEST = 1024
+
+
 def redact_text(text: str) -> str:
-    if len(text) < _SHORTEST_KEYLESS and _KEYWORDS.search(text) is None:
+    if len(text) < _SHORTEST_KEYLESS:
+        return text if _KEYWORDS.search(text) is None else _redact_all(text)
+    if text in _CLEAN:
         return text
+    out = _redact_all(text)
+    if out == text and len(text) <= _CLEAN_LONGEST:
+        if len(_CLEAN) >= _CLEAN_LIMIT:
+            _CLEAN.clear()
+        _CLEAN[text] = None
+    return out
+
+
+def _redact_all(text: str) -> str:
     for pattern in _SECRET_VALUES:
         text = pattern.sub(_replace, text)
     return text
@@ -70,8 +89,15 @@ def redact(value: Any, key: str | None = None, memo: dict | None = None) -> Any:
             if hit is not None and hit[0] is value:
                 return hit[1]
         out = {}
-        for k, v in value.items():  # scalars inline: evidence is mostly flat records
-            if isinstance(v, (dict, list, str)):
+        for k, v in value.items():  # scalars and strings inline: evidence is mostly flat records
+            if v.__class__ is str and k.__class__ is str:  # as redact(v, k) would for a string
+                if k in _STRUCTURAL_KEYS:
+                    out[k] = v
+                elif v and k != "value" and _secret_name(k):
+                    out[k] = REDACTED
+                else:
+                    out[k] = redact_text(v)
+            elif isinstance(v, (dict, list, str)):
                 out[k] = redact(v, str(k), memo)
             else:
                 out[k] = v

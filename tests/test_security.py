@@ -5,6 +5,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handlers.resource_events import REJECTED, on_resource_change
 from shared import bootstrap
@@ -161,3 +163,29 @@ def test_nsg_evidence_is_the_same_whether_or_not_controls_share_redacted_copies(
     assert sum(r.status.value == "NonCompliant" for r in shared_results) >= 3
     assert [(r.control_id, r.status, r.evidence) for r in shared_results] == \
         [(r.control_id, r.status, r.evidence) for r in alone]
+
+
+def test_long_strings_found_clean_are_remembered_and_secrets_never_are(monkeypatch):
+    import shared.redaction as redaction
+
+    monkeypatch.setattr(redaction, "_CLEAN", {})
+    monkeypatch.setattr(redaction, "_CLEAN_LIMIT", 3)
+    kind = "Microsoft.Network/networkSecurityGroups/securityRules"
+    secret = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=a2V5a2V5a2V5"
+    for _ in range(2):  # the second time from the memory of clean strings, the same answer
+        assert redaction.redact_text(kind) == kind
+        assert "a2V5a2V5a2V5" not in redaction.redact_text(secret)
+    assert kind in redaction._CLEAN and secret not in redaction._CLEAN
+    for i in range(5):  # bounded: emptied when full
+        redaction.redact_text(f"{kind}/rule-{i:02d}")
+        assert len(redaction._CLEAN) <= 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(["value", "actual", "id", "path", "dbPassword", "clientSecret", "name", "etag"]),
+       text=st.one_of(st.text(max_size=60), st.sampled_from([
+           "AccountKey=c2VjcmV0a2V5", "x?sig=abc&y=1", "Pwd=hunter2;", "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2lnbmF0dXJlMTIz",
+           "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0123456789abcdefgh", ""])))
+def test_a_string_in_an_object_is_redacted_as_it_would_be_on_its_own(key, text):
+    assert redact({key: text})[key] == redact(text, key)
+    assert redact({key: text}, memo={})[key] == redact(text, key)
