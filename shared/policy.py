@@ -1401,6 +1401,9 @@ class RuleCompiler:
                 found = get_arrays(f[array_index])
                 return found if fanned else (found,)
 
+            def located(ctx: Context) -> list[tuple[tuple, list]]:  # (the path of an array, the array)
+                return [(path, value) for path, value in ctx.lookup(array_path)[0] if isinstance(value, list)]
+
             label, scope = alias, (prefix, None)
             plan_source = ("field", array_index, array_rest)
         elif "value" in keys:
@@ -1424,6 +1427,9 @@ class RuleCompiler:
             def arrays(f: Frame) -> Sequence[Any]:
                 return (values_of(f),)
 
+            def located(ctx: Context) -> list[tuple[tuple, list]]:
+                return [(("value",), values_of(ctx.frame))]
+
             label = raw[keys["value"]] if isinstance(raw[keys["value"]], str) else "value"
             scope = ((), name or "")
             plan_source = ("value", source)
@@ -1441,14 +1447,33 @@ class RuleCompiler:
                 where_fast = _RuleSource(self.expressions, where_fast).build(where_plan, depth)
         indexed = GENERATE_RULES  # a generated 'where' takes the evaluation's lookup index
 
+        def scan_items(f: Frame, array: list, ix: KeyIndex | None = None) -> list[int]:
+            """The positions of the elements of ``array`` that 'where' holds for, one element at a time."""
+            hits = []
+            for i, item in enumerate(array):
+                f.append(item)
+                try:
+                    if where_fast(f, ix) if indexed else where_fast(f):
+                        hits.append(i)
+                finally:
+                    f.pop()
+            return hits
+
+        scan = scan_items
+        if where_cond is not None and GENERATE_RULES:  # the same as one generated loop over the array
+            scan = _RuleSource(self.expressions, scan_items).build_scan(where_plan, depth)
+
         def check(ctx: Context) -> bool:
             matched, frame = [], ctx.frame
-            for path, item, item_scope in items(ctx):
-                if where_cond is None:
-                    matched.append((path, item))
-                    continue
-                frame.append(item)
-                if ctx.reference:  # every condition through the evidence path, paths and all
+            if where_cond is None or not ctx.reference:
+                # evidence inside 'where' is never described: the fast path decides each element, and
+                # an element's path is made only for one that matched
+                for base, array in located(ctx):
+                    hits = range(len(array)) if where_cond is None else scan(frame, array, ctx.index)
+                    matched.extend((base + (i,), array[i]) for i in hits)
+            else:
+                for path, item, item_scope in items(ctx):  # every condition through the evidence path
+                    frame.append(item)
                     ctx.scopes.append(item_scope)
                     ctx.quiet += 1
                     try:
@@ -1458,12 +1483,6 @@ class RuleCompiler:
                         ctx.quiet -= 1
                         ctx.scopes.pop()
                         frame.pop()
-                    continue
-                try:  # evidence inside 'where' is never described: the fast path decides each element
-                    if where_fast(frame, ctx.index) if indexed else where_fast(frame):
-                        matched.append((path, item))
-                finally:
-                    frame.pop()
             result = apply_operator(op, len(matched), expected(ctx.frame))
             ctx.note(lambda: {
                 "count": label,
@@ -1576,6 +1595,32 @@ class _RuleSource:
         rule = ns["rule"]
         rule.source = source  # type: ignore[attr-defined]
         return rule
+
+    def build_scan(self, where: tuple, depth: int) -> Callable[[Frame, list, KeyIndex | None], list[int]]:
+        """One function ``(frame, array, ix)`` -> the positions of the elements of ``array`` that a count's
+        'where' holds for, over a frame of the ``depth`` enclosing slots: the count's own loop, without
+        stopping at a decided verdict (the evidence path lists the matches). What reads only the enclosing
+        elements is computed once, before the loop. On a Python error ``closures`` (the same, one element
+        at a time) runs instead."""
+        self.lines = []
+        self.line(2, f"{', '.join(f'e{i}' for i in range(depth))}, = f")
+        added = self.hoist(2, where, depth)
+        self.line(2, "hits = []")
+        self.line(2, f"for i, e{depth} in enumerate(a):")
+        hit = self.emit(where, 3)
+        for ref in added:
+            del self.hoisted[ref]
+            del self.locals[ref]
+        self.line(3, f"if {hit}:")
+        self.line(4, "hits.append(i)")
+        ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value,
+                  _miss=_child_miss, EvaluationError=EvaluationError, _FAILED=_FAILED, _memo_key=_memo_key)
+        source = ("def scan(f, a, ix=None):\n    try:\n" + "\n".join(self.lines) + "\n        return hits\n"
+                  "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f, a, ix)\n")
+        exec(compile(source, "<scan>", "exec"), ns)  # noqa: S102 - our own source
+        scan = ns["scan"]
+        scan.source = source  # type: ignore[attr-defined]
+        return scan
 
     def var(self, stem: str = "r") -> str:
         self.n += 1
