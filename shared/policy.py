@@ -162,6 +162,7 @@ def _full_name(resource: Any) -> Any:
 
 
 KeyIndex = dict  # id(object) -> (object, {lower-cased name: name}): one evaluation's case-insensitive lookups
+# (and, under _QUOTED, the objects its evidence quoted)
 
 
 def _child_miss(obj: dict, key: str, index: KeyIndex | None) -> Any:
@@ -1083,9 +1084,32 @@ Condition = Callable[[Context], bool]
 _MAX_EVIDENCE_VALUE = 2000
 
 
-def _evidence_value(value: Any) -> Any:
+_SHORT_SCALARS = frozenset({bool, int, float, type(None)})  # a repr far below the limit
+_SHORT_TEXT = _MAX_EVIDENCE_VALUE // 10 - 1  # a string at most this long has a short repr (10 per character at most)
+_QUOTED = object()  # the key in a KeyIndex of {id: (object, as quoted)}: each quoted object measured once
+
+
+def _evidence_value(value: Any, index: KeyIndex | None = None) -> Any:
+    """``value`` as evidence quotes it: itself, or its repr cut short when that is longer than the limit.
+    With the evaluation's ``index``, an object quoted again (a security rule that fails several NSG
+    controls) is not measured again."""
+    cls = value.__class__
+    if cls in _SHORT_SCALARS or (cls is str and len(value) <= _SHORT_TEXT):
+        return value
     if value is MISSING:
         return None
+    if index is None or (cls is not dict and cls is not list):
+        return _quoted(value)
+    quoted = index.get(_QUOTED)
+    if quoted is None:
+        quoted = index[_QUOTED] = {}
+    hit = quoted.get(id(value))
+    if hit is None or hit[0] is not value:
+        hit = quoted[id(value)] = (value, _quoted(value))  # the object is kept, so its id stays its own
+    return hit[1]
+
+
+def _quoted(value: Any) -> Any:
     text = repr(value)
     if len(text) > _MAX_EVIDENCE_VALUE:
         return text[:_MAX_EVIDENCE_VALUE] + "...(truncated)"
@@ -1361,7 +1385,8 @@ class RuleCompiler:
         def check(ctx: Context) -> bool:
             value = actual(ctx.frame)
             result = apply_operator(op, value, expected(ctx.frame))
-            ctx.note(lambda: {"value": label, "actual": _evidence_value(value), "operator": op_name, "result": result})
+            ctx.note(lambda: {"value": label, "actual": _evidence_value(value, ctx.index), "operator": op_name,
+                              "result": result})
             return result
 
         return check, (lambda f: test(actual(f), f)), ("value", actual, op, expected)
@@ -1487,7 +1512,7 @@ class RuleCompiler:
             ctx.note(lambda: {
                 "count": label,
                 "matched": [
-                    {"path": format_path(p) if p[0] != "value" else f"value[{p[1]}]", "value": _evidence_value(v)}
+                    {"path": format_path(p) if p[0] != "value" else f"value[{p[1]}]", "value": _evidence_value(v, ctx.index)}
                     for p, v in matched[:10]
                 ],
                 "matchedCount": len(matched),
@@ -1883,14 +1908,14 @@ def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanne
     if not fanned:
         path, value = pairs[0]
         result = apply_operator(op, value, expected)
-        ctx.note(lambda: {"field": label, "path": format_path(path), "actual": _evidence_value(value),
+        ctx.note(lambda: {"field": label, "path": format_path(path), "actual": _evidence_value(value, ctx.index),
                   "operator": op_name, "result": result})
         return result
     # [*] outside count: true only if it holds for every element (vacuously true for none)
     failing = [(p, v) for p, v in pairs if not apply_operator(op, v, expected)]
     result = not failing
     ctx.note(lambda: {"field": label, "actual": [
-        {"path": format_path(p), "value": _evidence_value(v)} for p, v in pairs[:10]
+        {"path": format_path(p), "value": _evidence_value(v, ctx.index)} for p, v in pairs[:10]
     ], "operator": op_name, "result": result})
     return result
 

@@ -316,3 +316,21 @@ def test_a_count_that_reads_a_field_of_the_resource_itself_is_not_remembered():
     on = {**THING, "properties": {**THING["properties"], "flag": True, "list": []}}
     off = {**THING, "properties": {**THING["properties"], "flag": False, "list": []}}
     assert [rule.matches(r) for r in (on, off, on)] == [True, False, True]
+
+
+def test_a_quoted_object_is_measured_once_per_evaluation_and_cut_short_alike(monkeypatch):
+    import shared.policy as policy
+    from bench import mix
+    from shared.controls import offline_related
+
+    group = copy.deepcopy([t for t in mix.templates() if t["type"] == mix.NSG_TYPE][5])
+    first = group["properties"]["securityRules"][0]
+    first["properties"]["description"] = "x" * 3000  # its repr is over the limit: quoted as cut-short text
+    alone = [CATALOG._evaluate_one(c, group, offline_related, {}) for c in CATALOG.applicable(group)]
+    measured, real = [], policy._quoted
+    monkeypatch.setattr(policy, "_quoted", lambda v: measured.append(id(v)) or real(v))
+    shared = CATALOG.evaluate(group)
+    assert [(r.control_id, r.status, r.evidence) for r in shared] == [(r.control_id, r.status, r.evidence) for r in alone]
+    cut = [m["value"] for r in shared for e in r.evidence for m in e.get("matched", []) if m["path"].endswith("[0]")]
+    assert len(cut) >= 2 and all(isinstance(v, str) and v.endswith("...(truncated)") for v in cut)
+    assert len(measured) == len(set(measured))  # each object once, though several controls quote it
