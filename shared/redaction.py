@@ -49,20 +49,21 @@ def _replace(match: re.Match) -> str:
     return REDACTED if _looks_random(found) else found
 
 
-# Evidence quotes the same longer strings over and over (a rule's type and etag, a resource id's parts).
-# A string found free of secrets is remembered, so its next quote is one lookup; only clean strings are
-# kept, never one that held a secret. Bounded: emptied when full.
+# Evidence quotes the same strings over and over (a rule's type, etag, access and direction). A string
+# found free of secrets is remembered, so its next quote is one lookup; only clean strings are kept,
+# never one that held a secret. Bounded: emptied when full.
 _CLEAN: dict[str, None] = {}
 _CLEAN_LIMIT = 8192
 _CLEAN_LONGEST = 1024
 
 
 def redact_text(text: str) -> str:
-    if len(text) < _SHORTEST_KEYLESS:
-        return text if _KEYWORDS.search(text) is None else _redact_all(text)
     if text in _CLEAN:
         return text
-    out = _redact_all(text)
+    if len(text) < _SHORTEST_KEYLESS and _KEYWORDS.search(text) is None:
+        out = text
+    else:
+        out = _redact_all(text)
     if out == text and len(text) <= _CLEAN_LONGEST:
         if len(_CLEAN) >= _CLEAN_LIMIT:
             _CLEAN.clear()

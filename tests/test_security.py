@@ -172,10 +172,12 @@ def test_long_strings_found_clean_are_remembered_and_secrets_never_are(monkeypat
     monkeypatch.setattr(redaction, "_CLEAN_LIMIT", 3)
     kind = "Microsoft.Network/networkSecurityGroups/securityRules"
     secret = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=a2V5a2V5a2V5"
+    short = "Pwd=hunter2;"
     for _ in range(2):  # the second time from the memory of clean strings, the same answer
-        assert redaction.redact_text(kind) == kind
+        assert redaction.redact_text(kind) == kind and redaction.redact_text("Allow") == "Allow"
         assert "a2V5a2V5a2V5" not in redaction.redact_text(secret)
-    assert kind in redaction._CLEAN and secret not in redaction._CLEAN
+        assert "hunter2" not in redaction.redact_text(short)
+    assert kind in redaction._CLEAN and secret not in redaction._CLEAN and short not in redaction._CLEAN
     for i in range(5):  # bounded: emptied when full
         redaction.redact_text(f"{kind}/rule-{i:02d}")
         assert len(redaction._CLEAN) <= 3
