@@ -1710,7 +1710,7 @@ class _RuleSource:
         return added
 
     def memo_inputs(self, source: tuple, where: tuple, depth: int) -> list[str] | None:
-        """The locals a count over a constant array depends on, if nothing else from outside it: its
+        """The hoisted sub-expressions a count over a constant array depends on, if nothing else from outside it: its
         result is then a function of their values (e.g. a port-range template over a parameter's list of
         ports, decided by the range of the security rule). None if the count reads more than that."""
         if source[0] != "value" or not constant_of(source[1])[0]:
@@ -1725,7 +1725,27 @@ class _RuleSource:
                 return None
         if not used or not self.reads_inside(where, depth):
             return None
-        return [self.locals[src] for src in used]
+        return used
+
+    def reads_of(self, used: list[str], depth: int) -> list[str] | None:
+        """The reads of enclosing elements (a field's getter, else the element itself) that the hoisted
+        sub-expressions ``used`` are computed from: they are functions of these values alone. None if
+        one also reads the clock (utcNow()): then only its value can key what the count gave."""
+        impure = [name for name, v in self.x.ns.items() if v is _utc_now]
+        if any(name in src for src in used for name in impure):
+            return None
+        bound = sorted({node.src for node in self.x._bound_nodes.values()}, key=len, reverse=True)
+        reads: list[str] = []
+        for src in used:
+            for b in bound:
+                if b in src and all(int(n) < depth for n in _FRAME_SLOT.findall(b)):
+                    src = src.replace(b, "")
+                    if b not in reads:
+                        reads.append(b)
+            for n in _FRAME_SLOT.findall(src):
+                if int(n) < depth and f"e{n}" not in reads:
+                    reads.append(f"e{n}")
+        return reads
 
     def reads_inside(self, plan: tuple | None, depth: int) -> bool:
         """True if every field condition and field count of ``plan`` reads only the counted element (or deeper)."""
@@ -1861,15 +1881,36 @@ class _RuleSource:
         if where is None:
             self.line(level + 1, f"{n} += len({array})")
         else:
+            mark = len(self.lines)
             added = self.hoist(level + 1, where, depth)
+            hoisted = self.lines[mark:]
+            del self.lines[mark:]
             inputs = self.memo_inputs(source, where, depth)
+            reads = self.reads_of(inputs, depth) if inputs is not None else None
             body = level + 1
-            if inputs is not None:  # the count is a function of what was computed before it: remembered
+            if reads is None:
+                self.lines.extend(hoisted)
+            if inputs is not None:
+                # The count is a function of the values it reads from enclosing elements (a security rule's
+                # port range): remembered by those, and what is computed from them only when not yet known.
+                # (With utcNow() in what it computes, by the computed values themselves.)
+                keys = []
+                for read in reads if reads is not None else ():
+                    local = self.var("l")
+                    self.line(body, "try:")
+                    self.line(body + 1, f"{local} = {read}")
+                    self.line(body, "except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):")
+                    self.line(body + 1, f"{local} = _FAILED")
+                    keys.append(local)
+                if reads is None:
+                    keys = [self.locals[src] for src in inputs]
                 memo, key = self.x._name(_BoundedMemo()), self.var("k")
-                self.line(body, f"{key} = _memo_key({', '.join(inputs)},)")
+                self.line(body, f"{key} = _memo_key({', '.join(keys)},)")
                 self.line(body, f"{n} = {memo}.get({key}, -1) if {key} is not None else -1")
                 self.line(body, f"if {n} < 0:")
                 self.line(body + 1, f"{n} = 0")
+                if reads is not None:
+                    self.lines.extend("    " + text for text in hoisted)
                 body += 1
             self.line(body, f"for e{depth} in {array}:")
             hit = self.emit(where, body + 1)

@@ -334,3 +334,37 @@ def test_a_quoted_object_is_measured_once_per_evaluation_and_cut_short_alike(mon
     cut = [m["value"] for r in shared for e in r.evidence for m in e.get("matched", []) if m["path"].endswith("[0]")]
     assert len(cut) >= 2 and all(isinstance(v, str) and v.endswith("...(truncated)") for v in cut)
     assert len(measured) == len(set(measured))  # each object once, though several controls quote it
+
+
+def test_a_remembered_count_is_keyed_by_the_values_it_reads_and_computes_the_rest_only_when_new():
+    rule = next(c for c in CATALOG.controls if c.id == "nsg-no-remote-admin-ports-from-internet").rule
+    assert "_memo_key(l" in rule.fast.source  # keyed by the security rule's port range as read, not by what is computed from it
+    groups = [t for t in mix.templates() if t["type"] == mix.NSG_TYPE]
+    for memo in _memos(rule):
+        memo.clear()
+    assert [rule.matches(g) for g in groups] == [rule.matches(g) for g in groups] == \
+        [rule.reference(g)[0] for g in groups]
+
+
+def test_a_count_computing_from_the_clock_is_keyed_by_what_it_computed(monkeypatch):
+    from datetime import datetime, timezone
+
+    import shared.policy as policy
+
+    rule = compile_rule({"count": {"field": "Test/things/list[*]", "where": {"count": {
+        "value": [1], "name": "n", "where": {"value": "[less(current('Test/things/list[*]'), utcNow())]", "equals": True}},
+        "greater": 0}}, "greater": 0}, {}, RESOLVER)
+    assert _memos(rule)
+    thing = {**THING, "properties": {**THING["properties"], "list": ["2025-06-01T00:00:00Z"]}}
+
+    def at(year):
+        class Clock(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return datetime(year, 1, 1, tzinfo=timezone.utc)
+        monkeypatch.setattr(policy, "datetime", Clock)
+        return rule.matches(thing), rule.reference(thing)[0]
+
+    assert at(2026) == (True, True)
+    assert at(2025) == (False, False)  # the same string read, another verdict: not answered from memory
+    assert at(2026) == (True, True)
