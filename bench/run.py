@@ -470,7 +470,9 @@ condition even inside `count`, `redact` about a tenth):
 | case-insensitive misses through a per-evaluation index of each object's names | a scan of every key for each absent property |
 | redaction: one keyword search decides for short strings | eight regular expressions per evidence string |
 | the evidence pass and `current()` in template expressions through the same per-evaluation index; elsewhere a case-insensitive miss compares only names of the key's length | lower-casing every key of the object |
-| a `count` over a constant array (the port-range template over a `ports` parameter) remembered per count site by the plain values it reads from outside it, at most 1,024 per site | every port of the list checked again for each port range of each rule |
+| a `count` over a constant array (the port-range template over a `ports` parameter) remembered per count site by the plain values it reads from enclosing elements (the port range as read), at most 1,024 per site; what is computed from them (`split`, `int`) only when the value is new | every port of the list checked again, and the range parsed again, for each port range of each rule |
+| evidence: a count's matches found by one generated loop over the array; an object several controls quote measured once per evaluation; scalars and short strings not measured | a call per element and a `repr` per quote |
+| redaction: strings found free of secrets remembered (bounded; never one that held a secret) | the patterns again for every quote of a rule's type, etag, access and direction |
 | the event parser imported on the first event instead of at `import function_app` | about a tenth of the cold start over bare `azure.functions` |
 
 """

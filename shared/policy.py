@@ -1484,9 +1484,15 @@ class RuleCompiler:
                     f.pop()
             return hits
 
-        scan = scan_items
-        if where_cond is not None and GENERATE_RULES:  # the same as one generated loop over the array
-            scan = _RuleSource(self.expressions, scan_items).build_scan(where_plan, depth)
+        scans: list = []  # the same as one generated loop over the array, built when first needed
+
+        def scan(f: Frame, array: list, ix: KeyIndex | None) -> list[int]:
+            if not scans:
+                scans.append(_RuleSource(expressions, scan_items).build_scan(where_plan, depth)
+                             if indexed and where_cond is not None else scan_items)
+            return scans[0](f, array, ix)
+
+        expressions = self.expressions
 
         def check(ctx: Context) -> bool:
             matched, frame = [], ctx.frame
