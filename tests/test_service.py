@@ -315,3 +315,22 @@ def test_sla_due_dates_follow_severity_and_configuration(world):
     assert all(r["DueDate"] == "2026-04-01T11:00:00Z" for r in resolved.findings)  # fixed within its SLA
     state = world.store.load(resolved.change.resource)
     assert state.controls["storage-min-tls-1-2"].due is None
+
+
+def test_the_in_memory_reader_gives_a_fresh_parsed_copy_on_every_read():
+    from shared.resource_ids import parse_resource_id
+
+    resource = {"id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/"
+                      "Microsoft.Storage/storageAccounts/st1", "type": "Microsoft.Storage/storageAccounts",
+                "properties": {"minimumTlsVersion": "TLS1_2"}}
+    reader = StaticResourceReader([resource])
+    resource["properties"]["minimumTlsVersion"] = "TLS1_0"  # the caller's object is not the stored one
+    first = reader.get(parse_resource_id(resource["id"]))
+    first["properties"]["minimumTlsVersion"] = "changed by a caller"
+    second = reader.get(parse_resource_id(resource["id"]))
+    assert second == {**resource, "properties": {"minimumTlsVersion": "TLS1_2"}} and second is not first
+    assert reader.reads == 2
+    odd = {"id": resource["id"].replace("st1", "st2"), "type": "Microsoft.Storage/storageAccounts", "when": object()}
+    reader.put(odd)  # not JSON (a test's own object): kept as a copy, still fresh on every read
+    got = reader.get(parse_resource_id(odd["id"]))
+    assert got["id"] == odd["id"] and got is not reader.get(parse_resource_id(odd["id"]))

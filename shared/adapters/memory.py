@@ -83,25 +83,32 @@ class InMemoryStateStore:
         return sorted(self._posture, key=lambda p: p.at)[-limit:]
 
 
-def _copy(resource: Mapping[str, Any]) -> Any:
-    """A copy as an ARM read gives one: parsed from JSON (faster than deepcopy on large objects)."""
+def _body(resource: Mapping[str, Any]) -> str | Any:
+    """What a read returns, kept as a response body is: JSON text (a test's own objects that are not
+    JSON: a copy of them)."""
     try:
-        return json.loads(json.dumps(resource))
-    except (TypeError, ValueError):  # not JSON: a test's own objects
+        return json.dumps(resource)
+    except (TypeError, ValueError):
         return copy.deepcopy(resource)
 
 
+def _parse(body: str | Any) -> Any:
+    return json.loads(body) if isinstance(body, str) else copy.deepcopy(body)
+
+
 class StaticResourceReader:
-    """Answers ARM reads from a fixed set of resource objects; an id not in it is gone."""
+    """Answers ARM reads from a fixed set of resource objects; an id not in it is gone. Each read parses
+    the object from its JSON text, as an ARM read parses the response body: a fresh copy every time."""
 
     def __init__(self, resources: Iterable[Mapping[str, Any]] = ()) -> None:
-        self._resources: dict[str, Mapping[str, Any]] = {}
+        self._resources: dict[str, tuple[str | Any, Any]] = {}  # key -> (the body, one parsed copy of it)
         self.reads = 0
         for resource in resources:
             self.put(resource)
 
     def put(self, resource: Mapping[str, Any]) -> None:
-        self._resources[parse_resource_id(resource.get("id")).key] = _copy(dict(resource))
+        body = _body(dict(resource))
+        self._resources[parse_resource_id(resource.get("id")).key] = (body, _parse(body))
 
     def remove(self, resource_id: str) -> None:
         self._resources.pop(parse_resource_id(resource_id).key, None)
@@ -109,7 +116,7 @@ class StaticResourceReader:
     def get(self, resource_id: ResourceId) -> Mapping[str, Any] | None:
         self.reads += 1
         found = self._resources.get(resource_id.key)
-        return _copy(found) if found is not None else None
+        return _parse(found[0]) if found is not None else None
 
     def related(self, resource_id: ResourceId, resource: Mapping[str, Any], spec: Any) -> list[dict]:
         """Related data travels with the resource under ``"$related"`` (as in offline ``evaluate``)."""
@@ -119,9 +126,9 @@ class StaticResourceReader:
             return offline_related(resource, spec)
         except RelatedUnavailable:
             stored = self._resources.get(resource_id.key)
-            if stored is None or stored is resource:
+            if stored is None or stored[1] is resource:
                 raise
-            return offline_related(stored, spec)
+            return offline_related(stored[1], spec)  # read only: the reader's own parsed copy
 
 
 class MemorySink:
