@@ -556,7 +556,7 @@ def main() -> int:
     parser.add_argument("--resources", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each tree for the mix figures")
-    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per cold-start figure")
+    parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per cold-start figure")
     parser.add_argument("--samples", type=int, default=500, help="events per kind for the per-event figures")
     parser.add_argument("--type-samples", type=int, default=200, help="events per type for the mix per-event figures")
     parser.add_argument("--reconcile", type=int, default=100_000, help="resources for the reconciliation figure")

@@ -1485,14 +1485,13 @@ class RuleCompiler:
             return hits
 
         scans: list = []  # the same as one generated loop over the array, built when first needed
+        expressions = self.expressions
 
         def scan(f: Frame, array: list, ix: KeyIndex | None) -> list[int]:
             if not scans:
                 scans.append(_RuleSource(expressions, scan_items).build_scan(where_plan, depth)
                              if indexed and where_cond is not None else scan_items)
             return scans[0](f, array, ix)
-
-        expressions = self.expressions
 
         def check(ctx: Context) -> bool:
             matched, frame = [], ctx.frame
@@ -1518,7 +1517,8 @@ class RuleCompiler:
             ctx.note(lambda: {
                 "count": label,
                 "matched": [
-                    {"path": format_path(p) if p[0] != "value" else f"value[{p[1]}]", "value": _evidence_value(v, ctx.index)}
+                    {"path": format_path(p) if p[0] != "value" else f"value[{p[1]}]",
+                     "value": _evidence_value(v, ctx.index)}
                     for p, v in matched[:10]
                 ],
                 "matchedCount": len(matched),
@@ -1716,9 +1716,10 @@ class _RuleSource:
         return added
 
     def memo_inputs(self, source: tuple, where: tuple, depth: int) -> list[str] | None:
-        """The hoisted sub-expressions a count over a constant array depends on, if nothing else from outside it: its
-        result is then a function of their values (e.g. a port-range template over a parameter's list of
-        ports, decided by the range of the security rule). None if the count reads more than that."""
+        """The hoisted sub-expressions a count over a constant array depends on, if nothing else from
+        outside it: its result is then a function of their values (e.g. a port-range template over a
+        parameter's list of ports, decided by the range of the security rule). None if the count reads
+        more than that."""
         if source[0] != "value" or not constant_of(source[1])[0]:
             return None
         texts = self.sources(where)
