@@ -368,3 +368,17 @@ def test_a_count_computing_from_the_clock_is_keyed_by_what_it_computed(monkeypat
     assert at(2026) == (True, True)
     assert at(2025) == (False, False)  # the same string read, another verdict: not answered from memory
     assert at(2026) == (True, True)
+
+
+def test_the_closures_form_gives_the_same_results_and_evidence(monkeypatch):
+    """``GENERATE_RULES = False`` (nested closures, no generated Python) is a documented switch: same answers."""
+    import shared.policy as policy
+
+    monkeypatch.setattr(policy, "GENERATE_RULES", False)
+    closures = load_catalog()
+    monkeypatch.undo()
+    resources = mix.templates()  # every covered type, hardened and weak, the NSGs with 20 rules
+    for resource in resources:
+        assert [(r.control_id, r.status, r.evidence, r.reason) for r in closures.evaluate(resource)] == \
+            [(r.control_id, r.status, r.evidence, r.reason) for r in CATALOG.evaluate(resource)], resource["name"]
+    assert not hasattr(next(c for c in closures.controls if c.id == "nsg-no-ssh-from-internet").rule.fast, "source")
