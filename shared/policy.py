@@ -1365,6 +1365,17 @@ class RuleCompiler:
                         return False
                 return True
 
+        if index == 0 and WILDCARD not in rest:  # a field of the resource itself: one value, its path known now
+            path_text = format_path(segments)
+
+            def described(ctx: Context) -> bool:
+                value = get(ctx.frame[0])
+                result = apply_operator(op, value, expected(ctx.frame))
+                ctx.note(lambda: {"field": raw, "path": path_text, "actual": _evidence_value(value, ctx.index),
+                                  "operator": op_name, "result": result})
+                return result
+
+            return described, fast, ("field", index, rest, op, expected)
         return ((lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx.frame))), fast,
                 ("field", index, rest, op, expected))
 
