@@ -1369,11 +1369,7 @@ class RuleCompiler:
             path_text = format_path(segments)
 
             def described(ctx: Context) -> bool:
-                value = get(ctx.frame[0])
-                result = apply_operator(op, value, expected(ctx.frame))
-                ctx.note(lambda: {"field": raw, "path": path_text, "actual": _evidence_value(value, ctx.index),
-                                  "operator": op_name, "result": result})
-                return result
+                return _check_value(ctx, raw, path_text, get(ctx.frame[0]), op, op_name, expected(ctx.frame))
 
             return described, fast, ("field", index, rest, op, expected)
         return ((lambda ctx: _check_pairs(ctx, raw, *ctx.lookup(segments), op, op_name, expected(ctx.frame))), fast,
@@ -1425,13 +1421,8 @@ class RuleCompiler:
             get_arrays = _getter(array_rest)
             fanned = WILDCARD in array_rest
 
-            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope | None]]:
-                out = []
-                for path, value in ctx.lookup(array_path)[0]:
-                    if isinstance(value, list):
-                        out.extend((path + (i,), item, _Scope(prefix, path + (i,), item) if ctx.reference else None)
-                                   for i, item in enumerate(value))
-                return out
+            def scope_of(path: tuple, item: Any) -> _Scope:
+                return _Scope(prefix, path, item)
 
             def arrays(f: Frame) -> Sequence[Any]:
                 found = get_arrays(f[array_index])
@@ -1456,9 +1447,8 @@ class RuleCompiler:
                     raise EvaluationError(f"count value must be an array, got {type(values).__name__}")
                 return values
 
-            def items(ctx: Context) -> list[tuple[tuple, Any, _Scope]]:
-                return [(("value", i), v, _Scope((), ("value", i), v, name or ""))
-                        for i, v in enumerate(values_of(ctx.frame))]
+            def scope_of(path: tuple, item: Any) -> _Scope:
+                return _Scope((), path, item, name or "")
 
             def arrays(f: Frame) -> Sequence[Any]:
                 return (values_of(f),)
@@ -1501,7 +1491,7 @@ class RuleCompiler:
         def scan(f: Frame, array: list, ix: KeyIndex | None) -> list[int]:
             if not scans:
                 scans.append(_RuleSource(expressions, scan_items).build_scan(where_plan, depth)
-                             if indexed and where_cond is not None else scan_items)
+                             if indexed else scan_items)
             return scans[0](f, array, ix)
 
         def check(ctx: Context) -> bool:
@@ -1513,17 +1503,19 @@ class RuleCompiler:
                     hits = range(len(array)) if where_cond is None else scan(frame, array, ctx.index)
                     matched.extend((base + (i,), array[i]) for i in hits)
             else:
-                for path, item, item_scope in items(ctx):  # every condition through the evidence path
-                    frame.append(item)
-                    ctx.scopes.append(item_scope)
-                    ctx.quiet += 1
-                    try:
-                        if where_cond(ctx):
-                            matched.append((path, item))
-                    finally:
-                        ctx.quiet -= 1
-                        ctx.scopes.pop()
-                        frame.pop()
+                for base, array in located(ctx):  # every condition through the evidence path
+                    for i, item in enumerate(array):
+                        path = base + (i,)
+                        frame.append(item)
+                        ctx.scopes.append(scope_of(path, item))
+                        ctx.quiet += 1
+                        try:
+                            if where_cond(ctx):
+                                matched.append((path, item))
+                        finally:
+                            ctx.quiet -= 1
+                            ctx.scopes.pop()
+                            frame.pop()
             result = apply_operator(op, len(matched), expected(ctx.frame))
             ctx.note(lambda: {
                 "count": label,
@@ -1629,14 +1621,19 @@ class _RuleSource:
         frame = ", ".join(f"e{i}" for i in range(depth + 1))
         self.line(2, f"{frame}, = f")
         result = self.emit(plan, 2)
+        return self.function("rule", "f, ix=None", result, "_slow(f)")
+
+    def function(self, name: str, params: str, result: str, fallback: str) -> Callable:
+        """The generated lines as ``def name(params)`` returning ``result``; on a Python error it returns
+        ``fallback`` (the closures, so errors read the same)."""
         ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value,
                   _miss=_child_miss, EvaluationError=EvaluationError, _FAILED=_FAILED, _memo_key=_memo_key)
-        source = ("def rule(f, ix=None):\n    try:\n" + "\n".join(self.lines) + f"\n        return {result}\n"
-                  "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f)\n")
-        exec(compile(source, "<rule>", "exec"), ns)  # noqa: S102 - our own source
-        rule = ns["rule"]
-        rule.source = source  # type: ignore[attr-defined]
-        return rule
+        source = (f"def {name}({params}):\n    try:\n" + "\n".join(self.lines) + f"\n        return {result}\n"
+                  f"    except (TypeError, ValueError, IndexError, AttributeError):\n        return {fallback}\n")
+        exec(compile(source, f"<{name}>", "exec"), ns)  # noqa: S102 - our own source
+        fn = ns[name]
+        fn.source = source  # type: ignore[attr-defined]
+        return fn
 
     def build_scan(self, where: tuple, depth: int) -> Callable[[Frame, list, KeyIndex | None], list[int]]:
         """One function ``(frame, array, ix)`` -> the positions of the elements of ``array`` that a count's
@@ -1655,14 +1652,7 @@ class _RuleSource:
             del self.locals[ref]
         self.line(3, f"if {hit}:")
         self.line(4, "hits.append(i)")
-        ns = dict(self.x.ns, _slow=self.closures, _Frame=Frame, _apply=apply_operator, _bad=_bad_count_value,
-                  _miss=_child_miss, EvaluationError=EvaluationError, _FAILED=_FAILED, _memo_key=_memo_key)
-        source = ("def scan(f, a, ix=None):\n    try:\n" + "\n".join(self.lines) + "\n        return hits\n"
-                  "    except (TypeError, ValueError, IndexError, AttributeError):\n        return _slow(f, a, ix)\n")
-        exec(compile(source, "<scan>", "exec"), ns)  # noqa: S102 - our own source
-        scan = ns["scan"]
-        scan.source = source  # type: ignore[attr-defined]
-        return scan
+        return self.function("scan", "f, a, ix=None", "hits", "_slow(f, a, ix)")
 
     def var(self, stem: str = "r") -> str:
         self.n += 1
@@ -1717,14 +1707,23 @@ class _RuleSource:
                 continue
             local = self.var("h")
             value = self.substitute(src)
-            self.line(indent, "try:")
-            self.line(indent + 1, f"{local} = {value}")
-            self.line(indent, "except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):")
-            self.line(indent + 1, f"{local} = _FAILED")
+            self.guarded(indent, local, value)
             self.hoisted[src] = f"({local} if {local} is not _FAILED else ({value}))"
             self.locals[src] = local
             added.append(src)
         return added
+
+    def guarded(self, indent: int, local: str, value: str) -> str:
+        """``local = value``, or ``_FAILED`` if computing it fails (then it fails again where it is used)."""
+        self.line(indent, "try:")
+        self.line(indent + 1, f"{local} = {value}")
+        self.line(indent, "except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):")
+        self.line(indent + 1, f"{local} = _FAILED")
+        return local
+
+    def clock_names(self) -> list[str]:
+        """The names utcNow() has in the generated source: what reads it is not a function of its inputs."""
+        return [name for name, v in self.x.ns.items() if v is _utc_now]
 
     def memo_inputs(self, source: tuple, where: tuple, depth: int) -> list[str] | None:
         """The hoisted sub-expressions a count over a constant array depends on, if nothing else from
@@ -1734,7 +1733,7 @@ class _RuleSource:
         if source[0] != "value" or not constant_of(source[1])[0]:
             return None
         texts = self.sources(where)
-        impure = [name for name, v in self.x.ns.items() if v is _utc_now]
+        impure = self.clock_names()
         used = [src for src in self.hoisted if any(src in t for t in texts)]
         for text in texts:
             for src in sorted(used, key=len, reverse=True):
@@ -1749,8 +1748,7 @@ class _RuleSource:
         """The reads of enclosing elements (a field's getter, else the element itself) that the hoisted
         sub-expressions ``used`` are computed from: they are functions of these values alone. None if
         one also reads the clock (utcNow()): then only its value can key what the count gave."""
-        impure = [name for name, v in self.x.ns.items() if v is _utc_now]
-        if any(name in src for src in used for name in impure):
+        if any(name in src for src in used for name in self.clock_names()):
             return None
         bound = sorted({node.src for node in self.x._bound_nodes.values()}, key=len, reverse=True)
         reads: list[str] = []
@@ -1912,16 +1910,10 @@ class _RuleSource:
                 # The count is a function of the values it reads from enclosing elements (a security rule's
                 # port range): remembered by those, and what is computed from them only when not yet known.
                 # (With utcNow() in what it computes, by the computed values themselves.)
-                keys = []
-                for read in reads if reads is not None else ():
-                    local = self.var("l")
-                    self.line(body, "try:")
-                    self.line(body + 1, f"{local} = {read}")
-                    self.line(body, "except (EvaluationError, TypeError, ValueError, IndexError, AttributeError):")
-                    self.line(body + 1, f"{local} = _FAILED")
-                    keys.append(local)
                 if reads is None:
                     keys = [self.locals[src] for src in inputs]
+                else:
+                    keys = [self.guarded(body, self.var("l"), read) for read in reads]
                 memo, key = self.x._name(_BoundedMemo()), self.var("k")
                 self.line(body, f"{key} = _memo_key({', '.join(keys)},)")
                 self.line(body, f"{n} = {memo}.get({key}, -1) if {key} is not None else -1")
@@ -1962,14 +1954,19 @@ def _location_key(value: Any) -> Any:
     return value
 
 
+def _check_value(ctx: Context, label: str, path: str, value: Any, op: str, op_name: str, expected: Any) -> bool:
+    """One field's value against the operator, described as evidence."""
+    result = apply_operator(op, value, expected)
+    ctx.note(lambda: {"field": label, "path": path, "actual": _evidence_value(value, ctx.index),
+                      "operator": op_name, "result": result})
+    return result
+
+
 def _check_pairs(ctx: Context, label: str, pairs: list[tuple[tuple, Any]], fanned: bool, op: str, op_name: str,
                  expected: Any) -> bool:
     if not fanned:
         path, value = pairs[0]
-        result = apply_operator(op, value, expected)
-        ctx.note(lambda: {"field": label, "path": format_path(path), "actual": _evidence_value(value, ctx.index),
-                  "operator": op_name, "result": result})
-        return result
+        return _check_value(ctx, label, format_path(path), value, op, op_name, expected)
     # [*] outside count: true only if it holds for every element (vacuously true for none)
     failing = [(p, v) for p, v in pairs if not apply_operator(op, v, expected)]
     result = not failing

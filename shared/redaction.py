@@ -90,14 +90,9 @@ def redact(value: Any, key: str | None = None, memo: dict | None = None) -> Any:
             if hit is not None and hit[0] is value:
                 return hit[1]
         out = {}
-        for k, v in value.items():  # scalars and strings inline: evidence is mostly flat records
-            if v.__class__ is str and k.__class__ is str:  # as redact(v, k) would for a string
-                if k in _STRUCTURAL_KEYS:
-                    out[k] = v
-                elif v and k != "value" and _secret_name(k):
-                    out[k] = REDACTED
-                else:
-                    out[k] = redact_text(v)
+        for k, v in value.items():  # scalars and strings without the type tests: evidence is mostly flat records
+            if v.__class__ is str and k.__class__ is str:
+                out[k] = _redact_string(v, k)
             elif isinstance(v, (dict, list, str)):
                 out[k] = redact(v, str(k), memo)
             else:
@@ -111,12 +106,16 @@ def redact(value: Any, key: str | None = None, memo: dict | None = None) -> Any:
     if isinstance(value, list):
         return [redact(v, key, memo) for v in value]
     if isinstance(value, str):
-        if key in _STRUCTURAL_KEYS:
-            return value  # names of fields and resources, not values
-        if key is not None and value and key != "value" and _secret_name(key):
-            return REDACTED
-        return redact_text(value)
+        return _redact_string(value, key)
     return value
+
+
+def _redact_string(value: str, key: str | None) -> str:
+    if key in _STRUCTURAL_KEYS:
+        return value  # names of fields and resources, not values
+    if key is not None and value and key != "value" and _secret_name(key):
+        return REDACTED
+    return redact_text(value)
 
 
 @functools.lru_cache(maxsize=4096)
