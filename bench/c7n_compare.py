@@ -37,7 +37,7 @@ def run_ours(resources: list[dict], rounds: int) -> tuple[float, int]:
     sys.path.insert(0, str(REPO))
     import yaml
 
-    from shared.controls import load_catalog
+    from shared.catalog import load_catalog
 
     folder = Path(tempfile.mkdtemp())
     for i, (rule, _) in enumerate(RULES):

@@ -18,7 +18,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import mix  # noqa: E402
-from shared.controls import load_catalog  # noqa: E402
+from shared.catalog import load_catalog  # noqa: E402
 
 
 def yardstick(resources: list[dict], rounds: int) -> float:
@@ -93,8 +93,8 @@ def per_event_by_type(samples: int, repeats: int = 3) -> dict:
     tenant of a shared machine takes the core. ``p99_single_ms`` is the p99 of the first pass alone,
     noise included."""
     from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-    from shared.events import envelope_from_dict, parse_event
-    from shared.service import Dependencies, handle_change
+    from shared.domain.events import envelope_from_dict, parse_event
+    from shared.service.changes import Dependencies, handle_change
 
     catalog = load_catalog()
     groups: dict[str, list] = defaultdict(list)

@@ -17,8 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.controls import load_catalog  # noqa: E402
-from shared.payloads import KNOWN_BOOLEANS, plan  # noqa: E402
+from shared.catalog import load_catalog  # noqa: E402
+from shared.domain.payloads import KNOWN_BOOLEANS, plan  # noqa: E402
 from shared.policy import parse_path  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures"

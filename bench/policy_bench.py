@@ -49,16 +49,16 @@ def fresh_alternating(codes: dict[str, str], runs: int) -> dict[str, float]:
 def measure(runs: int) -> dict:
     result = {
         **fresh_alternating({"bare_functions": "import azure.functions", "function_app": "import function_app",
-                             "function_app_then_importer": "import function_app\nimport shared.policy_import"},
+                             "function_app_then_importer": "import function_app\nimport shared.policy.importing"},
                             runs),
-        "catalog_load": fresh("from shared.controls import load_catalog\nload_catalog()", runs),
-        "snapshot_first_lookup": fresh("from shared.aliases import AliasSnapshot\n"
+        "catalog_load": fresh("from shared.catalog import load_catalog\nload_catalog()", runs),
+        "snapshot_first_lookup": fresh("from shared.policy.aliases import AliasSnapshot\n"
                                        "AliasSnapshot().get('Microsoft.Web/sites/httpsOnly')", runs),
     }
     if BUILTINS.is_dir():
         sys.path.insert(0, str(REPO))
-        from shared.controls import Catalog, alias_resolver, control_from_document
-        from shared.policy_import import REFUSED, import_documents
+        from shared.catalog import Catalog, alias_resolver, control_from_document
+        from shared.policy.importing import REFUSED, import_documents
 
         docs = [(str(p), json.loads(p.read_text(encoding="utf-8"))) for p in sorted(BUILTINS.glob("*/*.json"))]
         resolver = alias_resolver()

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import mix  # noqa: E402
-from shared.controls import load_catalog  # noqa: E402
+from shared.catalog import load_catalog  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "resources"
 ENGINE_TARGET = 20_000  # control evaluations per second on one core, fixtures corpus
@@ -145,8 +145,8 @@ class CountingStore:
 def per_event(samples: int) -> dict:
     """In-process cost of one event (parse + read + evaluate + transitions + state), in-memory adapters."""
     from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-    from shared.events import envelope_from_dict, parse_event
-    from shared.service import Dependencies, handle_change
+    from shared.domain.events import envelope_from_dict, parse_event
+    from shared.service.changes import Dependencies, handle_change
 
     catalog = load_catalog()
     hardened = json.loads((FIXTURES / "storage-hardened.json").read_text())
@@ -355,7 +355,7 @@ Worst p99: {worst:.2f} ms (target under {EVENT_P99_TARGET_MS} ms for every type:
 FIRST_USE = """
 import time, function_app
 t = time.perf_counter()
-from shared.controls import load_catalog
+from shared.catalog import load_catalog
 catalog = load_catalog()
 from azure.identity import DefaultAzureCredential
 from azure.data.tables import TableClient

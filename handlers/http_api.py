@@ -40,7 +40,7 @@ def authentication_enabled() -> bool:
 
 def caller_of(req: func.HttpRequest) -> str:
     """The validated caller's name (or object id), or ``UNAUTHENTICATED_CALLER`` without App Service Authentication."""
-    from shared.events import printable
+    from shared.domain.events import printable
 
     encoded = req.headers.get("x-ms-client-principal")
     if not authentication_enabled():
@@ -93,8 +93,8 @@ def _too_large(req: func.HttpRequest) -> func.HttpResponse | None:
 def _checked(req: func.HttpRequest):
     """(ResourceId, deps) or an error response."""
     from shared import bootstrap
-    from shared.events import printable
-    from shared.resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
+    from shared.domain.events import printable
+    from shared.domain.resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
 
     too_large = _too_large(req)
     if too_large:
@@ -116,9 +116,9 @@ def _checked(req: func.HttpRequest):
 @bp.function_name("evaluate")
 @bp.route(route="evaluate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def evaluate(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.controls import results_as_json
-    from shared.events import EventRejected
-    from shared.service import evaluate_now
+    from shared.catalog import results_as_json
+    from shared.domain.events import EventRejected
+    from shared.service.changes import evaluate_now
 
     checked, error = _checked(req)
     if error:

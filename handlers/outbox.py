@@ -16,7 +16,7 @@ DEFAULT_SCHEDULE = "0 */1 * * * *"
 @bp.timer_trigger(arg_name="timer", schedule="%OUTBOX_DRAIN_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def drain_findings(timer: func.TimerRequest) -> None:
     from shared import bootstrap
-    from shared.service import drain_outbox
+    from shared.service.changes import drain_outbox
 
     if timer.past_due:
         log.warning("outbox drain is running late (past due)")

@@ -15,7 +15,7 @@ DEFAULT_SCHEDULE = "0 0 */6 * * *"  # NCRONTAB with seconds, from the RECONCILE_
 @bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def reconcile_timer(timer: func.TimerRequest) -> None:
     from shared import bootstrap
-    from shared.reconcile import reconcile
+    from shared.service.reconcile import reconcile
 
     deps = bootstrap.dependencies()
     subscriptions = sorted({p.split("/")[2] for p in deps.scopes.prefixes})

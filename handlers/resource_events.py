@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 if TYPE_CHECKING:
-    from shared.events import Envelope, EventRejected
+    from shared.domain.events import Envelope, EventRejected
 
 # The parser (shared.events) is imported on the first event, not at `import function_app`: the host's
 # cold start pays for azure.functions and the blueprints only (docs/PERFORMANCE.md, "Cold start").
@@ -34,7 +34,7 @@ def _rejected(exc: EventRejected) -> None:
 
 def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envelope:
     """The worker decodes a body with ``specversion`` as a CloudEvent, any other as an EventGridEvent."""
-    from shared.events import Envelope, EventRejected
+    from shared.domain.events import Envelope, EventRejected
 
     try:
         data = event.get_json()
@@ -49,7 +49,7 @@ def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envel
 @bp.function_name("on_resource_change")
 @bp.event_grid_trigger(arg_name="event")
 def on_resource_change(event: func.EventGridEvent) -> None:
-    from shared.events import EventRejected, parse_event
+    from shared.domain.events import EventRejected, parse_event
 
     try:
         change = parse_event(envelope_from_trigger(event))
@@ -63,7 +63,7 @@ def on_resource_change(event: func.EventGridEvent) -> None:
         return
 
     from shared import bootstrap
-    from shared.service import handle_change
+    from shared.service.changes import handle_change
 
     try:
         outcome = handle_change(change, bootstrap.dependencies())

@@ -22,7 +22,7 @@ SNAPSHOT_COLUMNS_FILE = INFRA / "snapshot-columns.json"
 
 def render(which: str = "FINDING_COLUMNS") -> str:
     sys.path.insert(0, str(INFRA.parent))
-    from shared import findings
+    from shared.domain import findings
 
     columns = [{"name": name, "type": kind} for name, kind in getattr(findings, which).items()]
     return json.dumps(columns, indent=2) + "\n"

@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from .config import ConfigurationError, Settings
-from .service import Dependencies
+from .service.changes import Dependencies
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +152,13 @@ def build_policy_definition_source(settings: Settings):
 
 
 def build(settings: Settings | None = None) -> Dependencies:
-    from .controls import load_catalog
+    from .catalog import load_catalog
 
     settings = settings or Settings.from_env()
     catalog = load_catalog(settings.control_directories(), disabled=settings.disabled_controls,
                            parameters=settings.control_parameters,
                            alias_fallback=lambda alias: build_alias_source_once(settings)(alias))
-    from .scopes import InvalidScope, Scopes
+    from .domain.scopes import InvalidScope, Scopes
 
     try:
         scopes = Scopes.parse(settings.monitored_scopes)
@@ -169,7 +169,7 @@ def build(settings: Settings | None = None) -> Dependencies:
     from datetime import timedelta
 
     from .adapters.exemption_store import CachedExemptions
-    from .ownership import OwnershipPolicy
+    from .domain.ownership import OwnershipPolicy
 
     deps = Dependencies(catalog=catalog, reader=build_reader(settings), store=build_store(settings),
                         sink=build_sink(settings), scopes=scopes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .controls import BUILTIN_DIR, SEVERITIES, Catalog
+from .catalog import BUILTIN_DIR, SEVERITIES, Catalog
 
 HEADER = """# Built-in controls
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, TextIO
 
 from .config import ConfigurationError, Settings
-from .controls import Catalog, ControlLoadError, Status, load_catalog, results_as_json
+from .catalog import Catalog, ControlLoadError, Status, load_catalog, results_as_json
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -117,8 +117,8 @@ def _store_for_cli(settings: Settings):
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from .adapters.memory import MemorySink, StaticResourceReader
-    from .events import EventRejected, iter_envelopes, parse_event, printable
-    from .service import Dependencies, handle_change
+    from .domain.events import EventRejected, iter_envelopes, parse_event, printable
+    from .service.changes import Dependencies, handle_change
 
     try:
         text = Path(args.events).read_text(encoding="utf-8")
@@ -180,7 +180,7 @@ def _policy_inputs(paths: list[str]) -> tuple[list[tuple[str, Any]], list[str]]:
 
 
 def _assignment_values(args: argparse.Namespace) -> dict[str, Any]:
-    from .policy_import import UnusableInput, parameter_values, parse_assignment
+    from .policy.importing import UnusableInput, parameter_values, parse_assignment
 
     values: dict[str, Any] = {}
     try:
@@ -197,8 +197,8 @@ def _assignment_values(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_import_policy(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
-    from .controls import alias_resolver
-    from .policy_import import DELEGATED, IMPORTED, REFUSED, TEMPLATE, DefinitionLibrary, import_documents
+    from .catalog import alias_resolver
+    from .policy.importing import DELEGATED, IMPORTED, REFUSED, TEMPLATE, DefinitionLibrary, import_documents
 
     values = _assignment_values(args)
     remote_aliases = remote_definitions = None
@@ -273,7 +273,7 @@ def cmd_import_policy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_aliases(args: argparse.Namespace, settings: Settings) -> int:
-    from .aliases import SNAPSHOT, AliasSnapshotError, default_snapshot, write_snapshot
+    from .policy.aliases import SNAPSHOT, AliasSnapshotError, default_snapshot, write_snapshot
 
     if args.action == "show":
         missing = 0
@@ -314,7 +314,7 @@ def cmd_exempt(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime, timezone
 
     from .bootstrap import build_exemption_store
-    from .exemptions import InvalidExemption, new_exemption
+    from .domain.exemptions import InvalidExemption, new_exemption
 
     if settings.state_store == "memory" or not (settings.state_connection_string or settings.state_table_service_uri):
         raise ConfigurationError("exempt needs the state storage: set STATE_STORAGE__tableServiceUri (identity) or "

@@ -117,6 +117,6 @@ class Settings:
             raise ConfigurationError(f"missing required setting(s): {', '.join(missing)}")
 
     def control_directories(self) -> list[Path]:
-        from .controls import BUILTIN_DIR
+        from .catalog import BUILTIN_DIR
 
         return [BUILTIN_DIR, *(Path(p) for p in self.controls_paths)]

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Mapping, Sequence
 
-from .controls import Catalog, Status
-from .drift import ResourceState
-from .posture import PostureSummary
-from .resource_ids import InvalidResourceId, parse_resource_id
+from .catalog import Catalog, Status
+from .domain.drift import ResourceState
+from .domain.posture import PostureSummary
+from .domain.resource_ids import InvalidResourceId, parse_resource_id
 
 SEVERITIES = ("Critical", "High", "Medium", "Low")
 UNKNOWN_SEVERITY = "Unknown"

@@ -47,13 +47,13 @@ PIPELINE_CONTROLS = (
 
 
 def pipeline_catalog():
-    from shared.controls import load_catalog
+    from shared.catalog import load_catalog
 
     return load_catalog(disabled=disabled_except(PIPELINE_CONTROLS))
 
 
 def disabled_except(keep) -> list[str]:
-    from shared.controls import BUILTIN_DIR, control_files
+    from shared.catalog import BUILTIN_DIR, control_files
     import yaml
 
     ids = [yaml.safe_load(p.read_text(encoding="utf-8"))["id"] for p in control_files(BUILTIN_DIR)]

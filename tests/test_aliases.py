@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.aliases import SNAPSHOT, AliasSnapshot, AliasSnapshotError, chain, write_snapshot
-from shared.controls import ControlLoadError, load_catalog
+from shared.policy.aliases import SNAPSHOT, AliasSnapshot, AliasSnapshotError, chain, write_snapshot
+from shared.catalog import ControlLoadError, load_catalog
 
 
 def test_shipped_snapshot_has_azures_aliases_with_licence_and_provenance():
@@ -93,7 +93,7 @@ def test_chain_asks_in_order_and_skips_missing_sources():
 
 
 def test_builtin_catalog_resolves_from_the_snapshot_not_a_hand_written_table():
-    from shared.controls import load_aliases
+    from shared.catalog import load_aliases
 
     assert len(load_aliases()) < 30  # only what the snapshot lacks
     catalog = load_catalog()

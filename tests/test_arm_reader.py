@@ -11,8 +11,8 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from shared import bootstrap
 from shared.adapters.arm import ArmResourceReader, UnknownResourceType
 from shared.config import Settings
-from shared.ports import ResourceAccessDenied
-from shared.resource_ids import parse_resource_id
+from shared.service.ports import ResourceAccessDenied
+from shared.domain.resource_ids import parse_resource_id
 from tests.support.local_azure import OTHER_CREDENTIAL_SETTINGS, LocalAzure, StaticToken
 
 RESOURCES = Path(__file__).with_name("fixtures") / "resources"

@@ -9,10 +9,10 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from shared.adapters.arm import ArmAliasSource, ArmResourceReader
-from shared.controls import RelatedSpec, load_catalog
+from shared.catalog import RelatedSpec, load_catalog
 from shared.policy import parse_path
-from shared.ports import ResourceAccessDenied
-from shared.resource_ids import parse_resource_id
+from shared.service.ports import ResourceAccessDenied
+from shared.domain.resource_ids import parse_resource_id
 from tests.support.local_azure import LocalAzure
 from tests.test_arm_reader import managed_identity_env  # noqa: F401 - fixture
 
@@ -125,7 +125,7 @@ def test_aliases_missing_from_the_table_resolve_from_provider_metadata(local, tm
     assert len(local.calls("arm", "/providers/Microsoft.KeyVault")) == 1  # cached per namespace
     (tmp_path / "kv-deploy.yaml").write_text(
         (tmp_path / "kv-deploy.yaml").read_text().replace("deploymentAccessPolicy", "noSuchSetting"))
-    from shared.controls import ControlLoadError
+    from shared.catalog import ControlLoadError
 
     with pytest.raises(ControlLoadError, match="kv-no-vm-deployment.*noSuchSetting"):
         load_catalog([tmp_path], aliases={}, alias_fallback=source)
@@ -162,7 +162,7 @@ def test_related_in_the_subscription_is_listed_and_filtered_by_name(local):
 
 
 def test_alias_refresh_writes_a_snapshot_from_provider_metadata(local, tmp_path):
-    from shared.aliases import AliasSnapshot
+    from shared.policy.aliases import AliasSnapshot
 
     local.aliases["microsoft.keyvault/vaults"] = [
         {"name": "Microsoft.KeyVault/vaults/enableRbacAuthorization",
@@ -177,7 +177,7 @@ def test_alias_refresh_writes_a_snapshot_from_provider_metadata(local, tmp_path)
     assert rows == [("Microsoft.KeyVault/vaults/enableRbacAuthorization", "properties.enableRbacAuthorization"),
                     ("Microsoft.KeyVault/vaults/sku.name", "properties.sku.name"),
                     ("Microsoft.KeyVault/vaults/sku.name", "sku.name")]
-    from shared.aliases import write_snapshot
+    from shared.policy.aliases import write_snapshot
 
     out = tmp_path / "aliases.csv.gz"
     assert write_snapshot(rows, out) == 3
@@ -212,7 +212,7 @@ def app_env(local, managed_identity_env, monkeypatch):
 
 
 def test_cli_refreshes_the_alias_snapshot_and_imports_initiative_members_from_arm(app_env, tmp_path, capsys):
-    from shared.aliases import AliasSnapshot
+    from shared.policy.aliases import AliasSnapshot
     from shared.cli import main
 
     local = app_env

@@ -18,10 +18,10 @@ from azure.monitor.ingestion import LogsIngestionClient
 from shared.adapters.arm import ArmResourceReader
 from shared.adapters.logs_ingestion import LogsIngestionSink
 from shared.adapters.table_store import TableStateStore
-from shared.controls import load_catalog
-from shared.events import envelope_from_dict, parse_event
-from shared.resource_ids import parse_resource_id
-from shared.service import Dependencies, handle_change
+from shared.catalog import load_catalog
+from shared.domain.events import envelope_from_dict, parse_event
+from shared.domain.resource_ids import parse_resource_id
+from shared.service.changes import Dependencies, handle_change
 from tests.conftest import PIPELINE_CONTROLS, disabled_except
 from tests.control_cases import load_fixture
 from tests.support.local_azure import LocalAzure

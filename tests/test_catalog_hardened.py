@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.controls import load_catalog
+from shared.catalog import load_catalog
 
 RESOURCES = Path(__file__).with_name("fixtures") / "resources"
 HARDENED = sorted(RESOURCES.glob("*-hardened*.json"))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.controls import load_catalog
+from shared.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "shared" / "demo"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from shared.controls import load_catalog
+from shared.catalog import load_catalog
 from tests.control_cases import load_cases
 
 CASES = load_cases()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.controls import (
+from shared.catalog import (
     BUILTIN_DIR,
     ControlLoadError,
     Status,
@@ -24,7 +24,7 @@ from shared.controls import (
     load_aliases,
     load_catalog,
 )
-from shared.events import envelope_from_dict, parse_event
+from shared.domain.events import envelope_from_dict, parse_event
 
 FIXTURES = Path(__file__).with_name("fixtures")
 C, NC = Status.COMPLIANT, Status.NONCOMPLIANT

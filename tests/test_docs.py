@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.catalog_docs import render_markdown
-from shared.controls import load_aliases, load_catalog
+from shared.catalog import load_aliases, load_catalog
 from shared.policy import WILDCARD, parse_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,8 +28,8 @@ def test_every_alias_maps_to_a_parseable_path():
 def test_local_alias_table_holds_only_what_the_snapshot_lacks_each_with_a_reason():
     import yaml
 
-    from shared.aliases import default_snapshot
-    from shared.controls import ALIASES_DIR
+    from shared.policy.aliases import default_snapshot
+    from shared.catalog import ALIASES_DIR
 
     for table in sorted(ALIASES_DIR.glob("*.yaml")):
         for alias, entry in yaml.safe_load(table.read_text(encoding="utf-8")).items():

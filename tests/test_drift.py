@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.controls import ControlResult, Status
-from shared.drift import ControlTransition, Evaluation, ResourceState, Transition, apply_evaluation, changed_controls
-from shared.events import Caller, ResourceChange
-from shared.findings import MAX_EVIDENCE_CHARS, bounded_evidence, finding_id, finding_record
-from shared.resource_ids import parse_resource_id
+from shared.catalog import ControlResult, Status
+from shared.domain.drift import ControlTransition, Evaluation, ResourceState, Transition, apply_evaluation, changed_controls
+from shared.domain.events import Caller, ResourceChange
+from shared.domain.findings import MAX_EVIDENCE_CHARS, bounded_evidence, finding_id, finding_record
+from shared.domain.resource_ids import parse_resource_id
 
 T0 = datetime(2024, 5, 14, 9, 0, tzinfo=timezone.utc)
 RID = ("/subscriptions/7d2f4b1e-3c5a-4e8b-9f60-1a2b3c4d5e6f/resourceGroups/rg-data-prod/providers/"

@@ -19,7 +19,7 @@ from azure.functions.meta import Datum
 
 from shared import bootstrap
 from shared.adapters.table_store import TableStateStore
-from shared.resource_ids import parse_resource_id
+from shared.domain.resource_ids import parse_resource_id
 from tests.conftest import PIPELINE_CONTROLS, disabled_except
 from tests.support.local_azure import OTHER_CREDENTIAL_SETTINGS, LocalAzure
 
@@ -221,8 +221,8 @@ def test_crash_between_commit_and_send_loses_nothing(pipeline):
     deps.sink = real_sink
     local.deliver(arm_event("k1", SA_ID))  # Event Grid redelivers: no new transition
     assert local.ingested == []
-    from shared.ports import OUTBOX_GRACE
-    from shared.service import drain_outbox
+    from shared.service.ports import OUTBOX_GRACE
+    from shared.service.changes import drain_outbox
 
     assert drain_outbox(deps).sent == 0  # within the grace an inline send may still be running: not taken
     deps.clock = lambda: datetime.now(timezone.utc) + OUTBOX_GRACE  # the timer, once the grace has passed

@@ -17,7 +17,7 @@ from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 
 from handlers.resource_events import envelope_from_trigger
-from shared.events import Envelope, EventRejected, envelope_from_dict, iter_envelopes, parse_event, parse_time
+from shared.domain.events import Envelope, EventRejected, envelope_from_dict, iter_envelopes, parse_event, parse_time
 
 EVENTS = Path(__file__).with_name("fixtures") / "events"
 UTC = timezone.utc

@@ -13,8 +13,8 @@ import pytest
 
 from shared.adapters.exemption_store import CachedExemptions, InMemoryExemptionStore, TableExemptionStore
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-from shared.exemptions import InvalidExemption, new_exemption
-from shared.service import Dependencies, handle_change
+from shared.domain.exemptions import InvalidExemption, new_exemption
+from shared.service.changes import Dependencies, handle_change
 from tests.conftest import pipeline_catalog
 from tests.test_service import HARDENED, SA_ID, SUB, weak, write_event
 

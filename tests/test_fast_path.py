@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import mix
-from shared.controls import load_catalog
+from shared.catalog import load_catalog
 from shared.policy import EvaluationError, Frame, compile_rule
 from tests.test_policy_engine import RESOLVER, THING
 
@@ -259,7 +259,7 @@ def _recase(value):
 
 def test_names_in_another_case_give_the_same_results_and_evidence_through_the_shared_index():
     from bench import mix
-    from shared.controls import Catalog, offline_related
+    from shared.catalog import Catalog, offline_related
 
     group = [t for t in mix.templates() if t["type"] == mix.NSG_TYPE][5]  # an open group failing several controls
     recased = {**group, "Properties": _recase(group["properties"])}  # the type and id stay readable
@@ -321,7 +321,7 @@ def test_a_count_that_reads_a_field_of_the_resource_itself_is_not_remembered():
 def test_a_quoted_object_is_measured_once_per_evaluation_and_cut_short_alike(monkeypatch):
     import shared.policy as policy
     from bench import mix
-    from shared.controls import offline_related
+    from shared.catalog import offline_related
 
     group = copy.deepcopy([t for t in mix.templates() if t["type"] == mix.NSG_TYPE][5])
     first = group["properties"]["securityRules"][0]

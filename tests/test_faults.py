@@ -14,9 +14,9 @@ from shared.adapters.table_store import TableStateStore
 from shared.bootstrap import TABLE_CLIENT_OPTIONS
 from tests.conftest import pipeline_catalog
 from shared.devtools.azurite import AzuriteProcess
-from shared.events import envelope_from_dict, parse_event
-from shared.ports import OUTBOX_GRACE
-from shared.service import Dependencies, drain_outbox, handle_change
+from shared.domain.events import envelope_from_dict, parse_event
+from shared.service.ports import OUTBOX_GRACE
+from shared.service.changes import Dependencies, drain_outbox, handle_change
 
 SA = ("/subscriptions/c0ffee00-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
       "Microsoft.Storage/storageAccounts/stfault01")

@@ -36,14 +36,14 @@ def test_drain_function_delivers_pending_findings():
     from handlers.outbox import DEFAULT_SCHEDULE, drain_findings
     from shared import bootstrap
     from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-    from shared.controls import load_catalog
-    from shared.drift import ResourceState
-    from shared.service import Dependencies
+    from shared.catalog import load_catalog
+    from shared.domain.drift import ResourceState
+    from shared.service.changes import Dependencies
 
     store, sink = InMemoryStateStore(), MemorySink()
     from datetime import datetime, timezone
 
-    from shared.ports import OUTBOX_GRACE
+    from shared.service.ports import OUTBOX_GRACE
 
     now = datetime.now(timezone.utc)
     rid = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a"

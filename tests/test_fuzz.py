@@ -17,11 +17,11 @@ from handlers.resource_events import on_resource_change
 from shared import bootstrap
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
 from shared.adapters.table_store import TableStateStore
-from shared.controls import load_catalog
-from shared.drift import Evaluation, apply_evaluation
-from shared.events import SUPPORTED_EVENT_TYPES, EventRejected, envelope_from_dict, iter_envelopes, parse_event
-from shared.resource_ids import InvalidResourceId, parse_resource_id
-from shared.service import Dependencies
+from shared.catalog import load_catalog
+from shared.domain.drift import Evaluation, apply_evaluation
+from shared.domain.events import SUPPORTED_EVENT_TYPES, EventRejected, envelope_from_dict, iter_envelopes, parse_event
+from shared.domain.resource_ids import InvalidResourceId, parse_resource_id
+from shared.service.changes import Dependencies
 
 NASTY = ["'", "''", "\"", "' or PartitionKey ne '", "$filter=", "%2F", "%", "#", "?", "\\", "/", "..", "\u0000",
          "\n", "\u202e", "😀", "<script>", "${jndi:ldap://x}", "Robert'); DROP TABLE x;--", " ", "resourceGroups"]

@@ -34,9 +34,9 @@ from shared.adapters.memory import MemorySink, StaticResourceReader
 from shared.adapters.table_store import TableStateStore
 from shared.config import ConfigurationError, Settings
 from shared.policy import _like
-from shared.resource_ids import parse_resource_id
-from shared.scopes import Scopes
-from shared.service import Dependencies, drain_outbox, handle_change
+from shared.domain.resource_ids import parse_resource_id
+from shared.domain.scopes import Scopes
+from shared.service.changes import Dependencies, drain_outbox, handle_change
 from tests.conftest import pipeline_catalog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -241,7 +241,7 @@ def test_like_on_a_hostile_tag_value_is_linear():
 
 def test_a_hostile_like_pattern_through_the_handler_finishes(world, tmp_path):
     """A custom control with many wildcards, a tag value chosen by the resource's owner: evaluated, not hung."""
-    from shared.controls import load_catalog
+    from shared.catalog import load_catalog
 
     (tmp_path / "tag-like.yaml").write_text(
         "id: tag-env-like\ntitle: Environment tag pattern\ndescription: d\nseverity: Low\n"

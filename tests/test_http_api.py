@@ -10,8 +10,8 @@ import pytest
 from handlers.http_api import compliance, evaluate
 from shared import bootstrap
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-from shared.scopes import Scopes
-from shared.service import Dependencies
+from shared.domain.scopes import Scopes
+from shared.service.changes import Dependencies
 from tests.conftest import pipeline_catalog
 from tests.test_service import SA_ID, SUB, weak
 

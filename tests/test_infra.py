@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 
 from shared.config import DEFAULT_STREAM, DEFAULT_TABLE, Settings
-from shared.controls import SEVERITIES, Status
-from shared.drift import Transition
-from shared.events import (ARM_ACTION, ARM_DELETE, ARM_WRITE, ARN_DELETE, ARN_UPSERT, POLICY_STATE_CHANGED,
+from shared.catalog import SEVERITIES, Status
+from shared.domain.drift import Transition
+from shared.domain.events import (ARM_ACTION, ARM_DELETE, ARM_WRITE, ARN_DELETE, ARN_UPSERT, POLICY_STATE_CHANGED,
                            POLICY_STATE_CREATED, POLICY_STATE_DELETED, SUPPORTED_EVENT_TYPES)
-from shared.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
+from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 from tests.test_bicep import (BICEP_FILES, INFRA, MAIN, PARAMS, REPO, bicep_parser, bicepparam_assignments, body,
                               functions_of_type, module, parsed, resources_of_type, variable, walk)
 
@@ -222,7 +222,7 @@ def test_every_setting_the_template_sets_is_read_by_the_code_or_the_host(indexed
 
 def test_monitored_scopes_and_drain_schedule_are_values_the_code_accepts():
     from handlers.outbox import DEFAULT_SCHEDULE
-    from shared.scopes import Scopes
+    from shared.domain.scopes import Scopes
 
     main = parsed(MAIN)
     loop = variable(main, "monitoredScopes")
@@ -532,7 +532,7 @@ def test_the_code_package_holds_the_app_and_nothing_else(tmp_path, indexed_funct
 
 
 def test_snapshot_table_and_stream_are_the_snapshot_record():
-    from shared.findings import SNAPSHOT_COLUMNS
+    from shared.domain.findings import SNAPSHOT_COLUMNS
 
     snapshot_file = INFRA / "snapshot-columns.json"
     columns = json.loads(snapshot_file.read_text(encoding="utf-8"))

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - make install puts it in (requirements.
         raise
     pytest.skip("duckdb-kql is not installed: make install (requirements.lock) installs it", allow_module_level=True)
 
-from shared.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
+from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 from tests.test_infra import APP_INSIGHTS_REQUESTS, APP_INSIGHTS_TRACES, QUERIES, log_alert_rules
 
 INGESTED = "_IngestionTime"

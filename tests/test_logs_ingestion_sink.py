@@ -14,11 +14,11 @@ from azure.monitor.ingestion import LogsIngestionClient
 from shared import bootstrap
 from shared.adapters.logs_ingestion import LogsIngestionSink
 from shared.config import Settings
-from shared.controls import Status
-from shared.drift import ControlTransition, ResourceState, Transition
-from shared.events import envelope_from_dict, parse_event
-from shared.findings import FINDING_COLUMNS, finding_record
-from shared.ports import FindingsDeliveryError
+from shared.catalog import Status
+from shared.domain.drift import ControlTransition, ResourceState, Transition
+from shared.domain.events import envelope_from_dict, parse_event
+from shared.domain.findings import FINDING_COLUMNS, finding_record
+from shared.service.ports import FindingsDeliveryError
 from tests.support.local_azure import OTHER_CREDENTIAL_SETTINGS, LocalAzure
 
 EVENTS = Path(__file__).with_name("fixtures") / "events"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-from shared.controls import load_catalog
-from shared.events import envelope_from_dict, parse_event
-from shared.payloads import KNOWN_BOOLEANS, annotate, lacks, normalise, plan
+from shared.catalog import load_catalog
+from shared.domain.events import envelope_from_dict, parse_event
+from shared.domain.payloads import KNOWN_BOOLEANS, annotate, lacks, normalise, plan
 from shared.policy import parse_path
-from shared.service import Dependencies, handle_change
+from shared.service.changes import Dependencies, handle_change
 
 DOCUMENTED = Path(__file__).resolve().parent / "fixtures" / "documented"
 SCHEMAS = ("eventgrid", "cloudevents")
@@ -40,7 +40,7 @@ def documented(schema: str) -> dict:
 
 @pytest.mark.parametrize("schema", SCHEMAS)
 def test_documented_example_as_published_is_rejected_for_its_mismatched_ids(schema):
-    from shared.events import EventRejected
+    from shared.domain.events import EventRejected
 
     with pytest.raises(EventRejected, match="disagree"):
         parse_event(envelope_from_dict(published(schema)))

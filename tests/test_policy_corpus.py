@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.controls import Catalog, ControlLoadError, Status, alias_resolver, control_from_document, load_aliases
+from shared.catalog import Catalog, ControlLoadError, Status, alias_resolver, control_from_document, load_aliases
 from shared.policy import FieldResolver
-from shared.policy_import import PolicyImportError, control_from_definition
+from shared.policy.importing import PolicyImportError, control_from_definition
 
 CORPUS = Path(__file__).with_name("policy_corpus")
 OUTCOMES = {"Compliant", "NonCompliant", "Error", "Refused"}
@@ -204,7 +204,7 @@ def test_every_supported_template_function_is_covered():
 
 def test_real_aliases_in_the_corpus_exist_in_azure_with_that_path():
     """Aliases a file adds (beyond the docs' Microsoft.Test placeholders) are Azure's own, with Azure's path."""
-    from shared.aliases import default_snapshot
+    from shared.policy.aliases import default_snapshot
 
     checked = 0
     for path in _files():

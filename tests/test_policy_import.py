@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from shared.cli import main
-from shared.controls import BUILTIN_DIR, load_catalog
-from shared.policy_import import PolicyImportError, control_from_definition
+from shared.catalog import BUILTIN_DIR, load_catalog
+from shared.policy.importing import PolicyImportError, control_from_definition
 from tests.control_cases import load_fixture
 
 POLICIES = Path(__file__).with_name("fixtures") / "policies"
@@ -243,7 +243,7 @@ def test_array_parameter_default_is_checked_element_by_element(tmp_path):
     vault["properties"]["sku"] = {"family": "A", "name": "standard"}
     catalog = load_catalog([tmp_path])
     assert verdicts(catalog, vault) == {"vaults-allow-only-the-chosen-skus": "NonCompliant"}
-    from shared.controls import ControlLoadError
+    from shared.catalog import ControlLoadError
 
     with pytest.raises(ControlLoadError, match="not one of"):
         load_catalog([tmp_path], parameters={"vaults-allow-only-the-chosen-skus": {"skus": ["premium", "gold"]}})
@@ -273,7 +273,7 @@ def test_computed_related_name_resource_group_and_scope(details, related, expect
             "effect": "auditIfNotExists",
             "details": {**details, "existenceCondition": {"field": "Microsoft.Web/sites/config/web.ftpsState",
                                                           "equals": "FtpsOnly"}}}}}}
-    from shared.controls import Catalog, alias_resolver, control_from_document
+    from shared.catalog import Catalog, alias_resolver, control_from_document
 
     doc = control_from_definition(definition)
     if "resourceGroupName" in details:

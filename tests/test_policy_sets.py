@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from shared.cli import main
-from shared.controls import load_catalog
-from shared.policy_import import frameworks_from_groups
+from shared.catalog import load_catalog
+from shared.policy.importing import frameworks_from_groups
 from tests.control_cases import load_fixture
 from tests.test_end_to_end import pipeline  # noqa: F401 - the Event Grid pipeline fixture
 

@@ -16,13 +16,13 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from shared.adapters.arm import ArmResourceReader
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
 from shared.cli import main
-from shared.controls import Catalog, RelatedSpec, Status, alias_resolver, control_from_document
-from shared.events import EventRejected, envelope_from_dict, parse_event
-from shared.policy_import import DELEGATED, REFUSED, convert_definition
-from shared.policy_states import POLICY_STATES_TYPE, overlay, verdict
-from shared.ports import ResourceAccessDenied
-from shared.resource_ids import parse_resource_id
-from shared.service import Dependencies, handle_change
+from shared.catalog import Catalog, RelatedSpec, Status, alias_resolver, control_from_document
+from shared.domain.events import EventRejected, envelope_from_dict, parse_event
+from shared.policy.importing import DELEGATED, REFUSED, convert_definition
+from shared.domain.policy_states import POLICY_STATES_TYPE, overlay, verdict
+from shared.service.ports import ResourceAccessDenied
+from shared.domain.resource_ids import parse_resource_id
+from shared.service.changes import Dependencies, handle_change
 from tests.support.local_azure import LocalAzure
 
 SUB = "3b8e5f21-6c4d-4a9e-8b17-0d2c4e6f8a13"

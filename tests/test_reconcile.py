@@ -14,8 +14,8 @@ from shared.adapters.arm import ArmResourceReader
 from shared.adapters.memory import InMemoryStateStore, MemorySink
 from shared.adapters.resource_graph import ResourceGraphLister
 from shared.adapters.table_store import TableStateStore
-from shared.reconcile import reconcile
-from shared.service import Dependencies
+from shared.service.reconcile import reconcile
+from shared.service.changes import Dependencies
 from tests.conftest import pipeline_catalog
 from tests.support.local_azure import LocalAzure, graph_row
 
@@ -143,7 +143,7 @@ def test_each_run_sends_a_posture_snapshot_of_every_resource_and_control(local):
     from azure.monitor.ingestion import LogsIngestionClient
 
     from shared.adapters.logs_ingestion import LogsIngestionSink
-    from shared.findings import SNAPSHOT_COLUMNS
+    from shared.domain.findings import SNAPSHOT_COLUMNS
 
     local.graph_resources = [graph_row(account(i, allowBlobPublicAccess=i == 0)) for i in range(30)]
     deps, lister = wiring(local, InMemoryStateStore(), Clock(START))

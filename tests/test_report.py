@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.controls import ControlResult, Status, load_catalog
-from shared.drift import Evaluation, apply_evaluation
-from shared.posture import PostureSummary
+from shared.catalog import ControlResult, Status, load_catalog
+from shared.domain.drift import Evaluation, apply_evaluation
+from shared.domain.posture import PostureSummary
 from shared.report import NO_OWNER, build_report, render_html, render_markdown
 
 REPO = Path(__file__).resolve().parents[1]

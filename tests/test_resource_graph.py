@@ -11,7 +11,7 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryResponse
 
 from shared.adapters.resource_graph import COLUMNS, GraphPage, IncompleteListing, ResourceGraphLister
-from shared.ports import ResourceAccessDenied
+from shared.service.ports import ResourceAccessDenied
 from tests.support.local_azure import GRAPH_MAX_SUBSCRIPTIONS, LocalAzure, graph_row
 
 ARM_SCOPE = "https://management.azure.com/.default"

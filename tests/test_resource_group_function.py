@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-from shared.controls import Catalog, Status, alias_resolver, control_from_document
-from shared.events import ResourceChange
-from shared.policy_import import convert_definition
-from shared.resource_ids import parse_resource_id
-from shared.service import Dependencies, handle_change
+from shared.catalog import Catalog, Status, alias_resolver, control_from_document
+from shared.domain.events import ResourceChange
+from shared.policy.importing import convert_definition
+from shared.domain.resource_ids import parse_resource_id
+from shared.service.changes import Dependencies, handle_change
 
 SUB = "3b8e5f21-6c4d-4a9e-8b17-0d2c4e6f8a13"
 GROUP_ID = f"/subscriptions/{SUB}/resourceGroups/rg-shop"

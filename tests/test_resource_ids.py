@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
+from shared.domain.resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
 
 SUB = "7d2f4b1e-3c5a-4e8b-9f60-1a2b3c4d5e6f"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-data-prod"

@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from handlers.resource_events import REJECTED, on_resource_change
 from shared import bootstrap
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-from shared.controls import load_catalog
-from shared.events import MAX_EVENT_BYTES, EventRejected, envelope_from_dict, parse_event
-from shared.redaction import REDACTED, redact
-from shared.resource_ids import parse_resource_id
-from shared.scopes import InvalidScope, Scopes
-from shared.service import Dependencies, OutOfScope, handle_change
+from shared.catalog import load_catalog
+from shared.domain.events import MAX_EVENT_BYTES, EventRejected, envelope_from_dict, parse_event
+from shared.domain.redaction import REDACTED, redact
+from shared.domain.resource_ids import parse_resource_id
+from shared.domain.scopes import InvalidScope, Scopes
+from shared.service.changes import Dependencies, OutOfScope, handle_change
 
 SUB_IN = "aaaaaaaa-0000-4000-8000-000000000001"
 SUB_OUT = "bbbbbbbb-0000-4000-8000-000000000002"
@@ -154,7 +154,7 @@ def test_redaction_shared_across_controls_copies_each_object_once_and_still_reda
 
 def test_nsg_evidence_is_the_same_whether_or_not_controls_share_redacted_copies():
     from bench import mix
-    from shared.controls import Catalog, offline_related
+    from shared.catalog import Catalog, offline_related
 
     catalog = load_catalog()
     group = [t for t in mix.templates() if t["type"] == mix.NSG_TYPE][5]  # an open group failing several controls
@@ -166,7 +166,7 @@ def test_nsg_evidence_is_the_same_whether_or_not_controls_share_redacted_copies(
 
 
 def test_long_strings_found_clean_are_remembered_and_secrets_never_are(monkeypatch):
-    import shared.redaction as redaction
+    import shared.domain.redaction as redaction
 
     monkeypatch.setattr(redaction, "_CLEAN", {})
     monkeypatch.setattr(redaction, "_CLEAN_LIMIT", 3)

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-from shared.controls import load_catalog
+from shared.catalog import load_catalog
 from tests.conftest import pipeline_catalog
-from shared.events import envelope_from_dict, parse_event
-from shared.findings import FINDING_COLUMNS
-from shared.ports import ConcurrencyConflict, FindingsDeliveryError, ResourceAccessDenied
-from shared.service import (MAX_CONFLICT_RETRIES, Dependencies, DrainOutcome, drain_outbox, handle_change,
+from shared.domain.events import envelope_from_dict, parse_event
+from shared.domain.findings import FINDING_COLUMNS
+from shared.service.ports import ConcurrencyConflict, FindingsDeliveryError, ResourceAccessDenied
+from shared.service.changes import (MAX_CONFLICT_RETRIES, Dependencies, DrainOutcome, drain_outbox, handle_change,
                             retry_delay)
 
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -318,7 +318,7 @@ def test_sla_due_dates_follow_severity_and_configuration(world):
 
 
 def test_the_in_memory_reader_gives_a_fresh_parsed_copy_on_every_read():
-    from shared.resource_ids import parse_resource_id
+    from shared.domain.resource_ids import parse_resource_id
 
     resource = {"id": "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/"
                       "Microsoft.Storage/storageAccounts/st1", "type": "Microsoft.Storage/storageAccounts",

@@ -24,9 +24,9 @@ from azure.monitor.ingestion import LogsIngestionClient
 from shared.adapters.logs_ingestion import LogsIngestionSink
 from shared.adapters.memory import StaticResourceReader
 from shared.adapters.table_store import TableStateStore
-from shared.controls import load_catalog
-from shared.events import envelope_from_dict, parse_event
-from shared.service import Dependencies, drain_outbox, handle_change
+from shared.catalog import load_catalog
+from shared.domain.events import envelope_from_dict, parse_event
+from shared.service.changes import Dependencies, drain_outbox, handle_change
 from tests.support.local_azure import LocalAzure
 
 RESOURCES, EVENTS_PER_RESOURCE, WORKERS = 100, 10, 4

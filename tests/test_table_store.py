@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.adapters.table_store import TableStateStore, partition_key
-from shared.controls import ControlResult, Status
-from shared.drift import Evaluation, apply_evaluation
-from shared.ports import OUTBOX_GRACE, ConcurrencyConflict
-from shared.resource_ids import parse_resource_id
+from shared.catalog import ControlResult, Status
+from shared.domain.drift import Evaluation, apply_evaluation
+from shared.service.ports import OUTBOX_GRACE, ConcurrencyConflict
+from shared.domain.resource_ids import parse_resource_id
 
 RID = parse_resource_id(
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-App/providers/"

@@ -24,10 +24,10 @@ from azure.core.paging import ItemPaged
 from azure.core.rest import HttpRequest
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from ..controls import RelatedSpec
-from ..policy_states import POLICY_STATES_TYPE, STATES_WINDOW_DAYS
-from ..ports import ResourceAccessDenied, ResourceUnreadable
-from ..resource_ids import InvalidResourceId, ResourceId, parse_resource_id
+from ..catalog import RelatedSpec
+from ..domain.policy_states import POLICY_STATES_TYPE, STATES_WINDOW_DAYS
+from ..service.ports import ResourceAccessDenied, ResourceUnreadable
+from ..domain.resource_ids import InvalidResourceId, ResourceId, parse_resource_id
 
 FLOW_LOG_TYPE = "microsoft.network/networkwatchers/flowlogs"
 

@@ -7,7 +7,7 @@ from typing import Iterator
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from ..exemptions import Exemption
+from ..domain.exemptions import Exemption
 from .table_store import TableBacked
 
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from azure.core.exceptions import AzureError
 from azure.monitor.ingestion import LogsIngestionClient
 
-from ..ports import FindingsDeliveryError
+from ..service.ports import FindingsDeliveryError
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from ..drift import ResourceState
-from ..ports import OUTBOX_GRACE, ConcurrencyConflict, FindingsDeliveryError, PendingFinding
-from ..resource_ids import ResourceId, parse_resource_id
+from ..domain.drift import ResourceState
+from ..service.ports import OUTBOX_GRACE, ConcurrencyConflict, FindingsDeliveryError, PendingFinding
+from ..domain.resource_ids import ResourceId, parse_resource_id
 
 
 class InMemoryStateStore:
@@ -120,7 +120,7 @@ class StaticResourceReader:
 
     def related(self, resource_id: ResourceId, resource: Mapping[str, Any], spec: Any) -> list[dict]:
         """Related data travels with the resource under ``"$related"`` (as in offline ``evaluate``)."""
-        from ..controls import RelatedUnavailable, offline_related
+        from ..catalog import RelatedUnavailable, offline_related
 
         try:
             return offline_related(resource, spec)

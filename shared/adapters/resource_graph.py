@@ -55,7 +55,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions, QueryResponse
 
-from ..ports import ResourceAccessDenied
+from ..service.ports import ResourceAccessDenied
 
 MAX_PAGE_SIZE = 1000
 MAX_SUBSCRIPTIONS_PER_REQUEST = 1000

@@ -20,11 +20,11 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from ..controls import Status
-from ..drift import ControlState, ResourceState, changed_controls
-from ..findings import bounded_evidence
-from ..ports import OUTBOX_GRACE, ConcurrencyConflict, PendingFinding, StateUnstorable
-from ..resource_ids import ResourceId
+from ..catalog import Status
+from ..domain.drift import ControlState, ResourceState, changed_controls
+from ..domain.findings import bounded_evidence
+from ..service.ports import OUTBOX_GRACE, ConcurrencyConflict, PendingFinding, StateUnstorable
+from ..domain.resource_ids import ResourceId
 
 log = logging.getLogger(__name__)
 RESOURCE_ROW = "resource"
@@ -290,7 +290,7 @@ class TableStateStore(TableBacked):
                                   "BySeverity": json.dumps(summary.by_severity)}, mode=UpdateMode.REPLACE)
 
     def posture_history(self, limit: int = 1000) -> list:
-        from ..posture import PostureSummary
+        from ..domain.posture import PostureSummary
 
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": "~posture"})
         points = [PostureSummary(r["At"], json.loads(r["Counts"]), json.loads(r["BySeverity"])) for r in rows]

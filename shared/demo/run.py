@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence, TextIO
 
 from ..config import Settings
-from ..controls import Status
+from ..catalog import Status
 
 SCENARIO = Path(__file__).with_name("scenario.json")
 
@@ -75,8 +75,8 @@ def run_demo(args: argparse.Namespace, settings: Settings, out: TextIO = sys.std
     from ..adapters.memory import JsonLinesSink, StaticResourceReader
     from ..adapters.table_store import TableStateStore
     from ..cli import InputError, _catalog, _read_json
-    from ..events import envelope_from_dict, parse_event
-    from ..service import Dependencies
+    from ..domain.events import envelope_from_dict, parse_event
+    from ..service.changes import Dependencies
     from handlers.resource_events import on_resource_change
 
     scenario_path = Path(args.scenario) if args.scenario else SCENARIO

@@ -53,10 +53,10 @@ def _resources(types: list[str]) -> list[dict[str, Any]]:
 
 
 def measure(root: Path, enable_disabled: bool = True, local_aliases: bool = True) -> dict[str, Any]:
-    from shared.controls import Catalog, ControlLoadError, alias_resolver, control_from_document
+    from shared.catalog import Catalog, ControlLoadError, alias_resolver, control_from_document
     from shared.policy import EvaluationError
-    from shared.policy_import import DELEGATED, REFUSED, TEMPLATE, import_documents
-    from shared.policy_states import POLICY_STATES_TYPE
+    from shared.policy.importing import DELEGATED, REFUSED, TEMPLATE, import_documents
+    from shared.domain.policy_states import POLICY_STATES_TYPE
 
     fixtures = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))] \
         if FIXTURES.is_dir() else []

@@ -50,7 +50,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import trustme
 from azure.core.credentials import AccessToken
 
-from shared.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
+from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 
 INGESTION_API_VERSION = "2023-01-01"
 GRAPH_API_VERSION = "2021-03-01"  # what azure-mgmt-resourcegraph 8.x sends

@@ -22,14 +22,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from .controls import Status
-from .drift import ControlTransition, Transition
-from .events import Caller, EventRejected, ResourceChange
-from .findings import finding_record, snapshot_records
+from ..catalog import Status
+from ..domain.drift import ControlTransition, Transition
+from ..domain.events import Caller, EventRejected, ResourceChange
+from ..domain.findings import finding_record, snapshot_records
 from .ports import ConcurrencyConflict, FindingsDeliveryError, ResourceUnreadable
-from .posture import summarize
-from .resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
-from .service import Dependencies, deliver, handle_change
+from ..domain.posture import summarize
+from ..domain.resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
+from .changes import Dependencies, deliver, handle_change
 
 log = logging.getLogger(__name__)
 GRAPH_LAG = timedelta(minutes=5)

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .policy import WILDCARD, FieldResolver, RuleError, format_path, is_expression
+from ..policy import WILDCARD, FieldResolver, RuleError, format_path, is_expression
 
 # Top-level fields a CreatedOrUpdated payload always carries (``tags`` may be omitted when
 # there are none, which is what an ARM GET does too): a control reading only these and

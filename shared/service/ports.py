@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterator, Mapping, Protocol, Sequence
 
-from .drift import ResourceState
-from .resource_ids import ResourceId
+from ..domain.drift import ResourceState
+from ..domain.resource_ids import ResourceId
 
 
 class ConcurrencyConflict(RuntimeError):

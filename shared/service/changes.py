@@ -7,17 +7,17 @@ from datetime import datetime, timedelta, timezone
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from .controls import Catalog, RelatedUnavailable
-from .drift import DEFAULT_SLA, Evaluation, apply_evaluation
-from .exemptions import apply_exemptions
-from .ownership import OwnershipPolicy
-from .payloads import KNOWN_BOOLEANS, annotate, plan as plan_payload
-from .policy import EvaluationError, parse_path
-from .policy_states import POLICY_STATES_TYPE, overlay
-from .resource_ids import ResourceId, parse_resource_id
-from .events import EventRejected, ResourceChange
-from .scopes import Scopes
-from .findings import finding_record
+from ..catalog import Catalog, RelatedUnavailable
+from ..domain.drift import DEFAULT_SLA, Evaluation, apply_evaluation
+from ..domain.exemptions import apply_exemptions
+from ..domain.ownership import OwnershipPolicy
+from ..domain.payloads import KNOWN_BOOLEANS, annotate, plan as plan_payload
+from ..policy import EvaluationError, parse_path
+from ..domain.policy_states import POLICY_STATES_TYPE, overlay
+from ..domain.resource_ids import ResourceId, parse_resource_id
+from ..domain.events import EventRejected, ResourceChange
+from ..domain.scopes import Scopes
+from ..domain.findings import finding_record
 from .ports import (ConcurrencyConflict, FindingsDeliveryError, FindingsSink, PendingFinding, ResourceReader,
                     ResourceUnreadable, StateStore, StateUnstorable)
 
@@ -379,7 +379,7 @@ def evaluate_now(resource_id: ResourceId, deps: Dependencies, caller: str) -> Ou
     """Evaluate a resource on request (HTTP, CLI): the same path as an event, read from ARM now."""
     import uuid
 
-    from .events import Caller
+    from ..domain.events import Caller
 
     now = deps.clock()
     change = ResourceChange(event_id=f"request-{uuid.uuid4().hex}", event_type="Request.Evaluate", kind="write",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Iterable, Mapping
 
-from .controls import ControlResult, Status
+from ..catalog import ControlResult, Status
 
 
 class Transition(str, Enum):

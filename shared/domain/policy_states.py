@@ -46,7 +46,7 @@ def _key(record: Mapping[str, Any]) -> tuple[str, str, str]:
 def _when(record: Mapping[str, Any]) -> Any:
     from datetime import datetime, timezone
 
-    from .events import EventRejected, parse_time
+    from .untrusted import EventRejected, parse_time
 
     try:
         return parse_time(record.get("timestamp"))

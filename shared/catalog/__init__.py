@@ -16,13 +16,13 @@ from typing import Any, Callable, Iterable, Mapping
 import jsonschema
 import yaml
 
-from .redaction import redact
-from .payloads import RuleReads, rule_reads
-from .policy_states import POLICY_STATES_TYPE, verdict as policy_state_verdict
-from .policy import (MISSING, CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule, compile_value,
+from ..domain.redaction import redact
+from ..domain.payloads import RuleReads, rule_reads
+from ..domain.policy_states import POLICY_STATES_TYPE, verdict as policy_state_verdict
+from ..policy import (MISSING, CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule, compile_value,
                      is_expression, parse_path, unescape_literal)
 
-BUILTIN_DIR = Path(__file__).with_name("controls")
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "controls"
 ALIASES_DIR = BUILTIN_DIR / "aliases"
 SEVERITIES = ("Critical", "High", "Medium", "Low")
 
@@ -177,7 +177,7 @@ class RelatedSpec:
                        name_of=None, resource_group_of=None)
 
     def referenced_ids(self, resource: Mapping[str, Any]) -> list[str]:
-        from .policy import _walk
+        from ..policy import _walk
 
         values = [v for _, v in _walk(resource, self.ids_from or (), ())]
         flat = [x for v in values for x in (v if isinstance(v, list) else [v])]
@@ -205,7 +205,7 @@ class RelatedCheck:
         path the existence condition reads; None means: read the related resource itself."""
         if self.inline is None or self.existence_reads.opaque or not self.existence_reads.paths:
             return None
-        from .policy import _walk
+        from ..policy import _walk
 
         found = _walk(resource, self.inline, ())[0][1]
         if not isinstance(found, Mapping):
@@ -321,7 +321,7 @@ class Catalog:
 
     def delegates(self, resource_type: str, definition_id: str) -> bool:
         """Whether a control of ``resource_type`` takes Azure Policy's verdict for ``definition_id``."""
-        from .policy_states import same_definition
+        from ..domain.policy_states import same_definition
 
         return any(c.related is not None and c.related.mode == "azurePolicyState"
                    and same_definition(c.related.definition_id, definition_id)
@@ -487,7 +487,7 @@ def alias_resolver(aliases: Mapping[str, str] | None = None,
                    alias_fallback: Callable[[str], str | None] | None = None,
                    alias_snapshot: Callable[[str], str | None] | None | bool = True) -> FieldResolver:
     """Field resolution as the catalog does it: local table -> alias snapshot -> fallback (ARM)."""
-    from .aliases import AliasSnapshotError, chain, default_snapshot
+    from ..policy.aliases import AliasSnapshotError, chain, default_snapshot
 
     snapshot = default_snapshot() if alias_snapshot is True else None if alias_snapshot is False else alias_snapshot
 

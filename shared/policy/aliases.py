@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-SNAPSHOT = Path(__file__).with_name("data") / "policy-aliases.zip"
+SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "policy-aliases.zip"
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
+from .policy_states import DEFINITION_ID, MAX_ID_LENGTH
 from .resource_ids import InvalidResourceId, ResourceId, parse_resource_id, tracked_resource
+from .untrusted import EventRejected, parse_time, printable
 
 ARM_WRITE = "Microsoft.Resources.ResourceWriteSuccess"
 ARM_DELETE = "Microsoft.Resources.ResourceDeleteSuccess"
@@ -57,26 +59,6 @@ MAX_DATA_DEPTH = 64
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Earliest event time accepted (Table Storage stores no date before 1601; nothing in Azure predates 1970).
 EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-class EventRejected(ValueError):
-    """An event that can never be processed (malformed or unsupported).
-
-    Redelivery cannot help, so the handler logs it and does not raise.
-    """
-
-    def __init__(self, event_id: str | None, reason: str):
-        self.event_id = printable(event_id) if event_id else "<no id>"
-        self.reason = printable(reason, 600)
-        super().__init__(f"event {self.event_id} rejected: {self.reason}")
-
-
-def printable(text: Any, limit: int = 200) -> str:
-    """Untrusted text made safe for one log line: control and bidi characters escaped, length bounded."""
-    value = str(text)
-    safe = "".join(ch if ch.isprintable() and ch not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                   else ch.encode("unicode_escape").decode("ascii") for ch in value)
-    return safe if len(safe) <= limit else safe[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -217,30 +199,6 @@ def iter_envelopes(text: str, origin: str = "input") -> Iterator[Envelope | Even
             yield _checked(envelope_from_dict(item))
         except EventRejected as exc:
             yield EventRejected(exc.event_id if exc.event_id != "<no id>" else f"{origin}:{number}", exc.reason)
-
-
-def parse_time(value: Any, event_id: str | None = None) -> datetime:
-    """An aware UTC datetime from an ISO-8601 text (7-digit fractions allowed)."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if not isinstance(value, str) or not value:
-        raise EventRejected(event_id, f"event time must be an ISO-8601 string, got {value!r:.60}")
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    if "." in text:
-        head, _, tail = text.partition(".")
-        digits = re.match(r"\d*", tail).group(0)
-        zone = tail[len(digits):]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise EventRejected(event_id, f"event time is not ISO-8601: {value!r:.60}") from None
-    if not parsed.tzinfo:
-        return parsed.replace(tzinfo=timezone.utc)
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        raise EventRejected(event_id, f"event time is out of range once converted to UTC: {value!r:.60}") from None
 
 
 def bounded_time(parsed: datetime, now: datetime, event_id: str | None = None) -> datetime:
@@ -405,8 +363,6 @@ def parse_event(envelope: Envelope, now: datetime | None = None) -> ResourceChan
 
 def _policy_state(data: Mapping[str, Any], event_id: str | None, deleted: bool) -> dict[str, Any]:
     """The compliance state an Azure Policy event reports, checked field by field (ids, state, time)."""
-    from .policy_states import DEFINITION_ID, MAX_ID_LENGTH
-
     state: dict[str, Any] = {}
     for key in POLICY_STATE_FIELDS:
         value = data.get(key)

@@ -33,9 +33,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from .controls import ControlLoadError, control_from_document, related_scope
-from .policy import FieldResolver, is_expression
-from .policy_states import DEFINITION_ID, POLICY_STATES_TYPE
+from ..catalog import ControlLoadError, control_from_document, related_scope
+from . import FieldResolver, is_expression
+from ..domain.policy_states import DEFINITION_ID, POLICY_STATES_TYPE
 
 AUDIT_EFFECTS = {"audit", "deny"}
 EXISTENCE_EFFECTS = {"auditifnotexists", "deployifnotexists"}
@@ -639,7 +639,7 @@ def control_from_definition(definition: Mapping[str, Any], *, severity: str = "M
                             where: str = "definition", resolver: FieldResolver | None = None,
                             values: Mapping[str, Any] | None = None, enable_disabled: bool = False) -> dict[str, Any]:
     """One control document from one definition; raises PolicyImportError naming it and the reason."""
-    from .controls import alias_resolver
+    from ..catalog import alias_resolver
 
     outcome = convert_definition(definition, resolver=resolver or alias_resolver(), origin=where, values=values,
                                  severity=severity, prefix=prefix, enable_disabled=enable_disabled)
