@@ -18,7 +18,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import mix  # noqa: E402
-from shared.catalog import load_catalog  # noqa: E402
+
+# The same script also runs in an older checkout (``bench/run.py --before``), where the modules were
+# flat: shared/controls.py, shared/events.py, shared/service.py, shared/reconcile.py.
+try:
+    from shared.catalog import load_catalog  # noqa: E402
+except ImportError:
+    from shared.controls import load_catalog  # noqa: E402
 
 
 def yardstick(resources: list[dict], rounds: int) -> float:
@@ -93,8 +99,12 @@ def per_event_by_type(samples: int, repeats: int = 3) -> dict:
     tenant of a shared machine takes the core. ``p99_single_ms`` is the p99 of the first pass alone,
     noise included."""
     from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
-    from shared.domain.events import envelope_from_dict, parse_event
-    from shared.service.changes import Dependencies, handle_change
+    try:
+        from shared.domain.events import envelope_from_dict, parse_event
+        from shared.service.changes import Dependencies, handle_change
+    except ImportError:  # an older, flat checkout
+        from shared.events import envelope_from_dict, parse_event
+        from shared.service import Dependencies, handle_change
 
     catalog = load_catalog()
     groups: dict[str, list] = defaultdict(list)
@@ -123,10 +133,20 @@ def per_event_by_type(samples: int, repeats: int = 3) -> dict:
     return out
 
 
+
+def _rule_compiler_module():
+    """The module holding ``GENERATE_RULES``: the engine as a package, or (``--before`` an older
+    commit) the engine as one module."""
+    try:
+        import shared.policy.conditions as policy
+    except ImportError:
+        import shared.policy as policy
+    return policy
+
 def closures_vs_generated(rounds: int = 15) -> dict:
     """The fast path two ways, side by side in one process: nested closures, and one generated Python
     function per rule (what runs). Microseconds per resource, the applicable rules' verdicts only."""
-    import shared.policy as policy
+    policy = _rule_compiler_module()
 
     saved = policy.GENERATE_RULES
     try:
@@ -176,7 +196,7 @@ def main() -> int:
     result["mix"] = mix_throughput(resources, args.rounds)
     result["nsg"] = nsg_figures()
     result["events"] = per_event_by_type(args.samples) if args.samples else {}
-    import shared.policy as policy
+    policy = _rule_compiler_module()
 
     if hasattr(policy, "GENERATE_RULES"):  # the engine before the fast path has one form only
         result["closures_vs_generated"] = closures_vs_generated()

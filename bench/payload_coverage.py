@@ -3,7 +3,7 @@
 Not a timing: for every resource fixture (real ARM GET shapes) cut down to what a
 CreatedOrUpdated payload carries (id, name, type, location, tags, properties), and for
 Microsoft's documented example, count the applicable controls the payload can judge and
-those that need the re-read (``shared/payloads.py``). Prints a Markdown table.
+those that need the re-read (``shared/domain/payloads.py``). Prints a Markdown table.
 
     .venv/bin/python -m bench.payload_coverage
 """

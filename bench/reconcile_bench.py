@@ -19,9 +19,15 @@ sys.path.insert(0, str(REPO))
 from bench import mix  # noqa: E402
 from bench.engine_bench import yardstick  # noqa: E402
 from shared.adapters.memory import MemorySink, StaticResourceReader  # noqa: E402
-from shared.catalog import load_catalog  # noqa: E402
-from shared.service.reconcile import reconcile  # noqa: E402
-from shared.service.changes import Dependencies  # noqa: E402
+
+try:
+    from shared.catalog import load_catalog  # noqa: E402
+    from shared.service.changes import Dependencies  # noqa: E402
+    from shared.service.reconcile import reconcile  # noqa: E402
+except ImportError:  # an older, flat checkout (bench/run.py --before)
+    from shared.controls import load_catalog  # noqa: E402
+    from shared.reconcile import reconcile  # noqa: E402
+    from shared.service import Dependencies  # noqa: E402
 
 
 

@@ -229,7 +229,7 @@ def test_generated_rules_agree(rule, resource):
 def test_a_function_node_without_generated_source_runs_through_its_closure(monkeypatch):
     """A template function added to ``ExpressionCompiler._call`` as a closure only (``ctx.resource``
     is the evaluated resource) works in the generated rule, in its closures and in the evidence path."""
-    import shared.policy as policy
+    import shared.policy.expressions as policy
 
     original = policy.ExpressionCompiler._call
 
@@ -273,14 +273,14 @@ def test_names_in_another_case_give_the_same_results_and_evidence_through_the_sh
 
 
 def _memos(rule):
-    from shared.policy import _BoundedMemo
+    from shared.policy.codegen import _BoundedMemo
 
     return [v for v in rule.fast.__globals__.values() if isinstance(v, _BoundedMemo)]
 
 
 def test_remembered_port_counts_change_no_verdict_and_stay_bounded(monkeypatch):
     from bench import mix
-    from shared.policy import _BoundedMemo
+    from shared.policy.codegen import _BoundedMemo
 
     rule = next(c for c in CATALOG.controls if c.id == "nsg-no-remote-admin-ports-from-internet").rule
     groups = [t for t in mix.templates() if t["type"] == mix.NSG_TYPE]
@@ -319,7 +319,7 @@ def test_a_count_that_reads_a_field_of_the_resource_itself_is_not_remembered():
 
 
 def test_a_quoted_object_is_measured_once_per_evaluation_and_cut_short_alike(monkeypatch):
-    import shared.policy as policy
+    import shared.policy.evidence as policy
     from bench import mix
     from shared.catalog import offline_related
 
@@ -349,7 +349,7 @@ def test_a_remembered_count_is_keyed_by_the_values_it_reads_and_computes_the_res
 def test_a_count_computing_from_the_clock_is_keyed_by_what_it_computed(monkeypatch):
     from datetime import datetime, timezone
 
-    import shared.policy as policy
+    import shared.policy.functions as policy
 
     rule = compile_rule({"count": {"field": "Test/things/list[*]", "where": {"count": {
         "value": [1], "name": "n", "where": {"value": "[less(current('Test/things/list[*]'), utcNow())]", "equals": True}},
@@ -372,7 +372,7 @@ def test_a_count_computing_from_the_clock_is_keyed_by_what_it_computed(monkeypat
 
 def test_the_closures_form_gives_the_same_results_and_evidence(monkeypatch):
     """``GENERATE_RULES = False`` (nested closures, no generated Python) is a documented switch: same answers."""
-    import shared.policy as policy
+    import shared.policy.conditions as policy
 
     monkeypatch.setattr(policy, "GENERATE_RULES", False)
     closures = load_catalog()

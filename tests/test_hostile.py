@@ -33,7 +33,7 @@ from shared import bootstrap
 from shared.adapters.memory import MemorySink, StaticResourceReader
 from shared.adapters.table_store import TableStateStore
 from shared.config import ConfigurationError, Settings
-from shared.policy import _like
+from shared.policy.values import _like
 from shared.domain.resource_ids import parse_resource_id
 from shared.domain.scopes import Scopes
 from shared.service.changes import Dependencies, drain_outbox, handle_change

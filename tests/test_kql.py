@@ -27,7 +27,8 @@ except ImportError:  # pragma: no cover - make install puts it in (requirements.
     pytest.skip("duckdb-kql is not installed: make install (requirements.lock) installs it", allow_module_level=True)
 
 from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
-from tests.test_infra import APP_INSIGHTS_REQUESTS, APP_INSIGHTS_TRACES, QUERIES, log_alert_rules
+from tests.test_alert_ranges import log_alert_rules
+from tests.test_infra import APP_INSIGHTS_REQUESTS, APP_INSIGHTS_TRACES, QUERIES
 
 INGESTED = "_IngestionTime"
 COLUMN_TYPES = {"string": "VARCHAR", "datetime": "TIMESTAMP", "dynamic": "JSON", "bool": "BOOLEAN",
@@ -50,7 +51,7 @@ def rid(name: str, sub: str = SUB) -> str:
 def finding(at: datetime, resource_id: str, control: str = "storage-https-only", status: str = "NonCompliant",
             transition: str = "New", severity: str = "High", due: datetime | None = None, team: str = "payments",
             finding_id: str | None = None, ingested: datetime | None = None) -> dict:
-    """A ComplianceFindings_CL record with every column the code sends (shared/findings.py FINDING_COLUMNS)."""
+    """A ComplianceFindings_CL record with every column the code sends (shared/domain/findings.py FINDING_COLUMNS)."""
     record = {
         "TimeGenerated": at, "FindingId": finding_id or f"{resource_id.lower()}|{control}|{transition}|{at:%s}",
         "ResourceId": resource_id, "ResourceType": "Microsoft.Storage/storageAccounts", "SubscriptionId": SUB,
@@ -66,7 +67,7 @@ def finding(at: datetime, resource_id: str, control: str = "storage-https-only",
 
 def snapshot(at: datetime, resource_id: str, control: str = "storage-https-only", status: str = "NonCompliant",
              due: datetime | None = None, team: str = "payments", severity: str = "High", run: str = "run-1") -> dict:
-    """A ComplianceSnapshot_CL record (shared/findings.py SNAPSHOT_COLUMNS), as a reconciliation run sends it."""
+    """A ComplianceSnapshot_CL record (shared/domain/findings.py SNAPSHOT_COLUMNS), as a reconciliation run sends it."""
     record = {
         "TimeGenerated": at, "RunId": run, "ResourceId": resource_id, "ResourceType": "Microsoft.Storage/storageAccounts",
         "SubscriptionId": SUB, "ResourceGroup": "rg-app", "ControlId": control, "Severity": severity, "Status": status,

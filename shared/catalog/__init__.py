@@ -20,7 +20,7 @@ from ..domain.redaction import redact
 from ..domain.payloads import RuleReads, rule_reads
 from ..domain.policy_states import POLICY_STATES_TYPE, verdict as policy_state_verdict
 from ..policy import (MISSING, CompiledRule, EvaluationError, FieldResolver, RuleError, compile_rule, compile_value,
-                     is_expression, parse_path, unescape_literal)
+                     is_expression, locate, parse_path, unescape_literal)
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "controls"
 ALIASES_DIR = BUILTIN_DIR / "aliases"
@@ -177,9 +177,7 @@ class RelatedSpec:
                        name_of=None, resource_group_of=None)
 
     def referenced_ids(self, resource: Mapping[str, Any]) -> list[str]:
-        from ..policy import _walk
-
-        values = [v for _, v in _walk(resource, self.ids_from or (), ())]
+        values = [v for _, v in locate(resource, self.ids_from or ())]
         flat = [x for v in values for x in (v if isinstance(v, list) else [v])]
         return [x for x in flat if isinstance(x, str) and x]
 
@@ -205,16 +203,14 @@ class RelatedCheck:
         path the existence condition reads; None means: read the related resource itself."""
         if self.inline is None or self.existence_reads.opaque or not self.existence_reads.paths:
             return None
-        from ..policy import _walk
-
-        found = _walk(resource, self.inline, ())[0][1]
+        found = locate(resource, self.inline)[0][1]
         if not isinstance(found, Mapping):
             return None
         for path in self.existence_reads.paths:
             if not path or str(path[0]).lower() != "properties":
                 return None
             cut = path.index("*") if "*" in path else len(path)
-            value = _walk(found, path[1:cut], ())[0][1]
+            value = locate(found, path[1:cut])[0][1]
             if value is None or value is MISSING:
                 return None
         item_id = str(resource.get("id") or "")
