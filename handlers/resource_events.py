@@ -18,7 +18,7 @@ import azure.functions as func
 if TYPE_CHECKING:
     from shared.domain.events import Envelope, EventRejected
 
-# The parser (shared.events) is imported on the first event, not at `import function_app`: the host's
+# The parser (shared.domain.events) is imported on the first event, not at `import function_app`: the host's
 # cold start pays for azure.functions and the blueprints only (docs/PERFORMANCE.md, "Cold start").
 
 log = logging.getLogger(__name__)

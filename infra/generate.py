@@ -1,4 +1,4 @@
-"""Writes infra/finding-columns.json from shared.findings.FINDING_COLUMNS (the one column list),
+"""Writes infra/finding-columns.json from shared.domain.findings.FINDING_COLUMNS (the one column list),
 and infra/snapshot-columns.json from SNAPSHOT_COLUMNS (the posture snapshot).
 
 The Bicep templates load that file for both the Log Analytics table and the data

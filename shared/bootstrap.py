@@ -75,7 +75,7 @@ def build_exemption_store(settings: Settings):
     return TableExemptionStore.create_table(_table(settings, settings.exemptions_table_name))
 
 
-# Retries and timeouts bound an inline send (after a commit) to well under OUTBOX_GRACE (shared/ports.py):
+# Retries and timeouts bound an inline send (after a commit) to well under OUTBOX_GRACE (shared/service/ports.py):
 # at most 6 tries of 5 s connect + 30 s read, plus 0.8-12.8 s backoff, about 4 minutes; the drain never
 # takes a row whose inline send may still be running.
 INGESTION_CLIENT_OPTIONS = {"retry_total": 5, "retry_backoff_factor": 0.8, "retry_backoff_max": 60,

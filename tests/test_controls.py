@@ -1,4 +1,4 @@
-"""shared.controls: the built-in catalog, a compliant and a non-compliant case per control, load errors.
+"""shared.catalog: the built-in catalog, a compliant and a non-compliant case per control, load errors.
 
 Resources are ARM GET shapes from tests/fixtures/resources, varied one property
 at a time.

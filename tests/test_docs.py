@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.catalog_docs import render_markdown
+from shared.cli import catalog_markdown as render_markdown
 from shared.catalog import load_aliases, load_catalog
 from shared.policy import WILDCARD, parse_path
 

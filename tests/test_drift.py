@@ -1,4 +1,4 @@
-"""shared.drift and shared.findings: the drift state machine, finding ids, bounded evidence."""
+"""shared.domain.drift and shared.domain.findings: the drift state machine, finding ids, bounded evidence."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""shared.events: envelopes from both schemas, ResourceChange from every fixture, rejections.
+"""shared.domain.events: envelopes from both schemas, ResourceChange from every fixture, rejections.
 
 The fixtures in tests/fixtures/events follow the shapes of Microsoft's documented
 examples for the subscription system topic and Azure Resource Notifications.

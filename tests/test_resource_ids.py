@@ -1,4 +1,4 @@
-"""shared.resource_ids: parsing, case normalisation and the tracked parent of an ARM id."""
+"""shared.domain.resource_ids: parsing, case normalisation and the tracked parent of an ARM id."""
 from __future__ import annotations
 
 import pytest

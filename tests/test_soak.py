@@ -46,7 +46,7 @@ def storage_payload(index: int, rng: random.Random) -> dict:
             "allowBlobPublicAccess": rng.random() < 0.3,
             "networkAcls": {"defaultAction": rng.choice(["Deny", "Deny", "Allow"])},
             # the rest of what the storage controls read: a payload that lacks one is completed by an ARM
-            # read (shared/payloads.py), which this soak does not exercise
+            # read (shared/domain/payloads.py), which this soak does not exercise
             "publicNetworkAccess": "Enabled", "allowSharedKeyAccess": False, "allowCrossTenantReplication": False,
             "defaultToOAuthAuthentication": True, "encryption": {"requireInfrastructureEncryption": True},
             "keyPolicy": {"keyExpirationPeriodInDays": 90},

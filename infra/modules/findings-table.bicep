@@ -1,6 +1,6 @@
 // The custom table ComplianceFindings_CL in the workspace (new or existing).
 // Deployed at the workspace's resource group. Its columns are the finding record:
-// infra/finding-columns.json, generated from shared/findings.py FINDING_COLUMNS.
+// infra/finding-columns.json, generated from shared/domain/findings.py FINDING_COLUMNS.
 
 @description('Required. Name of the Log Analytics workspace that holds the table.')
 param workspaceName string

@@ -1,7 +1,7 @@
 // The custom table ComplianceSnapshot_CL in the workspace (new or existing): the posture snapshot
 // each reconciliation run sends (the status of every resource and control).
 // Deployed at the workspace's resource group. Its columns are the snapshot record:
-// infra/snapshot-columns.json, generated from shared/findings.py SNAPSHOT_COLUMNS.
+// infra/snapshot-columns.json, generated from shared/domain/findings.py SNAPSHOT_COLUMNS.
 
 @description('Required. Name of the Log Analytics workspace that holds the table.')
 param workspaceName string

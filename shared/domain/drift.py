@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Iterable, Mapping
 
-from ..catalog import ControlResult, Status
+from .results import ControlResult, Status
 
 
 class Transition(str, Enum):

@@ -8,11 +8,11 @@ Two sources are understood, in the EventGrid schema and in CloudEvents 1.0:
 * Azure Resource Notifications (``Microsoft.ResourceNotifications.Resources.
   CreatedOrUpdated`` / ``Deleted``). ``CreatedOrUpdated`` carries the resource
   in ``data.resourceInfo`` and its shape's ``data.apiVersion``; how far it is
-  trusted is decided in ``shared.payloads``.
+  trusted is decided in ``shared.domain.payloads``.
 * Azure Policy state changes (``Microsoft.PolicyInsights.PolicyState{Created,Changed,Deleted}``
   from a ``Microsoft.PolicyInsights.PolicyStates`` system topic): the subject is the resource
   and ``data`` one compliance state; they matter to controls that take Azure Policy's verdict
-  (``shared.policy_states``), and the resource is re-evaluated with that state.
+  (``shared.domain.policy_states``), and the resource is re-evaluated with that state.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from ..catalog import ControlResult, Status
+from .results import ControlResult, Status
 from .resource_ids import InvalidResourceId, ResourceId, parse_resource_id
 
 MAX_DURATION = timedelta(days=366)

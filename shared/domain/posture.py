@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
 
-from ..catalog import Status
+from .results import Status
 from .drift import ResourceState
 
 

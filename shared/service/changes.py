@@ -148,7 +148,7 @@ def _current_resource(change: ResourceChange, deps: Dependencies) -> Mapping[str
 
 
 def _evaluate_payload(change: ResourceChange, deps: Dependencies) -> tuple[Mapping[str, Any], tuple, str | None]:
-    """Judge a Resource Notifications payload as far as it goes (``shared.payloads``).
+    """Judge a Resource Notifications payload as far as it goes (``shared.domain.payloads``).
 
     The payload is typed first (1/0 -> booleans where the property is boolean; evidence
     keeps the raw value). A control that reads a property the payload does not carry is

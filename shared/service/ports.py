@@ -59,7 +59,7 @@ class ResourceReader(Protocol):
         """The resource's current ARM object, or None when it does not exist."""
 
     def related(self, resource_id: ResourceId, resource: Mapping[str, Any], spec: Any) -> list[dict]:
-        """The related resources a ``shared.controls.RelatedSpec`` names (empty when none exist).
+        """The related resources a ``shared.catalog.RelatedSpec`` names (empty when none exist).
 
         Raises ``ResourceUnreadable`` when they cannot be read.
         """

@@ -3,6 +3,7 @@
 State goes to Azurite (started here unless ``STATE_STORAGE__connectionString``
 is set) through the Table Storage adapter; findings go to a JSON-lines file.
 ARM reads are answered from the scenario's resource states, step by step.
+The scenario and its resources are data files in ``shared/demo/``.
 """
 from __future__ import annotations
 
@@ -14,10 +15,18 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence, TextIO
 
-from ..config import Settings
 from ..catalog import Status
+from ..config import Settings
+from .inputs import EXIT_OK, InputError, catalog_from_settings, read_json
 
-SCENARIO = Path(__file__).with_name("scenario.json")
+HELP = "replay a realistic scenario against Azurite and print the timeline"
+SCENARIO = Path(__file__).parent.parent / "demo" / "scenario.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--findings", metavar="PATH", default="out/demo-findings.jsonl",
+                        help="JSON-lines file the findings are written to (default: %(default)s)")
+    parser.add_argument("--scenario", metavar="FILE", help="scenario file (default: the bundled one)")
 
 
 class RecordingSink:
@@ -66,7 +75,7 @@ def _evidence_summary(record: Mapping[str, Any]) -> str:
     return "; ".join(bits)
 
 
-def run_demo(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
     from azure.data.tables import TableClient
     from azure.functions.eventgrid import EventGridEventInConverter
     from azure.functions.meta import Datum
@@ -74,13 +83,12 @@ def run_demo(args: argparse.Namespace, settings: Settings, out: TextIO = sys.std
     from .. import bootstrap
     from ..adapters.memory import JsonLinesSink, StaticResourceReader
     from ..adapters.table_store import TableStateStore
-    from ..cli import InputError, _catalog, _read_json
     from ..domain.events import envelope_from_dict, parse_event
     from ..service.changes import Dependencies
     from handlers.resource_events import on_resource_change
 
     scenario_path = Path(args.scenario) if args.scenario else SCENARIO
-    scenario = _read_json(str(scenario_path))
+    scenario = read_json(str(scenario_path))
     steps = scenario.get("steps") if isinstance(scenario, Mapping) else None
     if not isinstance(steps, list) or not steps:
         raise InputError(f"{scenario_path}: a scenario needs a non-empty 'steps' list")
@@ -88,7 +96,7 @@ def run_demo(args: argparse.Namespace, settings: Settings, out: TextIO = sys.std
     findings_path.parent.mkdir(parents=True, exist_ok=True)
     findings_path.write_text("", encoding="utf-8")
     handler = on_resource_change.build().get_user_function()
-    catalog = _catalog(settings)
+    catalog = catalog_from_settings(settings)
     print(f"Compliance monitor demo: {len(steps)} events, {len(catalog.controls)} controls", file=out)
     with _state_connection(settings, out) as conn:
         table = TableClient.from_connection_string(conn, f"demo{int(time.time() * 1000) % 10**9}")
@@ -126,7 +134,7 @@ def run_demo(args: argparse.Namespace, settings: Settings, out: TextIO = sys.std
             bootstrap.override(None)
             table.delete_table()
     print(f"\n{len(sink.records)} finding record(s) written to {findings_path}", file=out)
-    return 0
+    return EXIT_OK
 
 
 def _print_final_table(store: Any, out: TextIO) -> None:

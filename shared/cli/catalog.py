@@ -1,11 +1,17 @@
-"""Renders the control catalog as Markdown (docs/CONTROLS.md). Pure."""
+"""``python -m shared catalog``: the loaded controls as JSON, or as the Markdown of docs/CONTROLS.md."""
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .catalog import BUILTIN_DIR, SEVERITIES, Catalog
+from ..catalog import BUILTIN_DIR, SEVERITIES, Catalog
+from ..config import Settings
+from .inputs import EXIT_OK, catalog_from_settings
 
+HELP = "list the loaded controls (built-in and custom)"
 HEADER = """# Built-in controls
 
 Generated from `shared/controls/` by `make docs` (`python -m shared catalog --format md`);
@@ -17,11 +23,30 @@ Foundations Benchmark v3.0, MCSB ids to the Microsoft cloud security benchmark.
 """
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("json", "md"), default="json")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = catalog_from_settings(settings)
+    if args.format == "md":
+        sys.stdout.write(catalog_markdown(catalog))
+        return EXIT_OK
+    rows = [{"id": c.id, "title": c.title, "severity": c.severity, "resourceTypes": sorted(c.resource_types),
+             "frameworks": {k: list(v) for k, v in c.frameworks.items()},
+             "policyDefinitionId": c.policy_definition_id, "related": c.related.spec.key if c.related else None,
+             "parameters": dict(c.parameters), "source": c.source} for c in catalog.controls]
+    json.dump(rows, sys.stdout, indent=2, default=str)
+    print()
+    return EXIT_OK
+
+
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def render_markdown(catalog: Catalog) -> str:
+def catalog_markdown(catalog: Catalog) -> str:
+    """The catalog as Markdown: a table per resource type, then each control's details. Pure."""
     controls = catalog.controls
     by_type: dict[str, list] = defaultdict(list)
     for control in controls:

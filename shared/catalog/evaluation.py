@@ -1,0 +1,183 @@
+"""The catalog: which controls apply to a resource, and evaluating them, related resources
+included. Pure: related resources come through the ``RelatedSource`` the caller gives.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..domain.policy_states import verdict as policy_state_verdict
+from ..domain.redaction import redact
+from ..domain.results import ControlResult, Status
+from ..policy import EvaluationError
+from .model import Control, RelatedSource, RelatedSpec, RelatedUnavailable, offline_related
+
+
+@dataclass
+class Catalog:
+    controls: list[Control]
+
+    def __post_init__(self) -> None:
+        self._by_type: dict[str, list[Control]] = {}
+        self._any: list[Control] = [c for c in self.controls if "*" in c.resource_types]
+        self._any_group = any(c.uses_group for c in self.controls)
+        self._any_subscription = any(c.uses_subscription for c in self.controls)
+        # control id -> (title, severity): describes controls that close on delete; built once, not per event
+        self.titles: dict[str, tuple[str, str]] = {c.id: (c.title, c.severity) for c in self.controls}
+
+    def by_id(self) -> dict[str, Control]:
+        return {c.id: c for c in self.controls}
+
+    def may_apply(self, resource_type: str) -> bool:
+        """Whether any control could apply to a resource of this type."""
+        return bool(self._any) or bool(self._for_type(resource_type))
+
+    def _for_type(self, resource_type: str) -> list[Control]:
+        key = resource_type.lower()
+        if key not in self._by_type:
+            self._by_type[key] = [c for c in self.controls if key in c.resource_types]
+        return self._by_type[key]
+
+    def uses_resource_group(self, resource: Mapping[str, Any]) -> bool:
+        """Whether a control that applies to ``resource`` reads ``resourceGroup()`` (its tags, location...)."""
+        return self._any_group and any(c.uses_group for c in self.applicable(resource))
+
+    def uses_subscription(self, resource: Mapping[str, Any]) -> bool:
+        """Whether a control that applies to ``resource`` reads ``subscription()`` (its tags...)."""
+        return self._any_subscription and any(c.uses_subscription for c in self.applicable(resource))
+
+    def delegates(self, resource_type: str, definition_id: str) -> bool:
+        """Whether a control of ``resource_type`` takes Azure Policy's verdict for ``definition_id``."""
+        from ..domain.policy_states import same_definition
+
+        return any(c.related is not None and c.related.mode == "azurePolicyState"
+                   and same_definition(c.related.definition_id, definition_id)
+                   for c in self._for_type(resource_type) + self._any)
+
+    def not_evaluated(self, resource_type: str, reason: str) -> list[ControlResult]:
+        """A NotEvaluated result for each control of ``resource_type`` (the resource could not be read)."""
+        return [ControlResult(c.id, c.title, c.severity, Status.NOT_EVALUATED, [], reason)
+                for c in self._for_type(resource_type) + self._any]
+
+    def applicable(self, resource: Mapping[str, Any]) -> list[Control]:
+        """The controls that apply to ``resource``, in evaluation order."""
+        rtype = str(resource.get("type", ""))
+        return self._for_type(rtype) + [c for c in self._any if c.applies_to(resource)
+                                        and rtype.lower() not in c.resource_types]
+
+    def evaluate(self, resource: Mapping[str, Any], related: RelatedSource | None = None,
+                 only: Callable[[Control], bool] | None = None) -> list[ControlResult]:
+        """Evaluate every applicable control (or those ``only`` selects) against one ARM resource object.
+
+        ``related(resource, spec)`` fetches related resources for auditIfNotExists-style
+        controls; without it they come from ``resource["$related"]`` or are NotEvaluated.
+        """
+        fetch = related or offline_related
+        cache: dict[str, list] = {}
+        index: dict = {}  # case-insensitive name lookups, shared by the rules (none changes the resource)
+        redacted: dict = {}  # the redacted copy of each resource object that evidence quotes, made once
+        return [self._evaluate_one(control, resource, fetch, cache, index, redacted)
+                for control in self.applicable(resource) if only is None or only(control)]
+
+    @staticmethod
+    def _evaluate_one(control: Control, resource: Mapping[str, Any], fetch: RelatedSource,
+                      cache: dict[str, list], index: dict | None = None,
+                      redacted: dict | None = None) -> ControlResult:
+        try:  # the common case first: a compliant verdict from the fast path, nothing else built
+            if not control.rule.matches(resource, index):
+                return ControlResult(control.id, control.title, control.severity, Status.COMPLIANT)
+        except EvaluationError:
+            pass  # described below, with its reason
+
+        def verdict(status: Status, evidence: list | None = None, reason: str | None = None) -> ControlResult:
+            return ControlResult(control.id, control.title, control.severity, status,
+                                 redact(evidence, memo=redacted) if evidence else [], reason)
+
+        try:
+            matched, evidence = control.rule.evaluate(resource, evidence=True, index=index)
+        except EvaluationError as exc:
+            return verdict(Status.NOT_EVALUATED, reason=f"rule failed on this resource: {exc}")
+        if not matched:
+            return verdict(Status.COMPLIANT)
+        evidence = [e for e in evidence if e.get("result") is not None]
+        if control.related is None:
+            return verdict(Status.NONCOMPLIANT, evidence)
+        inline = control.related.inline_item(resource) if control.related.mode == "anyMatches" else None
+        if inline is not None:  # the setting is carried inline with a value: no related read
+            return Catalog._inline_verdict(control, inline, evidence, verdict)
+        try:
+            spec = control.related.spec.resolve(resource)
+        except EvaluationError as exc:
+            return verdict(Status.NOT_EVALUATED, reason=f"related resource name failed on this resource: {exc}")
+        if spec.key not in cache:  # one read per related spec, shared by the controls that need it
+            try:
+                cache[spec.key] = fetch(resource, spec)
+            except RelatedUnavailable as exc:
+                cache[spec.key] = exc
+        items = cache[spec.key]
+        if isinstance(items, RelatedUnavailable):
+            return verdict(Status.NOT_EVALUATED, reason=str(items))
+        if control.related.mode == "azurePolicyState":
+            status, states, reason = policy_state_verdict(items, control.related.definition_id or "")
+            return verdict(Status(status), states, reason)
+        if control.related.mode == "noneMatches":
+            return Catalog._none_may_match(control, items, evidence, verdict)
+        checked = []
+        for item in items:
+            if control.related.existence is None:
+                return verdict(Status.COMPLIANT)
+            try:
+                ok, item_evidence = control.related.existence.evaluate(item, evidence=True)
+            except EvaluationError as exc:
+                return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {item.get('id')}: {exc}")
+            if ok:
+                return verdict(Status.COMPLIANT)
+            checked.append({"id": item.get("id") or item.get("name"),
+                            "evidence": [e for e in item_evidence if e.get("result") is False][:5]})
+        summary = {"related": spec.key, "found": len(items),
+                   "reason": "none exists" if not items else "none satisfies the existence condition",
+                   "checked": checked[:10]}
+        return verdict(Status.NONCOMPLIANT, evidence + [summary])
+
+    @staticmethod
+    def _inline_verdict(control: Control, item: dict, evidence: list, verdict) -> ControlResult:
+        where = ".".join(str(s) for s in control.related.inline)
+        try:
+            ok, item_evidence = control.related.existence.evaluate(item, evidence=True)
+        except EvaluationError as exc:
+            return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {where}: {exc}")
+        if ok:
+            return verdict(Status.COMPLIANT)
+        shown = []
+        for entry in item_evidence:
+            if entry.get("result") is not False:
+                continue
+            path = entry.get("path")
+            if isinstance(path, str) and path.lower().startswith("properties"):
+                entry = {**entry, "path": where + path[len("properties"):]}
+            shown.append(entry)
+        return verdict(Status.NONCOMPLIANT, evidence + shown[:5] + [{
+            "related": control.related.spec.key, "inline": where,
+            "reason": f"the inline setting ({where}) does not satisfy the existence condition"}])
+
+    @staticmethod
+    def _none_may_match(control: Control, items: list, evidence: list, verdict) -> ControlResult:
+        offending = []
+        for item in items:
+            if control.related.existence is None:
+                offending.append({"id": item.get("id") or item.get("name"), "evidence": []})
+                continue
+            try:
+                hit, item_evidence = control.related.existence.evaluate(item)
+            except EvaluationError as exc:
+                return verdict(Status.NOT_EVALUATED, reason=f"condition failed on {item.get('id')}: {exc}")
+            if hit:
+                offending.append({"id": item.get("id") or item.get("name"), "evidence": item_evidence[:5]})
+        if not offending:
+            return verdict(Status.COMPLIANT)
+        return verdict(Status.NONCOMPLIANT, evidence + [{
+            "related": control.related.spec.key, "found": len(items),
+            "reason": f"{len(offending)} related resource(s) match the condition", "matching": offending[:10]}])
+
+    def related_specs(self) -> list[RelatedSpec]:
+        return list({c.related.spec.key: c.related.spec for c in self.controls if c.related}.values())

@@ -1,0 +1,179 @@
+"""What a control is: its compiled rule, the resources it applies to, and the related resources it
+reads (auditIfNotExists style). Pure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from ..domain.payloads import RuleReads
+from ..domain.policy_states import POLICY_STATES_TYPE
+from ..policy import MISSING, CompiledRule, EvaluationError, locate
+
+
+class RelatedUnavailable(RuntimeError):
+    """Related resources could not be had (offline, or unreadable); the control is NotEvaluated."""
+
+
+EXTENSION_NAMESPACES = ("microsoft.insights/", "microsoft.authorization/", "microsoft.security/",
+                        "microsoft.guestconfiguration/", "microsoft.policyinsights/", "microsoft.maintenance/",
+                        "microsoft.resourcehealth/", "microsoft.advisor/", "microsoft.alertsmanagement/")
+
+
+def related_scope(resource_types: Iterable[str], related_type: str) -> str:
+    """Where Azure looks for an auditIfNotExists resource of ``related_type``: a child of the evaluated
+    resource, an extension on it, or (any other type) the evaluated resource's resource group."""
+    lowered = related_type.lower()
+    if any(lowered.startswith(t.lower() + "/") for t in resource_types if t != "*"):
+        return "child"
+    if lowered.startswith(EXTENSION_NAMESPACES):
+        return "extension"
+    return "resourceGroup"
+
+
+@dataclass(frozen=True)
+class RelatedSpec:
+    """Resources related to the evaluated one, in the style of auditIfNotExists ``details``.
+
+    * ``scope`` child: a child type of the resource (``Microsoft.Storage/storageAccounts/blobServices``),
+      fetched as ``{id}/blobServices[/{name}]``;
+    * extension: an extension type (``Microsoft.Insights/diagnosticSettings``), fetched as
+      ``{id}/providers/Microsoft.Insights/diagnosticSettings[/{name}]``;
+    * resourceGroup: resources of the type in the resource's resource group (or ``resource_group``);
+    * subscription: resources of the type anywhere in the subscription (``existenceScope``);
+    * or, with ``ids_from``, the resources whose ids an alias of the resource lists.
+
+    ``name_of`` / ``resource_group_of`` compute the name or resource group from the resource
+    (``[field('name')]``, ``[parameters('x')]``...); ``resolve(resource)`` gives the concrete spec.
+    """
+
+    type: str
+    name: str | None = None
+    ids_from: tuple | None = None  # resolved alias path
+    ids_from_alias: str | None = None
+    scope: str | None = None  # None: child when the type is a child type, else extension
+    resource_group: str | None = None
+    name_of: Callable[[Mapping[str, Any]], Any] | None = field(default=None, compare=False, repr=False)
+    resource_group_of: Callable[[Mapping[str, Any]], Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """How offline input names this data: ``$related[key]``."""
+        return f"{self.type}/{self.name}" if self.name else self.type
+
+    @property
+    def computed(self) -> bool:
+        return self.name_of is not None or self.resource_group_of is not None
+
+    def resolve(self, resource: Mapping[str, Any]) -> "RelatedSpec":
+        """This spec with its computed name and resource group worked out for ``resource``."""
+        if not self.computed:
+            return self
+        from dataclasses import replace
+
+        def text(compute, what: str) -> str | None:
+            value = compute(resource) if compute is not None else None
+            if value is None or (isinstance(value, str) and not value):
+                return None
+            if not isinstance(value, str):
+                raise EvaluationError(f"related {what} must be a string, got {value!r}")
+            return value
+
+        return replace(self, name=text(self.name_of, "name") or self.name,
+                       resource_group=text(self.resource_group_of, "resource group") or self.resource_group,
+                       name_of=None, resource_group_of=None)
+
+    def referenced_ids(self, resource: Mapping[str, Any]) -> list[str]:
+        values = [v for _, v in locate(resource, self.ids_from or ())]
+        flat = [x for v in values for x in (v if isinstance(v, list) else [v])]
+        return [x for x in flat if isinstance(x, str) and x]
+
+
+@dataclass(frozen=True)
+class RelatedCheck:
+    """``anyMatches`` (auditIfNotExists): compliant when some related resource satisfies the condition.
+    ``noneMatches``: non-compliant when any does (e.g. a firewall rule open to the whole Internet).
+    ``azurePolicyState``: the verdict is Azure Policy's own for ``definition_id``, from the resource's
+    ``Microsoft.PolicyInsights/policyStates`` (``shared.domain.policy_states``)."""
+
+    spec: RelatedSpec
+    existence: CompiledRule | None  # None: any related resource will do
+    mode: str = "anyMatches"
+    # Where the resource carries the related resource's ``properties`` inline (a site's
+    # properties.siteConfig for config/web), and the paths the existence condition reads.
+    inline: tuple | None = None
+    existence_reads: RuleReads = RuleReads()
+    definition_id: str | None = None  # azurePolicyState: whose verdict
+
+    def inline_item(self, resource: Mapping[str, Any]) -> dict | None:
+        """The related resource built from the inline form, when it holds a non-null value for every
+        path the existence condition reads; None means: read the related resource itself."""
+        if self.inline is None or self.existence_reads.opaque or not self.existence_reads.paths:
+            return None
+        found = locate(resource, self.inline)[0][1]
+        if not isinstance(found, Mapping):
+            return None
+        for path in self.existence_reads.paths:
+            if not path or str(path[0]).lower() != "properties":
+                return None
+            cut = path.index("*") if "*" in path else len(path)
+            value = locate(found, path[1:cut])[0][1]
+            if value is None or value is MISSING:
+                return None
+        item_id = str(resource.get("id") or "")
+        if self.spec.type.lower().startswith(str(resource.get("type", "")).lower() + "/") and self.spec.name:
+            item_id = f"{item_id}/{self.spec.type.rsplit('/', 1)[-1]}/{self.spec.name}"
+        return {"id": item_id, "name": self.spec.name, "type": self.spec.type, "properties": dict(found)}
+
+
+RelatedSource = Callable[[Mapping[str, Any], RelatedSpec], list]
+
+
+def offline_related(resource: Mapping[str, Any], spec: RelatedSpec) -> list:
+    """Related data given with the resource itself: ``{"$related": {key: [...]}}``."""
+    if spec.ids_from is not None and not spec.referenced_ids(resource):
+        return []  # the resource references none: nothing to read
+    given = resource.get("$related")
+    if isinstance(given, Mapping) and spec.key in given:
+        value = given[spec.key]
+        return list(value) if isinstance(value, list) else [value] if value is not None else []
+    if isinstance(given, Mapping) and spec.name and spec.type in given:  # a computed name: pick it from the type
+        value = given[spec.type]
+        items = list(value) if isinstance(value, list) else [value] if value is not None else []
+        return [i for i in items if isinstance(i, Mapping)
+                and str(i.get("name", "")).lower() in (spec.name.lower(), spec.name.rsplit("/", 1)[-1].lower())]
+    if spec.type.lower() == POLICY_STATES_TYPE.lower():
+        raise RelatedUnavailable(f"this control takes Azure Policy's verdict, and the resource's compliance states "
+                                 f"are not available offline (give them as \"$related\": "
+                                 f"{{\"{POLICY_STATES_TYPE}\": [...]}})")
+    raise RelatedUnavailable(f"related resource data {spec.key!r} is not available offline "
+                             f"(add it under \"$related\" to evaluate this control)")
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    title: str
+    severity: str
+    resource_types: frozenset[str]  # lower case; "*" for any
+    rule: CompiledRule
+    description: str = ""
+    mode: str = "All"
+    frameworks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    policy_definition_id: str | None = None
+    remediation: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+    related: RelatedCheck | None = None
+    reads: RuleReads = RuleReads()  # what the rule (and related.idsFrom) reads from the resource itself
+    uses_group: bool = False  # calls resourceGroup(): the service supplies the group's tags and location
+    uses_subscription: bool = False  # calls subscription(): the service supplies the subscription's tags
+
+    def applies_to(self, resource: Mapping[str, Any]) -> bool:
+        rtype = str(resource.get("type", "")).lower()
+        if rtype in self.resource_types:
+            return True
+        if "*" in self.resource_types:
+            # Indexed mode: only resources that carry a location (and so tags), as in Azure Policy.
+            return self.mode != "Indexed" or bool(resource.get("location"))
+        return False

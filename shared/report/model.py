@@ -1,0 +1,236 @@
+"""The posture report's figures: what is open, whose it is, what is overdue. Pure: no I/O, no templates.
+
+``build_report`` turns resource states (and, when there are any, posture
+snapshots) into a ``Report``. Deleted resources are left out. A control that is
+no longer in the catalog (disabled, or its file removed) is still reported, with
+severity ``Unknown``, as ``shared.domain.posture.summarize`` counts it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Mapping, Sequence
+
+from ..catalog import Catalog, Status
+from ..domain.drift import ResourceState
+from ..domain.posture import PostureSummary
+from ..domain.resource_ids import InvalidResourceId, parse_resource_id
+
+SEVERITIES = ("Critical", "High", "Medium", "Low")
+UNKNOWN_SEVERITY = "Unknown"
+NO_TEAM = "(no team)"
+NO_OWNER = "(no owner)"
+NO_SUBSCRIPTION = "(not a subscription id)"
+OLDEST_LIMIT = 20
+ROWS_SHOWN = 100  # longest table a renderer prints; the rest is counted, not listed
+HISTORY_ROWS_SHOWN = 30
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class Posture:
+    """Status counts of the (resource, control) pairs in one group: a severity, subscription, team or owner."""
+
+    name: str
+    resources: int = 0  # live resources with at least one control in the group
+    compliant: int = 0
+    open: int = 0  # NonCompliant: open findings
+    exempt: int = 0  # NonCompliant with an active exemption (accepted risk)
+    not_evaluated: int = 0  # never decided (the resource or a related one could not be read)
+    overdue: int = 0  # open findings past their due date
+
+    @property
+    def evaluated(self) -> int:
+        """Pairs with a decided status: Compliant, NonCompliant or Exempt."""
+        return self.compliant + self.open + self.exempt
+
+    @property
+    def compliance_percent(self) -> float | None:
+        """Compliant / (Compliant + NonCompliant + Exempt); None when nothing is decided."""
+        return 100.0 * self.compliant / self.evaluated if self.evaluated else None
+
+
+@dataclass(frozen=True)
+class ControlPosture(Posture):
+    """``name`` is the control id."""
+
+    title: str = ""
+    severity: str = UNKNOWN_SEVERITY
+
+    @property
+    def control_id(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Totals(Posture):
+    deleted_resources: int = 0  # stored but deleted: left out of every other figure
+    subscriptions: int = 0
+
+    @property
+    def pairs(self) -> int:
+        """Every (resource, control) pair of the live resources, decided or not."""
+        return self.evaluated + self.not_evaluated
+
+
+@dataclass(frozen=True)
+class OpenFinding:
+    """One NonCompliant (resource, control) pair at report time."""
+
+    resource_id: str
+    resource_type: str
+    subscription: str
+    resource_group: str | None
+    control_id: str
+    title: str
+    severity: str
+    owner: str | None
+    team: str | None
+    since: datetime | None  # when it became non-compliant
+    due: datetime | None  # when it must be fixed (SLA)
+    age_days: int | None  # whole days open at report time
+    overdue_days: int | None  # whole days past due; None when not past due
+
+    @property
+    def resource_name(self) -> str:
+        return self.resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    at: datetime
+    compliance_percent: float
+    open: int
+    exempt: int
+
+
+@dataclass(frozen=True)
+class Report:
+    generated_at: datetime
+    totals: Totals
+    by_severity: Mapping[str, Posture]  # Critical, High, Medium, Low (always), then any other severity
+    by_control: Mapping[str, ControlPosture]  # controls with open findings first, by severity
+    by_subscription: Mapping[str, Posture]  # most open findings first
+    by_team: Mapping[str, Posture]  # state.team or "(no team)"; most open findings first
+    by_owner: Mapping[str, Posture]  # state.owner or "(no owner)"; most open findings first
+    oldest_open: tuple[OpenFinding, ...]  # the OLDEST_LIMIT longest-open findings, oldest first
+    overdue: tuple[OpenFinding, ...]  # every open finding past due, most overdue first
+    history: tuple[HistoryPoint, ...] = ()  # compliance over time, oldest first
+    controls_in_catalog: int = 0
+
+    @property
+    def exempt(self) -> int:
+        return self.totals.exempt
+
+
+# ---------------------------------------------------------------------------- building
+
+
+class _Group:
+    def __init__(self) -> None:
+        self.resources: set[str] = set()
+        self.counts = {"compliant": 0, "open": 0, "exempt": 0, "not_evaluated": 0, "overdue": 0}
+
+    def add(self, resource_key: str, status: Status | None, overdue: bool) -> None:
+        self.resources.add(resource_key)
+        key = {Status.COMPLIANT: "compliant", Status.NONCOMPLIANT: "open", Status.EXEMPT: "exempt"}.get(
+            status, "not_evaluated")
+        self.counts[key] += 1
+        self.counts["overdue"] += overdue
+
+    def posture(self, name: str, cls=Posture, **extra) -> Posture:
+        return cls(name, len(self.resources), **self.counts, **extra)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def _where(resource_id: str) -> tuple[str, str | None]:
+    try:
+        rid = parse_resource_id(resource_id)
+    except InvalidResourceId:
+        return NO_SUBSCRIPTION, None
+    return rid.subscription_id.lower(), rid.resource_group
+
+
+def _by_open(groups: dict[str, _Group]) -> dict[str, Posture]:
+    postures = [g.posture(name) for name, g in groups.items()]
+    return {p.name: p for p in sorted(postures, key=lambda p: (-p.open, -p.overdue, p.name.lower()))}
+
+
+_FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def build_report(states: Iterable[ResourceState], catalog: Catalog, now: datetime,
+                 history: Sequence[PostureSummary] = (), *, oldest_limit: int = OLDEST_LIMIT) -> Report:
+    """The posture of ``states`` at ``now``; ``history`` (posture snapshots) gives compliance over time."""
+    now = _utc(now)
+    controls = catalog.by_id()
+    total = _Group()
+    severity: dict[str, _Group] = {s: _Group() for s in SEVERITIES}
+    by_control: dict[str, _Group] = {}
+    subscription: dict[str, _Group] = {}
+    team: dict[str, _Group] = {}
+    owner: dict[str, _Group] = {}
+    findings: list[OpenFinding] = []
+    deleted = 0
+    for state in states:
+        if state.deleted:
+            deleted += 1
+            continue
+        key = state.resource_id.lower()
+        total.resources.add(key)
+        sub, rg = _where(state.resource_id)
+        groups = (subscription.setdefault(sub, _Group()), team.setdefault(state.team or NO_TEAM, _Group()),
+                  owner.setdefault(state.owner or NO_OWNER, _Group()))
+        for cid, cs in state.controls.items():
+            control = controls.get(cid)
+            sev = control.severity if control else UNKNOWN_SEVERITY
+            due = _utc(cs.due)
+            is_open = cs.status == Status.NONCOMPLIANT
+            overdue = is_open and due is not None and due < now
+            for group in (total, severity.setdefault(sev, _Group()), by_control.setdefault(cid, _Group()), *groups):
+                group.add(key, cs.status, overdue)
+            if is_open:
+                since = _utc(cs.since)
+                findings.append(OpenFinding(
+                    resource_id=state.resource_id, resource_type=state.resource_type, subscription=sub,
+                    resource_group=rg, control_id=cid, title=control.title if control else cid, severity=sev,
+                    owner=state.owner, team=state.team, since=since, due=due,
+                    age_days=(now - since).days if since else None,
+                    overdue_days=(now - due).days if overdue else None))
+
+    control_postures = []
+    for cid, group in by_control.items():
+        control = controls.get(cid)
+        control_postures.append(group.posture(cid, ControlPosture, title=control.title if control else cid,
+                                              severity=control.severity if control else UNKNOWN_SEVERITY))
+    control_postures.sort(key=lambda c: (c.open == 0, _rank(c.severity), -c.open, c.name))
+
+    severity_postures = {s: severity[s].posture(s) for s in sorted(severity, key=lambda s: (_rank(s), s))}
+    oldest = sorted(findings, key=lambda f: (f.since or _FAR_FUTURE, _rank(f.severity), f.resource_id.lower(),
+                                             f.control_id))[:oldest_limit]
+    overdue = sorted((f for f in findings if f.overdue_days is not None),
+                     key=lambda f: (f.due, _rank(f.severity), f.resource_id.lower(), f.control_id))
+    points = []
+    for summary in sorted(history, key=lambda p: _utc(p.at)):
+        percent = summary.compliance_percent
+        if percent is not None:
+            points.append(HistoryPoint(_utc(summary.at), percent, summary.counts.get(Status.NONCOMPLIANT.value, 0),
+                                       summary.counts.get(Status.EXEMPT.value, 0)))
+    totals = total.posture("all", Totals, deleted_resources=deleted, subscriptions=len(subscription))
+    return Report(
+        generated_at=now, totals=totals, by_severity=severity_postures,
+        by_control={c.name: c for c in control_postures}, by_subscription=_by_open(subscription),
+        by_team=_by_open(team), by_owner=_by_open(owner), oldest_open=tuple(oldest), overdue=tuple(overdue),
+        history=tuple(points), controls_in_catalog=len(catalog.controls),
+    )
