@@ -22,6 +22,9 @@ it, and says the verdict it expects::
         resource: keyvault-hardened
         related: {Microsoft.Insights/diagnosticSettings: []}  # becomes resource["$related"]
         expect: NonCompliant
+
+``expect`` is Compliant, NonCompliant, NotEvaluated, or NotApplicable (the control gives no result
+for the resource: its mode or Azure's applicability rules leave it out).
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 CASES_DIR = HERE / "control_cases"
 RESOURCES_DIR = HERE / "fixtures" / "resources"
-VERDICTS = ("Compliant", "NonCompliant", "NotEvaluated")
+VERDICTS = ("Compliant", "NonCompliant", "NotEvaluated", "NotApplicable")  # NotApplicable: no result at all
 
 
 @dataclass(frozen=True)

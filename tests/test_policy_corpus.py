@@ -11,6 +11,8 @@ catalog loader) and ``Catalog.evaluate``.
 
 * ``NonCompliant`` - the ``if`` matches (an ``audit`` effect fires);
 * ``Compliant`` - it does not;
+* ``NotApplicable`` - Azure's applicability rules leave the resource out (no compliance state at
+  all): a rule of only ``type`` conditions that are false for it (concepts/policy-applicability);
 * ``Error`` - the docs say evaluation fails; the monitor reports NotEvaluated with the reason;
 * ``Refused`` - the docs say Azure refuses the definition; the import or load fails naming it.
 
@@ -34,7 +36,7 @@ from shared.policy import FieldResolver
 from shared.policy.importing import PolicyImportError, control_from_definition
 
 CORPUS = Path(__file__).with_name("policy_corpus")
-OUTCOMES = {"Compliant", "NonCompliant", "Error", "Refused"}
+OUTCOMES = {"Compliant", "NonCompliant", "NotApplicable", "Error", "Refused"}
 DOC_URL = re.compile(r"^https://learn\.microsoft\.com/azure/[a-z0-9/-]+(#[a-z0-9-]+)?$")
 # Microsoft's placeholder alias namespace in the docs' own examples (author-policies-for-arrays).
 DOC_ALIAS_PREFIX = "microsoft.test/"
@@ -85,7 +87,9 @@ def outcome(name: str, case: dict) -> tuple[str, str]:
     except (PolicyImportError, ControlLoadError) as exc:
         return "Refused", str(exc)
     results = Catalog([control]).evaluate(_resource(name, case))
-    assert len(results) == 1, f"{source}: the control did not apply to the resource"
+    if not results:
+        return "NotApplicable", "no result: the control does not apply to the resource"
+    assert len(results) == 1, f"{source}: one control, {len(results)} results"
     result = results[0]
     if result.status is Status.NOT_EVALUATED:
         return "Error", result.reason or ""

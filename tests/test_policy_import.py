@@ -80,21 +80,67 @@ def test_modify_definition_is_audited_as_its_condition_with_the_operations_as_re
     assert verdicts(catalog, resource) == {"inherit-the-environment-tag-from-the-resource-group": "NonCompliant"}
 
 
-def test_modify_add_or_replace_is_compliant_when_the_operation_would_change_nothing(tmp_path):
-    definition = {"name": "tls-modify", "properties": {"displayName": "Storage minimum TLS set by modify",
-                  "mode": "Indexed", "policyRule": {
-                      "if": {"field": "type", "equals": "Microsoft.Storage/storageAccounts"},
-                      "then": {"effect": "modify", "details": {"roleDefinitionIds": [], "operations": [
-                          {"operation": "addOrReplace", "field": "Microsoft.Storage/storageAccounts/minimumTlsVersion",
-                           "value": "TLS1_2"}]}}}}}
+def _tls_modify(condition: dict, operations: list) -> dict:
+    return {"name": "tls-modify", "properties": {"displayName": "Storage minimum TLS set by modify", "mode": "Indexed",
+            "policyRule": {"if": condition, "then": {"effect": "modify", "details": {
+                "roleDefinitionIds": [], "operations": operations}}}}}
+
+
+TLS_OPERATION = {"operation": "addOrReplace", "field": "Microsoft.Storage/storageAccounts/minimumTlsVersion",
+                 "value": "TLS1_2"}
+
+
+def test_modify_marks_an_existing_resource_non_compliant_when_its_if_matches(tmp_path):
+    """Docs, "Azure Policy definitions modify effect", skipped modifications, existing resources: an
+    evaluation cycle changes nothing and marks any resource that meets the if condition as non-compliant,
+    even where the operation would leave it as it is."""
     (tmp_path / "out").mkdir()
-    control = control_from_definition(definition, where="tls.json")
+    only_type = control_from_definition(_tls_modify({"field": "type", "equals": "Microsoft.Storage/storageAccounts"},
+                                                    [TLS_OPERATION]), where="tls.json")
+    assert only_type["effect"] == "Modify" and only_type["resourceTypes"] == ["Microsoft.Storage/storageAccounts"]
+    (tmp_path / "out" / "c.yaml").write_text(yaml.safe_dump(only_type))
+    catalog = load_catalog([tmp_path / "out"])
+    resource = load_fixture("storage-hardened")
+    assert resource["properties"]["minimumTlsVersion"] == "TLS1_2"
+    assert verdicts(catalog, resource)[only_type["id"]] == "NonCompliant"  # its if matches: non-compliant
+
+
+def test_modify_whose_if_tests_the_property_is_compliant_once_it_is_set(tmp_path):
+    (tmp_path / "out").mkdir()
+    control = control_from_definition(_tls_modify({"allOf": [
+        {"field": "type", "equals": "Microsoft.Storage/storageAccounts"},
+        {"field": "Microsoft.Storage/storageAccounts/minimumTlsVersion", "notEquals": "TLS1_2"}]}, [TLS_OPERATION]),
+        where="tls.json")
     (tmp_path / "out" / "c.yaml").write_text(yaml.safe_dump(control))
     catalog = load_catalog([tmp_path / "out"])
     resource = load_fixture("storage-hardened")
-    assert verdicts(catalog, resource)[control["id"]] == "Compliant"  # already TLS1_2: modify would change nothing
+    assert verdicts(catalog, resource)[control["id"]] == "Compliant"
     resource["properties"]["minimumTlsVersion"] = "TLS1_0"
     assert verdicts(catalog, resource)[control["id"]] == "NonCompliant"
+
+
+def test_modify_of_identity_type_applies_only_to_virtual_machines_and_scale_sets(tmp_path):
+    """Docs, modify effect, operations: identity.type can be modified only for virtual machines and
+    Virtual Machine Scale Sets; any other resource is not applicable (no row), whatever its identity."""
+    definition = {"name": "identity-modify", "properties": {"displayName": "Add a system-assigned identity",
+                  "mode": "Indexed", "policyRule": {
+                      "if": {"field": "identity.type", "notContains": "SystemAssigned"},
+                      "then": {"effect": "modify", "details": {"roleDefinitionIds": [], "operations": [
+                          {"operation": "addOrReplace", "field": "identity.type", "value": "SystemAssigned"}]}}}}}
+    (tmp_path / "out").mkdir()
+    control = control_from_definition(definition, where="identity.json")
+    assert sorted(control["resourceTypes"]) == ["Microsoft.Compute/virtualMachineScaleSets",
+                                                "Microsoft.Compute/virtualMachines"]
+    (tmp_path / "out" / "c.yaml").write_text(yaml.safe_dump(control))
+    catalog = load_catalog([tmp_path / "out"])
+    storage = load_fixture("storage-hardened")
+    storage.pop("identity", None)
+    assert control["id"] not in verdicts(catalog, storage)
+    vm = load_fixture("vm-hardened")
+    vm["identity"] = {"type": "UserAssigned"}
+    assert verdicts(catalog, vm)[control["id"]] == "NonCompliant"
+    vm["identity"] = {"type": "SystemAssigned, UserAssigned"}
+    assert verdicts(catalog, vm)[control["id"]] == "Compliant"
 
 
 def test_unknown_alias_is_refused_naming_control_and_alias(tmp_path, capsys):

@@ -19,6 +19,7 @@ class Catalog:
 
     def __post_init__(self) -> None:
         self._by_type: dict[str, list[Control]] = {}
+        self._checked_types: dict[str, bool] = {}  # type -> whether a control of it decides per resource
         self._any: list[Control] = [c for c in self.controls if "*" in c.resource_types]
         self._any_group = any(c.uses_group for c in self.controls)
         self._any_subscription = any(c.uses_subscription for c in self.controls)
@@ -36,6 +37,7 @@ class Catalog:
         key = resource_type.lower()
         if key not in self._by_type:
             self._by_type[key] = [c for c in self.controls if key in c.resource_types]
+            self._checked_types[key] = any(c.checks_each_resource for c in self._by_type[key])
         return self._by_type[key]
 
     def uses_resource_group(self, resource: Mapping[str, Any]) -> bool:
@@ -62,8 +64,10 @@ class Catalog:
     def applicable(self, resource: Mapping[str, Any]) -> list[Control]:
         """The controls that apply to ``resource``, in evaluation order."""
         rtype = str(resource.get("type", ""))
-        return self._for_type(rtype) + [c for c in self._any if c.applies_to(resource)
-                                        and rtype.lower() not in c.resource_types]
+        typed = self._for_type(rtype)
+        if self._checked_types.get(rtype.lower(), True):
+            typed = [c for c in typed if not c.checks_each_resource or c.admits(resource)]
+        return typed + [c for c in self._any if c.applies_to(resource) and rtype.lower() not in c.resource_types]
 
     def evaluate(self, resource: Mapping[str, Any], related: RelatedSource | None = None,
                  only: Callable[[Control], bool] | None = None) -> list[ControlResult]:
@@ -76,15 +80,19 @@ class Catalog:
         cache: dict[str, list] = {}
         index: dict = {}  # case-insensitive name lookups, shared by the rules (none changes the resource)
         redacted: dict = {}  # the redacted copy of each resource object that evidence quotes, made once
-        return [self._evaluate_one(control, resource, fetch, cache, index, redacted)
-                for control in self.applicable(resource) if only is None or only(control)]
+        results = [self._evaluate_one(control, resource, fetch, cache, index, redacted)
+                   for control in self.applicable(resource) if only is None or only(control)]
+        return [r for r in results if r is not None]
 
     @staticmethod
     def _evaluate_one(control: Control, resource: Mapping[str, Any], fetch: RelatedSource,
                       cache: dict[str, list], index: dict | None = None,
-                      redacted: dict | None = None) -> ControlResult:
+                      redacted: dict | None = None) -> ControlResult | None:
+        """The control's result, or None where an IfNotExists rule does not match (not applicable)."""
         try:  # the common case first: a compliant verdict from the fast path, nothing else built
             if not control.rule.matches(resource, index):
+                if control.if_not_exists:
+                    return None
                 return ControlResult(control.id, control.title, control.severity, Status.COMPLIANT)
         except EvaluationError:
             pass  # described below, with its reason
@@ -98,7 +106,7 @@ class Catalog:
         except EvaluationError as exc:
             return verdict(Status.NOT_EVALUATED, reason=f"rule failed on this resource: {exc}")
         if not matched:
-            return verdict(Status.COMPLIANT)
+            return None if control.if_not_exists else verdict(Status.COMPLIANT)
         evidence = [e for e in evidence if e.get("result") is not None]
         if control.related is None:
             return verdict(Status.NONCOMPLIANT, evidence)

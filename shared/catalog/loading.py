@@ -12,7 +12,8 @@ import yaml
 
 from ..domain.payloads import RuleReads, rule_reads
 from ..domain.policy_states import POLICY_STATES_TYPE
-from ..policy import FieldResolver, RuleError, compile_rule, compile_value, is_expression, parse_path, unescape_literal
+from ..policy import (IF_NOT_EXISTS_EFFECTS, FieldResolver, RuleError, applicability_condition, compile_rule,
+                      compile_value, is_expression, parse_path, unescape_literal)
 from .evaluation import Catalog
 from .model import Control, RelatedCheck, RelatedSpec
 
@@ -20,6 +21,7 @@ from .model import Control, RelatedCheck, RelatedSpec
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "controls"
 ALIASES_DIR = BUILTIN_DIR / "aliases"
 SEVERITIES = ("Critical", "High", "Medium", "Low")
+EFFECTS = ("Audit", "Deny", "AuditIfNotExists", "DeployIfNotExists", "Modify", "Append")
 
 CONTROL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -35,6 +37,8 @@ CONTROL_SCHEMA: dict[str, Any] = {
             "items": {"type": "string", "pattern": r"^(\*|[A-Za-z0-9.]+/[A-Za-z0-9/]+)$"},
         },
         "mode": {"enum": ["All", "Indexed"]},
+        # the Azure Policy effect a control was imported from: applicability then follows Azure's rules
+        "effect": {"enum": list(EFFECTS)},
         "frameworks": {
             "type": "object", "additionalProperties": False,
             "properties": {
@@ -182,6 +186,14 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
         rule = compile_rule(doc["rule"], params, resolver)
     except RuleError as exc:
         raise ControlLoadError(f"{where}: field 'rule': {exc}") from None
+    effect = doc["effect"].lower() if "effect" in doc else None
+    applicability = None
+    condition = applicability_condition(doc["rule"], effect) if effect and effect not in IF_NOT_EXISTS_EFFECTS else None
+    if condition is not None:
+        try:
+            applicability = compile_rule(condition, params, resolver)
+        except RuleError as exc:
+            raise ControlLoadError(f"{where}: field 'rule' (its applicability): {exc}") from None
     related = None
     if "related" in doc:
         spec_doc = doc["related"]
@@ -238,6 +250,7 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
         parameters=params, source=source, related=related, reads=reads,
         uses_group="resourcegroup()" in json.dumps([doc["rule"], doc.get("related")]).lower(),
         uses_subscription="subscription()" in json.dumps([doc["rule"], doc.get("related")]).lower(),
+        effect=effect, applicability=applicability,
     )
 
 

@@ -8,7 +8,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..domain.payloads import RuleReads
 from ..domain.policy_states import POLICY_STATES_TYPE
-from ..policy import MISSING, CompiledRule, EvaluationError, locate
+from ..policy import IF_NOT_EXISTS_EFFECTS, MISSING, CompiledRule, EvaluationError, locate
+
+
+CONTAINER_TYPES = frozenset({  # subscriptions and resource groups (a group's type is spelt both ways)
+    "microsoft.resources/subscriptions", "microsoft.resources/subscriptions/resourcegroups",
+    "microsoft.resources/resourcegroups"})
 
 
 class RelatedUnavailable(RuntimeError):
@@ -168,12 +173,45 @@ class Control:
     reads: RuleReads = RuleReads()  # what the rule (and related.idsFrom) reads from the resource itself
     uses_group: bool = False  # calls resourceGroup(): the service supplies the group's tags and location
     uses_subscription: bool = False  # calls subscription(): the service supplies the subscription's tags
+    # The Azure Policy effect of an imported definition (lower case). With one, applicability is Azure's
+    # (shared.policy.applicability): ``applicability`` decides beyond the type index, an IfNotExists
+    # rule that does not match means not applicable, and Microsoft.Resources types other than resource
+    # groups and subscriptions are not evaluated. None: a hand-written control (its resourceTypes decide).
+    effect: str | None = None
+    applicability: CompiledRule | None = None
+
+    @property
+    def if_not_exists(self) -> bool:
+        """The whole rule decides applicability (auditIfNotExists, deployIfNotExists)."""
+        return self.effect in IF_NOT_EXISTS_EFFECTS
+
+    @property
+    def checks_each_resource(self) -> bool:
+        """Whether ``admits`` can refuse a resource of a type the control names."""
+        return self.mode == "Indexed" or self.effect is not None
 
     def applies_to(self, resource: Mapping[str, Any]) -> bool:
         rtype = str(resource.get("type", "")).lower()
-        if rtype in self.resource_types:
+        if rtype not in self.resource_types and "*" not in self.resource_types:
+            return False
+        return not self.checks_each_resource or self.admits(resource)
+
+    def admits(self, resource: Mapping[str, Any]) -> bool:
+        """Whether the control applies to ``resource`` beyond its type (mode, applicability)."""
+        rtype = str(resource.get("type", "")).lower()
+        # "Indexed: only evaluate resource types that support tags and location" (definition structure
+        # basics, mode); resource groups and subscriptions need mode All.
+        if self.mode == "Indexed" and (not resource.get("location") or rtype in CONTAINER_TYPES):
+            return False
+        if self.effect is None:
             return True
-        if "*" in self.resource_types:
-            # Indexed mode: only resources that carry a location (and so tags), as in Azure Policy.
-            return self.mode != "Indexed" or bool(resource.get("location"))
-        return False
+        # "Azure Policy doesn't evaluate resources under the Microsoft.Resources resource provider (except
+        # subscriptions and resource groups)" (policy applicability).
+        if rtype.startswith("microsoft.resources/") and rtype not in CONTAINER_TYPES:
+            return False
+        if self.applicability is None:
+            return True
+        try:
+            return self.applicability.matches(resource)
+        except EvaluationError:
+            return True  # the rule itself then says NotEvaluated, with its reason

@@ -38,6 +38,8 @@ class ControlState:
     overdue_notified: bool = False  # an Overdue record was emitted for the current open finding
 
 
+NOT_APPLICABLE = "no longer applicable to this resource"  # the note of a control that stopped applying
+
 # Default time to fix an open finding, by severity (configurable: SLA_DAYS).
 DEFAULT_SLA = {"Critical": timedelta(days=1), "High": timedelta(days=7), "Medium": timedelta(days=30),
                "Low": timedelta(days=90)}
@@ -151,6 +153,19 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
         if kind is not None:
             transitions.append(ControlTransition(result.control_id, result.title, result.severity, kind,
                                                  result.status, cs.status, version, evidence, due or cs.due))
+    # A control of the catalog that gave no result no longer applies to the resource (its mode, or Azure's
+    # applicability rules: a changed kind, say). As in Azure Policy it then has no compliance state, and
+    # an open finding on it is closed. (A control no longer in the catalog keeps its last state.)
+    decided = {r.control_id for r in evaluation.results}
+    for cid, cs in sorted(prior.items()):
+        if cid in decided or cid not in titles or cs.status is None:
+            continue
+        if cs.status in (Status.NONCOMPLIANT, Status.EXEMPT):
+            title, severity = titles[cid]
+            transitions.append(ControlTransition(cid, title, severity, Transition.RESOLVED, Status.COMPLIANT,
+                                                 cs.status, cs.version + 1, (), cs.due))
+        controls[cid] = replace(cs, status=None, version=cs.version + 1, since=evaluation.event_time, evidence=(),
+                                note=NOT_APPLICABLE, due=None, overdue_notified=False)
     state = ResourceState(
         resource_id=evaluation.resource_id, resource_type=evaluation.resource_type, deleted=False,
         location=evaluation.location, tags=dict(evaluation.tags), last_event_id=evaluation.event_id,

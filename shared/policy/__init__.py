@@ -40,18 +40,20 @@ The modules follow the language, each importing only those above it:
 * ``operators``: condition operators, and their fast form with a constant operand;
 * ``evidence``: what a verdict is explained with;
 * ``codegen``: the fast path's generated Python;
-* ``conditions``: conditions and counts, ``compile_rule``, ``CompiledRule``.
+* ``conditions``: conditions and counts, ``compile_rule``, ``CompiledRule``;
+* ``applicability``: which resources a rule applies to, as Azure decides it (a rewrite of the rule).
 
 What the rest of the project uses is named below; nothing else is imported from outside the
 package. Two public submodules are imported by name because they are heavy and only some callers
 need them: ``shared.policy.aliases`` (the alias snapshot) and ``shared.policy.importing`` (Azure
 Policy definitions and initiatives into controls). This module imports neither.
 """
+from .applicability import IF_NOT_EXISTS_EFFECTS, applicability_condition, possible_types
 from .conditions import CompiledRule, compile_rule
 from .expressions import compile_value, is_expression, unescape_literal
 from .paths import (CURRENT_API_VERSION, MISSING, WILDCARD, EvaluationError, FieldResolver, Frame, KeyIndex, RuleError,
                     format_path, locate, parse_path)
 
-__all__ = ["CURRENT_API_VERSION", "MISSING", "WILDCARD", "CompiledRule", "EvaluationError", "FieldResolver", "Frame",
-           "KeyIndex", "RuleError", "compile_rule", "compile_value", "format_path", "is_expression", "locate",
-           "parse_path", "unescape_literal"]
+__all__ = ["CURRENT_API_VERSION", "IF_NOT_EXISTS_EFFECTS", "MISSING", "WILDCARD", "CompiledRule", "EvaluationError",
+           "FieldResolver", "Frame", "KeyIndex", "RuleError", "applicability_condition", "compile_rule", "compile_value",
+           "format_path", "is_expression", "locate", "parse_path", "possible_types", "unescape_literal"]

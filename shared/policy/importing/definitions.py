@@ -7,11 +7,11 @@ from typing import Any, Mapping
 
 from ...domain.policy_states import DEFINITION_ID, POLICY_STATES_TYPE
 from ...catalog import ControlLoadError, control_from_document, related_scope
-from .. import FieldResolver, is_expression
+from .. import FieldResolver, applicability_condition, is_expression, possible_types
 from .documents import _properties, definition_name
-from .model import (AUDITABLE_EFFECTS, DATA_PLANE_MODES, DEFINITION_PREFIX, DELEGATED, EXISTENCE_EFFECTS, IMPORTED,
-                    Outcome, PARAMETER_TYPES, PolicyImportError, REFUSED, REFUSED_EFFECTS, TEMPLATE, _PARAMETER_REF,
-                    _lower_get, slug)
+from .model import (AUDITABLE_EFFECTS, DATA_PLANE_MODES, DEFINITION_PREFIX, DELEGATED, EFFECT_NAMES,
+                    EXISTENCE_EFFECTS, IDENTITY_TYPE_MODIFIABLE, IMPORTED, PARAMETER_TYPES, REFUSED, REFUSED_EFFECTS,
+                    TEMPLATE, _PARAMETER_REF, Outcome, PolicyImportError, _lower_get, slug)
 from .parameters import sample_value
 
 
@@ -74,26 +74,26 @@ def _effect(then: Mapping[str, Any], declared: Mapping[str, Any], values: Mappin
     return effect, param, None
 
 
-def _modify_condition(rule: Any, operations: Any) -> Any:
-    """``if`` and "some operation would change the resource" (add: field absent; addOrReplace: other value;
-    remove: field present); an operation's ``condition`` expression gates it."""
-    checks = []
+def _modify_rule(rule: Any, operations: Any) -> Any:
+    """A modify definition's ``if``, as Azure judges an existing resource: "it marks any resource that
+    meets the if condition as non-compliant" (modify effect, skipped modifications: existing resources).
+    Only virtual machines and scale sets can have ``identity.type`` modified (modify effect,
+    operations), so an operation on it limits the rule, and applicability, to those types."""
     for op in operations if isinstance(operations, list) else []:
         if not isinstance(op, Mapping) or not isinstance(op.get("field"), str):
             raise PolicyImportError(f"modify operation {op!r} has no field")
-        kind = str(op.get("operation", "")).lower()
-        if kind == "add":
-            check: dict = {"field": op["field"], "exists": False}
-        elif kind == "addorreplace":
-            check = {"field": op["field"], "notEquals": op.get("value")}
-        elif kind == "remove":
-            check = {"field": op["field"], "exists": True}
-        else:
+        if str(op.get("operation", "")).lower() not in ("add", "addorreplace", "remove"):
             raise PolicyImportError(f"modify operation {op.get('operation')!r} is not add, addOrReplace or remove")
-        if isinstance(op.get("condition"), str) and is_expression(op["condition"]):
-            check = {"allOf": [{"value": op["condition"], "equals": True}, check]}
-        checks.append(check)
-    return {"allOf": [rule, {"anyOf": checks}]} if checks else rule
+    if any(str(op["field"]).lower() == "identity.type" for op in operations or []):
+        return {"allOf": [rule, {"field": "type", "in": list(IDENTITY_TYPE_MODIFIABLE)}]}
+    return rule
+
+
+def _declared_spelling(lowered: str, rule: Any, values: Mapping[str, Any]) -> str:
+    """A type as the rule (or a parameter value) spells it: possible_types folds case."""
+    text = json.dumps([rule, values], default=str)
+    at = text.lower().find(f'"{lowered}"')
+    return text[at + 1:at + 1 + len(lowered)] if at >= 0 else lowered
 
 
 def _show(value: Any, params: Mapping[str, Any]) -> str:
@@ -234,20 +234,22 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
     if effect_param and keep_effect:
         parameters[effect_param]["defaultValue"] = effect
 
-    types = _resource_types(rule, effective)
+    if effect == "modify":
+        details = then.get("details") if isinstance(then.get("details"), Mapping) else {}
+        rule = _modify_rule(rule, details.get("operations"))
+    found = possible_types(applicability_condition(rule, effect), effective)
+    types = sorted(found) if found else []
+    types = [_declared_spelling(t, rule, effective) for t in types]
     control = _head(props, name, types or ["*"], severity, prefix, frameworks, control_id)
-    if not types:
+    if not types or mode.lower() == "indexed":
         control["mode"] = "Indexed" if mode.lower() == "indexed" else "All"
+    control["effect"] = EFFECT_NAMES[effect]
     if _definition_id(definition):
         control["policyDefinitionId"] = _definition_id(definition)
     control["remediation"] = {"text": _remediation(effect, then, effective, name)}
     if parameters:
         control["parameters"] = parameters
-    if effect == "modify":
-        details = then.get("details") if isinstance(then.get("details"), Mapping) else {}
-        control["rule"] = _modify_condition(rule, details.get("operations"))
-    else:
-        control["rule"] = rule
+    control["rule"] = rule
     if effect in EXISTENCE_EFFECTS:
         control["related"] = _related(effect, then, types)
     samples = {p: sample_value(declared[p]) for p in missing}

@@ -11,6 +11,10 @@ AUDIT_EFFECTS = {"audit", "deny"}
 EXISTENCE_EFFECTS = {"auditifnotexists", "deployifnotexists"}
 CONDITION_EFFECTS = {"modify", "append"}
 AUDITABLE_EFFECTS = AUDIT_EFFECTS | EXISTENCE_EFFECTS | CONDITION_EFFECTS
+EFFECT_NAMES = {"audit": "Audit", "deny": "Deny", "auditifnotexists": "AuditIfNotExists",
+                "deployifnotexists": "DeployIfNotExists", "modify": "Modify", "append": "Append"}
+# The only types whose identity.type a modify operation may set (Azure Policy docs, modify effect, operations).
+IDENTITY_TYPE_MODIFIABLE = ("Microsoft.Compute/virtualMachines", "Microsoft.Compute/virtualMachineScaleSets")
 REFUSED_EFFECTS = {
     "denyaction": "effect denyAction blocks delete requests at the API; it leaves no resource state to monitor",
     "manual": "effect manual: compliance is attested by people, not computed from the resource",
