@@ -27,11 +27,13 @@ members' (``[parameters('x')]``) as Azure does.
 
 The modules: ``model`` (outcomes, effects, data-plane modes, errors), ``parameters`` (assignment-style
 values), ``documents`` (what a file holds; the definition library), ``definitions`` (one definition),
-``initiatives`` (a policy set's members), ``batch`` (many documents, unique ids). What the rest of
+``initiatives`` (a policy set's members), ``batch`` (many documents, unique ids), ``assigned``
+(assignments: one control per assignment and member, results with Azure Policy's ids). What the rest of
 the code uses is named below; nothing else is imported from outside.
 """
 from __future__ import annotations
 
+from .assigned import AssignedCatalog, AssignedControl, PolicyLibrary, assigned_catalog, evaluate_assigned
 from .batch import import_documents
 from .definitions import control_from_definition, convert_definition
 from .documents import DefinitionLibrary, definition_name, documents_in, is_policy_set
@@ -42,6 +44,7 @@ from .model import (AUDITABLE_EFFECTS, AUDIT_EFFECTS, CONDITION_EFFECTS, DATA_PL
 from .parameters import parameter_values, parse_assignment, sample_value
 
 __all__ = [
+    "AssignedCatalog", "AssignedControl", "PolicyLibrary", "assigned_catalog", "evaluate_assigned",
     "AUDITABLE_EFFECTS", "AUDIT_EFFECTS", "CONDITION_EFFECTS", "DATA_PLANE_MODES", "DEFINITION_PREFIX", "DELEGATED",
     "DefinitionLibrary", "EXISTENCE_EFFECTS", "IMPORTED", "Outcome", "PARAMETER_TYPES", "PolicyImportError",
     "REFUSED", "REFUSED_EFFECTS", "TEMPLATE", "UnusableInput", "control_from_definition", "convert_definition",

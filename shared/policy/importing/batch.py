@@ -6,9 +6,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .. import FieldResolver
 from .definitions import convert_definition
-from .documents import DefinitionLibrary, documents_in, is_policy_set
+from .documents import DefinitionLibrary, is_policy_set, policy_documents
 from .initiatives import convert_set
-from .model import Outcome, UnusableInput
+from .model import Outcome
 
 
 def import_documents(docs: Iterable[tuple[str, Any]], *, resolver: FieldResolver,
@@ -18,17 +18,9 @@ def import_documents(docs: Iterable[tuple[str, Any]], *, resolver: FieldResolver
     """Outcomes for every definition (and initiative member) in ``docs`` ((origin, decoded JSON) pairs),
     and the inputs that could not be used at all. Control ids are unique across the run."""
     library = library if library is not None else DefinitionLibrary()
-    items: list[tuple[str, Mapping[str, Any]]] = []
-    unusable: list[str] = []
-    for origin, doc in docs:
-        try:
-            found = documents_in(doc, origin)
-        except UnusableInput as exc:
-            unusable.append(str(exc))
-            continue
-        for label, item in found:
-            library.add(label, item)
-            items.append((label, item))
+    items, unusable = policy_documents(docs)
+    for label, item in items:
+        library.add(label, item)
     outcomes: list[Outcome] = []
     for label, item in items:
         if is_policy_set(item):

@@ -9,7 +9,7 @@ from ...domain.policy_states import DEFINITION_ID, POLICY_STATES_TYPE
 from ...catalog import ControlLoadError, control_from_document, related_scope
 from .. import FieldResolver, applicability_condition, is_expression, possible_types
 from .documents import _properties, definition_name
-from .model import (AUDITABLE_EFFECTS, DATA_PLANE_MODES, DEFINITION_PREFIX, DELEGATED, EFFECT_NAMES,
+from .model import (AUDITABLE_EFFECTS, DATA_PLANE_MODES, DEFINITION_PREFIX, DELEGATED, DISABLED_REASON, EFFECT_NAMES,
                     EXISTENCE_EFFECTS, IDENTITY_TYPE_MODIFIABLE, IMPORTED, PARAMETER_TYPES, REFUSED, REFUSED_EFFECTS,
                     TEMPLATE, _PARAMETER_REF, Outcome, PolicyImportError, _lower_get, slug)
 from .parameters import sample_value
@@ -40,8 +40,8 @@ def _resource_types(condition: Any, params: Mapping[str, Any]) -> list[str]:
 
 
 def _effect(then: Mapping[str, Any], declared: Mapping[str, Any], values: Mapping[str, Any],
-            enable_disabled: bool) -> tuple[str | None, str | None, str | None]:
-    """(effect, effect parameter name, why not importable)."""
+            enable_disabled: bool, forced: str | None = None) -> tuple[str | None, str | None, str | None]:
+    """(effect, effect parameter name, why not importable). ``forced``: the effect an override sets."""
     raw = then.get("effect")
     ref = _PARAMETER_REF.fullmatch(raw) if isinstance(raw, str) else None
     param = None
@@ -56,12 +56,14 @@ def _effect(then: Mapping[str, Any], declared: Mapping[str, Any], values: Mappin
         if given is None:
             given = next((a for a in allowed if a.lower() in AUDITABLE_EFFECTS), None) or "audit"
         raw = given
+    if forced:
+        raw = forced
     if not isinstance(raw, str) or not raw:
         return None, param, "policyRule.then.effect is missing"
     effect = raw.lower()
     if effect == "disabled":
         if not enable_disabled:
-            return None, param, ("its effect is Disabled (as the assignment would leave it); give an effect "
+            return None, param, (f"{DISABLED_REASON} (as the assignment would leave it); give an effect "
                                  "(-p NAME=Audit) or --enable-disabled to import it with the first auditable one")
         choice = next((a for a in allowed if a.lower() in AUDITABLE_EFFECTS), None)
         if choice is None:
@@ -150,8 +152,9 @@ def _related(effect: str, then: Mapping[str, Any], types: list[str]) -> dict[str
 def convert_definition(definition: Mapping[str, Any], *, resolver: FieldResolver, origin: str = "definition",
                        values: Mapping[str, Any] | None = None, severity: str = "Medium", prefix: str = "",
                        enable_disabled: bool = False, frameworks: Mapping[str, list[str]] | None = None,
-                       control_id: str | None = None) -> Outcome:
-    """One definition -> an Outcome (never raises for a bad definition)."""
+                       control_id: str | None = None, effect: str | None = None) -> Outcome:
+    """One definition -> an Outcome (never raises for a bad definition). ``effect`` forces the effect
+    (an assignment's override), whatever the definition's effect parameter says."""
     values = values or {}
     props = _properties(definition)
     display = props.get("displayName") if isinstance(props.get("displayName"), str) else ""
@@ -161,7 +164,7 @@ def convert_definition(definition: Mapping[str, Any], *, resolver: FieldResolver
     try:
         control, missing, samples = _control(definition, props, name, values, severity=severity, prefix=prefix,
                                              enable_disabled=enable_disabled, frameworks=frameworks,
-                                             control_id=control_id)
+                                             control_id=control_id, effect=effect)
     except PolicyImportError as exc:
         outcome.reason = str(exc)
         return outcome
@@ -181,7 +184,8 @@ def convert_definition(definition: Mapping[str, Any], *, resolver: FieldResolver
 
 def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str, values: Mapping[str, Any], *,
              severity: str, prefix: str, enable_disabled: bool, frameworks: Mapping[str, list[str]] | None,
-             control_id: str | None) -> tuple[dict[str, Any], tuple[str, ...], dict[str, Any]]:
+             control_id: str | None, effect: str | None = None
+             ) -> tuple[dict[str, Any], tuple[str, ...], dict[str, Any]]:
     policy_rule = props.get("policyRule")
     if not isinstance(policy_rule, Mapping):
         raise PolicyImportError("not a policy definition (no properties.policyRule)")
@@ -195,7 +199,7 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
     declared: Mapping[str, Any] = props.get("parameters") or {}
     if not isinstance(declared, Mapping):
         raise PolicyImportError("properties.parameters must be an object")
-    effect, effect_param, why = _effect(then, declared, values, enable_disabled)
+    effect, effect_param, why = _effect(then, declared, values, enable_disabled, effect)
     if why:
         raise PolicyImportError(why)
     if mode.lower() in DATA_PLANE_MODES:

@@ -2,7 +2,7 @@
 definitions an initiative's members are looked up in."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .model import UnusableInput
 
@@ -67,3 +67,16 @@ class DefinitionLibrary:
                 self._by_name[name] = (definition_id, doc)
                 return self._by_name[name]
         return None
+
+
+def policy_documents(docs: Iterable[tuple[str, Any]]) -> tuple[list[tuple[str, Mapping[str, Any]]], list[str]]:
+    """(label, document) for every definition and policy set in (origin, decoded JSON) pairs, and the
+    inputs that hold none (each named)."""
+    items: list[tuple[str, Mapping[str, Any]]] = []
+    unusable: list[str] = []
+    for origin, doc in docs:
+        try:
+            items.extend(documents_in(doc, origin))
+        except UnusableInput as exc:
+            unusable.append(str(exc))
+    return items, unusable

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .. import FieldResolver
 from .definitions import _MISSING, convert_definition
@@ -47,8 +47,10 @@ def _member_values(member: Mapping[str, Any], set_values: Mapping[str, Any]) -> 
 
 def convert_set(policy_set: Mapping[str, Any], *, resolver: FieldResolver, library: DefinitionLibrary,
                 origin: str = "initiative", values: Mapping[str, Any] | None = None, severity: str = "Medium",
-                prefix: str = "", enable_disabled: bool = False) -> list[Outcome]:
-    """One outcome per member of a policy set definition (initiative)."""
+                prefix: str = "", enable_disabled: bool = False,
+                effect_of: Callable[[str | None], str | None] | None = None) -> list[Outcome]:
+    """One outcome per member of a policy set definition (initiative). ``effect_of(reference id)``
+    may force a member's effect (an assignment's overrides)."""
     props = _properties(policy_set)
     set_name = props.get("displayName") or definition_name(policy_set) or origin
     declared = props.get("parameters") or {}
@@ -66,22 +68,23 @@ def convert_set(policy_set: Mapping[str, Any], *, resolver: FieldResolver, libra
         member_id = member["policyDefinitionId"]
         if "/policysetdefinitions/" in member_id.lower():
             outcomes.append(Outcome(label, str(ref), REFUSED, "a nested policy set is not a member Azure allows",
-                                    definition_id=member_id))
+                                    definition_id=member_id, reference_id=str(ref or "")))
             continue
         found = library.find(member_id)
         if found is None:
             where = "offline or in ARM" if library.remote else "offline (give --definitions DIR, or --from-arm in Azure)"
             outcomes.append(Outcome(label, str(ref or member_id.rsplit('/', 1)[-1]), REFUSED,
                                     f"member definition {member_id} is not available {where}",
-                                    definition_id=member_id))
+                                    definition_id=member_id, reference_id=str(ref or "")))
             continue
         source, definition = found
         member_values, lacking = _member_values(member, set_values)
         frameworks = frameworks_from_groups(member.get("groupNames") or [])
         outcome = convert_definition(definition, resolver=resolver, origin=label, values=member_values,
                                      severity=severity, prefix=prefix, enable_disabled=enable_disabled,
-                                     frameworks=frameworks)
+                                     frameworks=frameworks, effect=effect_of(ref) if effect_of else None)
         outcome.definition_id = outcome.definition_id or member_id
+        outcome.reference_id = str(ref or "")
         if lacking and outcome.status != REFUSED:
             outcome.status = TEMPLATE
             outcome.missing = tuple(dict.fromkeys((*outcome.missing, *lacking)))

@@ -36,6 +36,7 @@ DEFINITION_PREFIX = "/providers/microsoft.authorization/policydefinitions/"
 _PARAMETER_REF = re.compile(r"\[parameters\('([^']+)'\)\]", re.IGNORECASE)
 
 IMPORTED, TEMPLATE, DELEGATED, REFUSED = "imported", "template", "delegated", "refused"
+DISABLED_REASON = "its effect is Disabled"  # how a refusal for a Disabled effect begins
 
 
 class PolicyImportError(ValueError):
@@ -58,6 +59,7 @@ class Outcome:
     missing: tuple[str, ...] = ()  # template: parameters that still need values
     definition_id: str = ""
     samples: dict[str, Any] = field(default_factory=dict)  # template: values it was checked with
+    reference_id: str = ""  # an initiative member's policyDefinitionReferenceId
 
 
 def slug(text: str) -> str:
