@@ -6,6 +6,7 @@ Sections cited:
   special cases, and the note on the Microsoft.Resources resource provider.
 - [MODE] "Azure Policy definition structure basics", mode: Indexed evaluates only resource types that
   support tags and location.
+- [AINE] "Azure Policy definitions auditIfNotExists effect", existenceCondition.
 
 Not applicable means no result at all (not Compliant): the resource is not counted for the policy.
 The definitions below are written for these cases (the shapes Microsoft's built-ins use).
@@ -262,3 +263,29 @@ def test_a_finding_closes_when_its_control_stops_applying(tmp_path):
     assert [(t.control_id, t.transition) for t in transitions] == [(control["id"], Transition.RESOLVED)]
     assert state.controls[control["id"]].status is None
     assert evaluate(state, server, at.replace(day=3))[1] == []  # and stays closed
+
+
+# ---------------------------------------------------------------- existenceCondition and field()
+
+
+def test_field_inside_existence_condition_reads_the_resource_of_the_if(tmp_path):
+    """[AINE] "Azure Policy definitions auditIfNotExists effect", existenceCondition: [field()] checks
+    equivalence with values of the resource in the if condition. The "Network Watcher should be enabled"
+    shape: a watcher must exist in the virtual network's region; one in another region does not count."""
+    rule = {"field": "type", "equals": "Microsoft.Network/virtualNetworks"}
+    details = {"type": "Microsoft.Network/networkWatchers", "resourceGroupName": "NetworkWatcherRG",
+               "existenceCondition": {"field": "location", "equals": "[field('location')]"}}
+    doc = definition(rule, effect="auditIfNotExists", details=details)
+
+    def watcher(region: str) -> dict:
+        return {"id": f"/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/NetworkWatcherRG/providers/"
+                      f"Microsoft.Network/networkWatchers/NetworkWatcher_{region}", "name": f"NetworkWatcher_{region}",
+                "type": "Microsoft.Network/networkWatchers", "location": region, "properties": {}}
+
+    vnet = resource("Microsoft.Network/virtualNetworks", location="westeurope",
+                    **{"$related": {"Microsoft.Network/networkWatchers": [watcher("eastus")]}})
+    assert verdict(tmp_path, doc, vnet) == "NonCompliant"  # before: Compliant (the watcher compared with itself)
+    vnet["$related"]["Microsoft.Network/networkWatchers"].append(watcher("westeurope"))
+    assert verdict(tmp_path, doc, vnet) == "Compliant"
+    vnet["location"] = "northeurope"
+    assert verdict(tmp_path, doc, vnet) == "NonCompliant"  # one compiled condition per region: not stale

@@ -236,5 +236,5 @@ def test_cli_refreshes_the_alias_snapshot_and_imports_initiative_members_from_ar
     assert main(["import-policy", str(tmp_path / "set.json"), "--out", str(tmp_path / "out")]) == 1  # offline
     assert "not available offline" in capsys.readouterr().out
     assert main(["import-policy", str(tmp_path / "set.json"), "--out", str(tmp_path / "out"), "--from-arm"]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("imported 1 of 1 definitions (0 templates, 0 refused)")
+    assert capsys.readouterr().out.rstrip().endswith("imported 1 of 1 definitions (1 judged out of the box, 0 templates judged once parameters are given, 0 refused)")
     assert local.calls("arm", "/policyDefinitions/404c3081")

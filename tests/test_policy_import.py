@@ -154,7 +154,7 @@ def test_unknown_alias_is_refused_naming_control_and_alias(tmp_path, capsys):
     assert main(["import-policy", str(path), "--out", str(out)]) == 1  # refused, reported; not an unusable input
     printed = capsys.readouterr().out
     assert "refused   Odd setting" in printed and "odd.json" in printed and "noSuchSetting" in printed
-    assert printed.rstrip().endswith("imported 0 of 1 definitions (0 templates, 1 refused)")
+    assert printed.rstrip().endswith("imported 0 of 1 definitions (0 judged out of the box, 0 templates judged once parameters are given, 1 refused)")
     assert not out.exists()  # nothing half-written
 
 
@@ -208,24 +208,43 @@ def test_parameter_without_default_is_a_template_until_a_value_is_given(tmp_path
     assert main(["import-policy", str(src), "--out", str(out), "--parameters-template", str(params)]) == 0
     printed = capsys.readouterr()
     assert "template  Allowed locations" in printed.out and "listOfAllowedLocations" in printed.out
-    assert printed.out.rstrip().endswith("imported 1 of 1 definitions (1 templates, 0 refused)")
+    assert printed.out.rstrip().endswith("imported 1 of 1 definitions (0 judged out of the box, 1 templates judged once parameters are given, 0 refused)")
     template = out / "templates" / "allowed-locations.yaml"
     assert template.exists() and not (out / "allowed-locations.yaml").exists()
     assert load_catalog([out]).controls == []  # templates/ is not loaded: it needs values first
-    assert json.loads(params.read_text()) == {"listOfAllowedLocations": {"value": []}}
+    written = json.loads(params.read_text())
+    assert written["listOfAllowedLocations"] == {"value": []} and set(written) == {"$samples", "listOfAllowedLocations"}
     catalog = load_catalog([out / "templates"], parameters={"allowed-locations": {
         "listOfAllowedLocations": ["westeurope"]}})  # CONTROL_PARAMETERS gives the value instead
     assert verdicts(catalog, load_fixture("storage-hardened")) == {"allowed-locations": "Compliant"}
 
     params.write_text(json.dumps({"listOfAllowedLocations": {"value": ["northeurope"]}}))  # an assignment's shape
     assert main(["import-policy", str(src), "--out", str(out), "--parameters", str(params)]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("imported 1 of 1 definitions (0 templates, 0 refused)")
+    assert capsys.readouterr().out.rstrip().endswith("imported 1 of 1 definitions (1 judged out of the box, 0 templates judged once parameters are given, 0 refused)")
     catalog = load_catalog([out])
     resource = load_fixture("storage-hardened")
     assert resource["location"] == "westeurope"
     assert verdicts(catalog, resource) == {"allowed-locations": "NonCompliant"}
     assert main(["import-policy", str(src), "--out", str(out), "-p", 'listOfAllowedLocations=["westeurope"]']) == 0
     assert verdicts(load_catalog([out]), resource) == {"allowed-locations": "Compliant"}
+
+
+def test_a_sample_parameters_file_is_refused_until_its_values_are_edited(tmp_path, capsys):
+    """A template gives no verdict until real values are given: the file --parameters-template writes is
+    marked as samples, and refused while it still holds them (unless --accept-samples)."""
+    src = write(tmp_path / "in", "locations.json", ALLOWED_LOCATIONS)
+    out, params = tmp_path / "out", tmp_path / "params.json"
+    assert main(["import-policy", str(src), "--out", str(out), "--parameters-template", str(params)]) == 0
+    capsys.readouterr()
+    assert main(["import-policy", str(src), "--out", str(out), "--parameters", str(params)]) == 2
+    assert "still holds the sample values" in capsys.readouterr().err
+    assert main(["import-policy", str(src), "--out", str(out), "--parameters", str(params), "--accept-samples"]) == 0
+    capsys.readouterr()
+    edited = json.loads(params.read_text())
+    edited["listOfAllowedLocations"]["value"] = ["westeurope"]  # the marker stays: the values are no longer samples
+    params.write_text(json.dumps(edited))
+    assert main(["import-policy", str(src), "--out", str(out), "--parameters", str(params)]) == 0
+    assert verdicts(load_catalog([out]), load_fixture("storage-hardened")) == {"allowed-locations": "Compliant"}
 
 
 def test_disabled_default_is_reported_and_imported_only_when_asked(tmp_path, capsys):
@@ -259,7 +278,7 @@ def test_many_files_report_every_refusal_and_one_bad_file_stops_nothing(tmp_path
     assert code == 2  # an unusable input (not JSON), reported, and the others still converted
     assert "c-broken.json: not valid JSON" in printed.err
     lines = printed.out.strip().splitlines()
-    assert lines[-1] == "imported 2 of 4 definitions (1 templates, 2 refused)"
+    assert lines[-1] == "imported 2 of 4 definitions (1 judged out of the box, 1 templates judged once parameters are given, 2 refused)"
     refused = [line for line in lines if line.startswith("refused")]
     assert len(refused) == 2 and any("d-no-rule.json" in r and "no properties.policyRule" in r for r in refused)
     assert (out / "secure-transfer-to-storage-accounts-should-be-enabled.yaml").exists()

@@ -172,7 +172,7 @@ def test_import_policy_cli_reports_delegated_definitions(tmp_path, capsys):
     path.write_text(json.dumps([KV_DATA, K8S_DATA]), encoding="utf-8")
     assert main(["import-policy", str(path), "--out", str(tmp_path / "out")]) == 0
     out, err = capsys.readouterr()
-    assert out.strip().splitlines()[-1] == "imported 2 of 2 definitions (0 templates, 2 delegated to Azure Policy, 0 refused)"
+    assert out.strip().splitlines()[-1] == "imported 2 of 2 definitions (0 judged out of the box, 0 templates judged once parameters are given, 2 delegated to Azure Policy, 0 refused)"
     assert "enablePolicyStateEvents" in err
     assert len(list((tmp_path / "out").glob("*.yaml"))) == 2
 

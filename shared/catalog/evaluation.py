@@ -112,7 +112,7 @@ class Catalog:
             return verdict(Status.NONCOMPLIANT, evidence)
         inline = control.related.inline_item(resource) if control.related.mode == "anyMatches" else None
         if inline is not None:  # the setting is carried inline with a value: no related read
-            return Catalog._inline_verdict(control, inline, evidence, verdict)
+            return Catalog._inline_verdict(control, resource, inline, evidence, verdict)
         try:
             spec = control.related.spec.resolve(resource)
         except EvaluationError as exc:
@@ -129,13 +129,13 @@ class Catalog:
             status, states, reason = policy_state_verdict(items, control.related.definition_id or "")
             return verdict(Status(status), states, reason)
         if control.related.mode == "noneMatches":
-            return Catalog._none_may_match(control, items, evidence, verdict)
+            return Catalog._none_may_match(control, resource, items, evidence, verdict)
         checked = []
         for item in items:
             if control.related.existence is None:
                 return verdict(Status.COMPLIANT)
             try:
-                ok, item_evidence = control.related.existence.evaluate(item, evidence=True)
+                ok, item_evidence = control.related.existence_for(resource).evaluate(item, evidence=True)
             except EvaluationError as exc:
                 return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {item.get('id')}: {exc}")
             if ok:
@@ -148,10 +148,11 @@ class Catalog:
         return verdict(Status.NONCOMPLIANT, evidence + [summary])
 
     @staticmethod
-    def _inline_verdict(control: Control, item: dict, evidence: list, verdict) -> ControlResult:
+    def _inline_verdict(control: Control, resource: Mapping[str, Any], item: dict, evidence: list,
+                        verdict) -> ControlResult:
         where = ".".join(str(s) for s in control.related.inline)
         try:
-            ok, item_evidence = control.related.existence.evaluate(item, evidence=True)
+            ok, item_evidence = control.related.existence_for(resource).evaluate(item, evidence=True)
         except EvaluationError as exc:
             return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {where}: {exc}")
         if ok:
@@ -169,14 +170,15 @@ class Catalog:
             "reason": f"the inline setting ({where}) does not satisfy the existence condition"}])
 
     @staticmethod
-    def _none_may_match(control: Control, items: list, evidence: list, verdict) -> ControlResult:
+    def _none_may_match(control: Control, resource: Mapping[str, Any], items: list, evidence: list,
+                        verdict) -> ControlResult:
         offending = []
         for item in items:
             if control.related.existence is None:
                 offending.append({"id": item.get("id") or item.get("name"), "evidence": []})
                 continue
             try:
-                hit, item_evidence = control.related.existence.evaluate(item)
+                hit, item_evidence = control.related.existence_for(resource).evaluate(item)
             except EvaluationError as exc:
                 return verdict(Status.NOT_EVALUATED, reason=f"condition failed on {item.get('id')}: {exc}")
             if hit:

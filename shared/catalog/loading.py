@@ -15,7 +15,7 @@ from ..domain.policy_states import POLICY_STATES_TYPE
 from ..policy import (IF_NOT_EXISTS_EFFECTS, FieldResolver, RuleError, applicability_condition, compile_rule,
                       compile_value, is_expression, parse_path, unescape_literal)
 from .evaluation import Catalog
-from .model import Control, RelatedCheck, RelatedSpec
+from .model import Control, OuterFields, RelatedCheck, RelatedSpec, outer_field_expressions
 
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "controls"
@@ -224,6 +224,15 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
             if spec_doc["type"].lower() != POLICY_STATES_TYPE.lower() or set(spec_doc) - {"type", "mode", "description"}:
                 raise ControlLoadError(f"{where}: field 'related': mode azurePolicyState reads type "
                                        f"{POLICY_STATES_TYPE} and takes no name, scope or condition")
+        outer = None
+        expressions = outer_field_expressions(spec_doc.get("existenceCondition")) if effect else []
+        if expressions:  # an Azure Policy definition: field() there reads the evaluated resource
+            try:
+                getters = tuple((text, compile_value(text, params, resolver)) for text in expressions)
+            except RuleError as exc:
+                raise ControlLoadError(f"{where}: field 'related/existenceCondition': {exc}") from None
+            outer = OuterFields(spec_doc["existenceCondition"], getters,
+                                lambda condition: compile_rule(condition, params, resolver))
         computed = {}
         for key in ("name", "resourceGroupName"):
             if is_expression(spec_doc.get(key)):
@@ -237,7 +246,8 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
                                            name_of=computed.get("name"), resource_group_of=computed.get("resourceGroupName")),
                                existence, spec_doc.get("mode", "anyMatches"),
                                inline, rule_reads(spec_doc.get("existenceCondition"), params, resolver),
-                               doc.get("policyDefinitionId") if spec_doc.get("mode") == "azurePolicyState" else None)
+                               doc.get("policyDefinitionId") if spec_doc.get("mode") == "azurePolicyState" else None,
+                               outer)
     reads = rule_reads(doc["rule"], params, resolver)
     if related is not None and related.spec.ids_from is not None:
         reads = reads | RuleReads(paths=frozenset({related.spec.ids_from}))

@@ -3,12 +3,13 @@ reads (auditIfNotExists style). Pure.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from ..domain.payloads import RuleReads
 from ..domain.policy_states import POLICY_STATES_TYPE
-from ..policy import IF_NOT_EXISTS_EFFECTS, MISSING, CompiledRule, EvaluationError, locate
+from ..policy import IF_NOT_EXISTS_EFFECTS, MISSING, CompiledRule, EvaluationError, RuleError, locate
 
 
 CONTAINER_TYPES = frozenset({  # subscriptions and resource groups (a group's type is spelt both ways)
@@ -95,6 +96,71 @@ class RelatedSpec:
 
 
 @dataclass(frozen=True)
+class OuterFields:
+    """An existence condition whose template expressions call ``field()``. In Azure Policy those read
+    the resource of the ``if`` (the evaluated resource), not the related one: "[field()] ... to check
+    equivalence with values in the if condition" (auditIfNotExists, existenceCondition). They are
+    computed on the evaluated resource, and the condition is compiled with their values in their
+    place, once per distinct set of values (a bounded cache)."""
+
+    condition: Any  # the existenceCondition as written
+    expressions: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...]  # (text, value on the resource)
+    compile: Callable[[Any], CompiledRule]  # the control's parameters and aliases bound
+    cache: dict = field(default_factory=dict, compare=False, hash=False)
+
+    LIMIT = 256
+
+    def for_resource(self, resource: Mapping[str, Any]) -> CompiledRule:
+        values = tuple(_literal(value(resource)) for _, value in self.expressions)
+        key = json.dumps(values, default=str, sort_keys=True)
+        compiled = self.cache.get(key)
+        if compiled is None:
+            if len(self.cache) >= self.LIMIT:
+                self.cache.pop(next(iter(self.cache)))
+            given = {text: value for (text, _), value in zip(self.expressions, values)}
+            try:
+                compiled = self.compile(_substitute(self.condition, given))
+            except RuleError as exc:  # a value of the resource the condition cannot take: NotEvaluated
+                raise EvaluationError(f"existenceCondition with this resource's field() values: {exc}") from None
+            self.cache[key] = compiled
+        return compiled
+
+
+def _literal(value: Any) -> Any:
+    """A value as a rule literal: a missing field is null; a string that looks like an expression is escaped."""
+    if value is MISSING:
+        return None
+    return "[" + value if isinstance(value, str) and value.startswith("[") else value
+
+
+def _substitute(node: Any, given: Mapping[str, Any]) -> Any:
+    if isinstance(node, Mapping):
+        return {k: _substitute(v, given) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, given) for v in node]
+    return given.get(node, node) if isinstance(node, str) else node
+
+
+def outer_field_expressions(condition: Any) -> list[str]:
+    """The template expressions (values, not keys) of ``condition`` that call ``field()``."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and node.startswith("[") and not node.startswith("[[") \
+                and "field(" in node.replace(" ", "").lower() and node not in found:
+            found.append(node)
+
+    walk(condition)
+    return found
+
+
+@dataclass(frozen=True)
 class RelatedCheck:
     """``anyMatches`` (auditIfNotExists): compliant when some related resource satisfies the condition.
     ``noneMatches``: non-compliant when any does (e.g. a firewall rule open to the whole Internet).
@@ -109,6 +175,11 @@ class RelatedCheck:
     inline: tuple | None = None
     existence_reads: RuleReads = RuleReads()
     definition_id: str | None = None  # azurePolicyState: whose verdict
+    outer: OuterFields | None = None  # the existence condition's field() calls read the evaluated resource
+
+    def existence_for(self, resource: Mapping[str, Any]) -> CompiledRule | None:
+        """The existence condition to judge ``resource``'s related resources with."""
+        return self.outer.for_resource(resource) if self.outer is not None else self.existence
 
     def inline_item(self, resource: Mapping[str, Any]) -> dict | None:
         """The related resource built from the inline form, when it holds a non-null value for every

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read member definitions and unknown aliases from ARM (needs Azure credentials)")
     parser.add_argument("--parameters-template", metavar="FILE",
                         help="write sample values for every parameter a template still needs, to fill in")
+    parser.add_argument("--accept-samples", action="store_true",
+                        help="use a --parameters file that still holds the sample values --parameters-template wrote")
     parser.add_argument("--check", action="store_true", help="convert and report only; write no file")
 
 
@@ -44,7 +46,7 @@ def _assignment_values(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     try:
         for path in args.parameters or []:
-            values.update(parameter_values(read_json(path), path))
+            values.update(parameter_values(read_json(path), path, accept_samples=args.accept_samples))
         for text in args.param or []:
             name, value = parse_assignment(text)
             values[name] = value
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
     from ..catalog import alias_resolver
-    from ..policy.importing import DELEGATED, IMPORTED, REFUSED, TEMPLATE, DefinitionLibrary, import_documents
+    from ..policy.importing import (DELEGATED, IMPORTED, REFUSED, TEMPLATE, DefinitionLibrary, import_documents,
+                                    samples_document)
 
     values = _assignment_values(args)
     remote_aliases = remote_definitions = None
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"refused   {o.name} ({o.origin}): {o.reason}")
             continue
         if o.status == TEMPLATE:
-            samples.update({k: {"value": v} for k, v in o.samples.items()})
+            samples.update(o.samples)
             print(f"template  {o.name} ({o.origin}): needs a value for {', '.join(o.missing)}"
                   + (f" ({o.reason})" if o.reason else ""))
         if args.check:
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for message in unusable:
         print(f"error: {message}", file=sys.stderr)
     if args.parameters_template and samples:
-        Path(args.parameters_template).write_text(json.dumps(dict(sorted(samples.items())), indent=2) + "\n",
+        Path(args.parameters_template).write_text(json.dumps(samples_document(samples), indent=2) + "\n",
                                                   encoding="utf-8")
         print(f"wrote {args.parameters_template}: sample values for {len(samples)} parameter(s); edit them, "
               f"then import again with --parameters {args.parameters_template}", file=sys.stderr)
@@ -124,7 +127,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{delegated} control(s) take Azure Policy's verdict (data-plane definitions): assign the definitions "
               f"in Azure Policy, and deploy with enablePolicyStateEvents=true (docs/POLICY-COMPATIBILITY.md)",
               file=sys.stderr)
-    print(f"imported {imported} of {len(outcomes)} definitions ({templates} templates, "
+    print(f"imported {imported} of {len(outcomes)} definitions ({imported - templates - delegated} judged out of the "
+          f"box, {templates} templates judged once parameters are given, "
           + (f"{delegated} delegated to Azure Policy, " if delegated else "") + f"{refused} refused)")
     if unusable:
         return EXIT_BAD_INPUT

@@ -133,13 +133,14 @@ def render(result: dict[str, Any], markdown: bool) -> str:
     pct = lambda n: 100.0 * n / totals["definitions"] if totals["definitions"] else 0.0  # noqa: E731
     lines = []
     if markdown:
-        lines += ["| category | definitions | compiled | template-only (loads with values) | delegated (Azure Policy's "
-                  "verdict) | refused | why refused |", "|---|---:|---:|---:|---:|---:|---|"]
+        lines += ["| category | definitions | judged offline out of the box | judged once parameters are given "
+                  "(templates) | delegated (Azure Policy's verdict) | refused | why refused |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
         lines += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} |" for r in rows]
         lines.append(f"| **all** | **{totals['definitions']}** | **{totals['compiled']}** | **{totals['template']}** "
                      f"| **{totals['delegated']}** | **{totals['refused']}** | |")
     else:
-        lines.append(f"{'category':20} {'defs':>5} {'compiled':>8} {'template':>8} {'delegated':>9} {'refused':>7}"
+        lines.append(f"{'category':20} {'defs':>5} {'as is':>8} {'template':>8} {'delegated':>9} {'refused':>7}"
                      f"  why refused")
         lines += [f"{r[0]:20} {r[1]:5} {r[2]:8} {r[3]:8} {r[4]:9} {r[5]:7}  {r[6]}" for r in rows]
     all_reasons: Counter = Counter()
@@ -147,10 +148,11 @@ def render(result: dict[str, Any], markdown: bool) -> str:
         all_reasons.update(c)
     lines.append("")
     lines.append(f"imported {imported} of {totals['definitions']} definitions ({pct(imported):.1f}%): "
-                 f"{totals['compiled']} compiled, {totals['template']} templates that load with values, "
+                 f"{totals['compiled']} judged offline out of the box ({pct(totals['compiled']):.1f}%), "
+                 f"{totals['template']} judged once parameters are given (templates: no verdict until then), "
                  f"{totals['delegated']} delegated to Azure Policy's verdict; {totals['refused']} refused")
-    lines.append(f"judged by the monitor itself (compiled + templates): {computed} of {totals['definitions']} "
-                 f"({pct(computed):.1f}%)")
+    lines.append(f"judged by the monitor itself once parameters are given (out of the box + templates): {computed} of "
+                 f"{totals['definitions']} ({pct(computed):.1f}%)")
     lines.append("refused: " + ", ".join(f"{k} {v}" for k, v in all_reasons.most_common()))
     lines.append(f"evaluated {result['evaluations']} times against the fixtures: {len(result['crashes'])} crashes, "
                  f"{len(result['disagreements'])} fast/evidence path disagreements ({result['seconds']:.1f} s)")

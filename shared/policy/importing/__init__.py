@@ -41,9 +41,10 @@ from .initiatives import convert_set, frameworks_from_groups
 from .model import (AUDITABLE_EFFECTS, AUDIT_EFFECTS, CONDITION_EFFECTS, DATA_PLANE_MODES, DEFINITION_PREFIX,
                     DELEGATED, EXISTENCE_EFFECTS, IMPORTED, PARAMETER_TYPES, REFUSED, REFUSED_EFFECTS, TEMPLATE,
                     Outcome, PolicyImportError, UnusableInput, slug)
-from .parameters import parameter_values, parse_assignment, sample_value
+from .parameters import SAMPLES_KEY, parameter_values, parse_assignment, sample_value, samples_document
 
 __all__ = [
+    "SAMPLES_KEY", "samples_document",
     "AssignedCatalog", "AssignedControl", "PolicyLibrary", "assigned_catalog", "evaluate_assigned",
     "AUDITABLE_EFFECTS", "AUDIT_EFFECTS", "CONDITION_EFFECTS", "DATA_PLANE_MODES", "DEFINITION_PREFIX", "DELEGATED",
     "DefinitionLibrary", "EXISTENCE_EFFECTS", "IMPORTED", "Outcome", "PARAMETER_TYPES", "PolicyImportError",

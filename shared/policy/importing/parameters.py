@@ -1,15 +1,43 @@
 """Parameter values in the shape of an assignment's ``parameters``, one ``NAME=VALUE``, and sample values."""
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Mapping
 
 from .model import UnusableInput
 
 
-def parameter_values(doc: Any, origin: str = "parameters") -> dict[str, Any]:
+SAMPLES_KEY = "$samples"  # marks a parameters file that import-policy filled with sample values
+
+
+def samples_fingerprint(entries: Mapping[str, Any]) -> str:
+    """A short digest of parameter entries (the marker says which values are still the samples)."""
+    text = json.dumps({k: v for k, v in entries.items() if k != SAMPLES_KEY}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def samples_document(samples: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``--parameters-template`` writes: the sample values, and a marker a loader refuses while
+    the values are still those samples (a template is no verdict until its values are real)."""
+    entries = {k: {"value": v} for k, v in sorted(samples.items())}
+    marker = {"note": "sample values written by import-policy --parameters-template: edit them; while they are "
+                      "unchanged this file is refused (or pass --accept-samples)",
+              "fingerprint": samples_fingerprint(entries)}
+    return {SAMPLES_KEY: marker, **entries}
+
+
+def parameter_values(doc: Any, origin: str = "parameters", accept_samples: bool = False) -> dict[str, Any]:
     """Values from an assignment's ``parameters`` (``{"p": {"value": v}}``), an ARM parameters file
-    (``{"parameters": {...}}``) or a plain ``{"p": v}`` map."""
+    (``{"parameters": {...}}``) or a plain ``{"p": v}`` map. A file ``--parameters-template`` wrote whose
+    values are still the samples raises ``UnusableInput`` unless ``accept_samples``."""
+    if isinstance(doc, Mapping) and SAMPLES_KEY in doc:
+        marker = doc[SAMPLES_KEY]
+        unedited = isinstance(marker, Mapping) and marker.get("fingerprint") == samples_fingerprint(doc)
+        if unedited and not accept_samples:
+            raise UnusableInput(f"{origin}: still holds the sample values import-policy --parameters-template wrote; "
+                                f"edit them (or pass --accept-samples to use them as they are)")
+        doc = {k: v for k, v in doc.items() if k != SAMPLES_KEY}
     if isinstance(doc, Mapping) and isinstance(doc.get("properties"), Mapping) and "parameters" in doc["properties"]:
         doc = doc["properties"]["parameters"]  # a whole assignment
     elif isinstance(doc, Mapping) and isinstance(doc.get("parameters"), Mapping) and (
