@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from shared.catalog import load_catalog
-from shared.policy import applicability_condition, possible_types
+from shared.policy import applicability_condition, only_type_tests, possible_types
 from shared.policy.importing import control_from_definition
 from tests.control_cases import load_fixture
 
@@ -228,9 +228,16 @@ def test_possible_types_unites_anyof_intersects_allof_and_reads_given_parameters
 
 def test_the_rewrite_keeps_type_conditions_and_neutralises_the_others():
     rule = {"allOf": [{"field": "type", "equals": STORAGE}, {"not": {"field": "tags", "containsKey": "a"}}]}
-    assert applicability_condition(rule, "Deny") == {"allOf": [
-        {"field": "type", "equals": STORAGE}, {"not": {"value": True, "equals": False}}]}
+    assert applicability_condition(rule, "Deny") == {"field": "type", "equals": STORAGE}  # the rest folds away
+    kept = {"allOf": [{"field": "type", "equals": STORAGE}, {"field": "kind", "equals": "BlobStorage"},
+                      {"not": {"field": "tags", "containsKey": "a"}}]}
+    assert applicability_condition(kept, "Audit") == {"allOf": [kept["allOf"][0], kept["allOf"][1]]}
+    assert applicability_condition({"anyOf": [{"field": "type", "equals": STORAGE}, {"field": "tags", "exists": True}]},
+                                   "Audit") is None  # anyOf with a condition taken as true: every resource
     assert applicability_condition(rule, "AuditIfNotExists") is rule
+    assert only_type_tests({"anyOf": [{"field": "type", "equals": STORAGE}, {"field": "type", "in": [DISKS]}]}) == {
+        STORAGE.lower(), DISKS.lower()}
+    assert only_type_tests(kept) is None
 
 
 def test_a_finding_closes_when_its_control_stops_applying(tmp_path):

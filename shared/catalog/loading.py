@@ -13,7 +13,7 @@ import yaml
 from ..domain.payloads import RuleReads, rule_reads
 from ..domain.policy_states import POLICY_STATES_TYPE
 from ..policy import (IF_NOT_EXISTS_EFFECTS, FieldResolver, RuleError, applicability_condition, compile_rule,
-                      compile_value, is_expression, parse_path, unescape_literal)
+                      compile_value, is_expression, only_type_tests, parse_path, unescape_literal)
 from .evaluation import Catalog
 from .model import Control, OuterFields, RelatedCheck, RelatedSpec, outer_field_expressions
 
@@ -189,6 +189,8 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
     effect = doc["effect"].lower() if "effect" in doc else None
     applicability = None
     condition = applicability_condition(doc["rule"], effect) if effect and effect not in IF_NOT_EXISTS_EFFECTS else None
+    if condition is not None and only_type_tests(condition, params) == {t.lower() for t in doc["resourceTypes"]}:
+        condition = None  # the type index decides it alone: no check per resource
     if condition is not None:
         try:
             applicability = compile_rule(condition, params, resolver)

@@ -48,7 +48,7 @@ package. Two public submodules are imported by name because they are heavy and o
 need them: ``shared.policy.aliases`` (the alias snapshot) and ``shared.policy.importing`` (Azure
 Policy definitions and initiatives into controls). This module imports neither.
 """
-from .applicability import IF_NOT_EXISTS_EFFECTS, applicability_condition, possible_types
+from .applicability import IF_NOT_EXISTS_EFFECTS, applicability_condition, only_type_tests, possible_types
 from .conditions import CompiledRule, compile_rule
 from .expressions import compile_value, is_expression, unescape_literal
 from .paths import (CURRENT_API_VERSION, MISSING, WILDCARD, EvaluationError, FieldResolver, Frame, KeyIndex, RuleError,
@@ -56,4 +56,4 @@ from .paths import (CURRENT_API_VERSION, MISSING, WILDCARD, EvaluationError, Fie
 
 __all__ = ["CURRENT_API_VERSION", "IF_NOT_EXISTS_EFFECTS", "MISSING", "WILDCARD", "CompiledRule", "EvaluationError",
            "FieldResolver", "Frame", "KeyIndex", "RuleError", "applicability_condition", "compile_rule", "compile_value",
-           "format_path", "is_expression", "locate", "parse_path", "possible_types", "unescape_literal"]
+           "format_path", "is_expression", "locate", "only_type_tests", "parse_path", "possible_types", "unescape_literal"]

@@ -68,7 +68,41 @@ def applicability_condition(condition: Any, effect: str) -> Any | None:
     counted = {"type", "name", "kind"} if "other" in kinds else {"type"}
     if not kinds & counted:
         return None
-    return _project(condition, counted, negated=False)
+    projected = _simplify(_project(condition, counted, negated=False))
+    return None if projected is _TRUE else projected
+
+
+def _simplify(node: Any) -> Any:
+    """Fold the constants the rewrite left: allOf without its true members (false if one is false),
+    anyOf without its false ones (true if one is true), not of a constant."""
+    if not isinstance(node, Mapping) or len(node) != 1:
+        return node
+    (key, value), = node.items()
+    if key == "not":
+        inner = _simplify(value)
+        return _FALSE if inner is _TRUE else _TRUE if inner is _FALSE else {"not": inner}
+    if key in ("allOf", "anyOf") and isinstance(value, list):
+        absorbing, neutral = (_FALSE, _TRUE) if key == "allOf" else (_TRUE, _FALSE)
+        items = [_simplify(v) for v in value]
+        if any(i is absorbing for i in items):
+            return absorbing
+        items = [i for i in items if i is not neutral]
+        return neutral if not items else items[0] if len(items) == 1 else {key: items}
+    return node
+
+
+def only_type_tests(condition: Any, parameters: Mapping[str, Any] | None = None) -> frozenset[str] | None:
+    """The types (lower case) when ``condition`` is nothing but ``type`` equals/in tests joined by
+    ``anyOf``: then it holds exactly for those types, and a type index decides it alone. Else None."""
+    if not isinstance(condition, Mapping):
+        return None
+    lowered = _lowered(condition)
+    if isinstance(lowered.get("anyof"), list) and len(lowered) == 1:
+        found = [only_type_tests(item, parameters) for item in lowered["anyof"]]
+        return None if any(f is None for f in found) else frozenset().union(*found)
+    if condition_kind(condition) != "type" or len(lowered) != 2:
+        return None
+    return possible_types(condition, parameters)
 
 
 def _project(node: Any, counted: set[str], negated: bool) -> Any:
