@@ -27,6 +27,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BUILTINS = REPO.parent / "shared" / "data" / "azure-policy-builtins"
+DEFAULT_INITIATIVES = REPO.parent / "shared" / "data" / "azure-policy-initiatives"
 FIXTURES = REPO / "tests" / "fixtures" / "resources"
 
 
@@ -159,6 +160,53 @@ def render(result: dict[str, Any], markdown: bool) -> str:
     return "\n".join(lines)
 
 
+def measure_initiatives(builtins: Path, initiatives: Path) -> list[dict[str, Any]]:
+    """Each initiative as an assignment with the set's own defaults would have it, members looked up
+    among the built-ins: judged out of the box, judged once parameters are given, delegated,
+    Disabled by the set's defaults (Azure evaluates nothing), refused, not available offline."""
+    from shared.catalog import alias_resolver
+    from shared.policy.importing import (DELEGATED, DISABLED_REASON, IMPORTED, REFUSED, TEMPLATE, PolicyLibrary,
+                                         convert_set)
+
+    library = PolicyLibrary()
+    library.add_documents([(str(p), json.loads(p.read_text(encoding="utf-8")))
+                           for p in sorted(builtins.rglob("*.json"))])
+    resolver = alias_resolver()
+    rows = []
+    for path in sorted(initiatives.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        outcomes = convert_set(doc, resolver=resolver, library=library.definitions, origin=path.name)
+        count = Counter()
+        for o in outcomes:
+            if o.status == REFUSED:
+                kind = ("not_available" if "is not available" in o.reason else
+                        "disabled" if o.reason.startswith(DISABLED_REASON) else "refused")
+            else:
+                kind = {IMPORTED: "as_is", TEMPLATE: "template", DELEGATED: "delegated"}[o.status]
+            count[kind] += 1
+        rows.append({"initiative": (doc.get("properties") or {}).get("displayName") or path.stem, "file": path.name,
+                     "members": len(outcomes), **{k: count[k] for k in
+                                                  ("as_is", "template", "delegated", "disabled", "refused",
+                                                   "not_available")}})
+    return rows
+
+
+def render_initiatives(rows: list[dict[str, Any]]) -> str:
+    lines = ["| initiative | members | judged offline out of the box | judged once parameters are given | delegated "
+             "(Azure Policy's verdict) | Disabled by the set's defaults | refused | not available offline |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['initiative']} (`{r['file']}`) | {r['members']} | {r['as_is']} | {r['template']} | "
+              f"{r['delegated']} | {r['disabled']} | {r['refused']} | {r['not_available']} |" for r in rows]
+    return "\n".join(lines)
+
+
+def _replace(doc: str, start: str, end: str, body: str) -> str | None:
+    if start not in doc or end not in doc:
+        return None
+    head, rest = doc.split(start, 1)
+    return f"{head}{start}\n\n{body}\n\n{end}{rest.split(end, 1)[1]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make compat", description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default=str(DEFAULT_BUILTINS),
@@ -181,16 +229,24 @@ def main(argv: list[str] | None = None) -> int:
         print("crash:", crash, file=sys.stderr)
     for line in result["disagreements"][:20]:
         print("disagreement:", line, file=sys.stderr)
+    initiatives = measure_initiatives(root, DEFAULT_INITIATIVES) if DEFAULT_INITIATIVES.is_dir() else []
+    if initiatives:
+        print("\ninitiatives, as assigned with the set's defaults (members looked up among the built-ins):")
+        for r in initiatives:
+            print(f"  {r['file']}: {r['members']} members: {r['as_is']} judged out of the box, {r['template']} once "
+                  f"parameters are given, {r['delegated']} delegated, {r['disabled']} Disabled by default, "
+                  f"{r['refused']} refused, {r['not_available']} not available offline")
     if args.write:
         path = Path(args.write)
-        doc = path.read_text(encoding="utf-8")
-        start, end = "<!-- compat -->", "<!-- /compat -->"
-        if start not in doc or end not in doc:
-            print(f"{path} has no {start} ... {end} section", file=sys.stderr)
+        doc = _replace(path.read_text(encoding="utf-8"), "<!-- compat -->", "<!-- /compat -->",
+                       render(result, markdown=True))
+        if doc is not None and initiatives:
+            doc = _replace(doc, "<!-- compat-initiatives -->", "<!-- /compat-initiatives -->",
+                           render_initiatives(initiatives))
+        if doc is None:
+            print(f"{path} lacks a <!-- compat --> or <!-- compat-initiatives --> section", file=sys.stderr)
             return 2
-        head, rest = doc.split(start, 1)
-        table = render(result, markdown=True)
-        path.write_text(f"{head}{start}\n\n{table}\n\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+        path.write_text(doc, encoding="utf-8")
     return 1 if result["crashes"] or result["disagreements"] else 0
 
 

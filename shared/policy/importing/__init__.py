@@ -38,13 +38,13 @@ from .batch import import_documents
 from .definitions import control_from_definition, convert_definition
 from .documents import DefinitionLibrary, definition_name, documents_in, is_policy_set
 from .initiatives import convert_set, frameworks_from_groups
-from .model import (AUDITABLE_EFFECTS, AUDIT_EFFECTS, CONDITION_EFFECTS, DATA_PLANE_MODES, DEFINITION_PREFIX,
+from .model import (DISABLED_REASON, AUDITABLE_EFFECTS, AUDIT_EFFECTS, CONDITION_EFFECTS, DATA_PLANE_MODES, DEFINITION_PREFIX,
                     DELEGATED, EXISTENCE_EFFECTS, IMPORTED, PARAMETER_TYPES, REFUSED, REFUSED_EFFECTS, TEMPLATE,
                     Outcome, PolicyImportError, UnusableInput, slug)
 from .parameters import SAMPLES_KEY, parameter_values, parse_assignment, sample_value, samples_document
 
 __all__ = [
-    "SAMPLES_KEY", "samples_document",
+    "DISABLED_REASON", "SAMPLES_KEY", "samples_document",
     "AssignedCatalog", "AssignedControl", "PolicyLibrary", "assigned_catalog", "evaluate_assigned",
     "AUDITABLE_EFFECTS", "AUDIT_EFFECTS", "CONDITION_EFFECTS", "DATA_PLANE_MODES", "DEFINITION_PREFIX", "DELEGATED",
     "DefinitionLibrary", "EXISTENCE_EFFECTS", "IMPORTED", "Outcome", "PARAMETER_TYPES", "PolicyImportError",
