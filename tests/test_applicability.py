@@ -14,6 +14,7 @@ The definitions below are written for these cases (the shapes Microsoft's built-
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -296,3 +297,65 @@ def test_field_inside_existence_condition_reads_the_resource_of_the_if(tmp_path)
     assert verdict(tmp_path, doc, vnet) == "Compliant"
     vnet["location"] = "northeurope"
     assert verdict(tmp_path, doc, vnet) == "NonCompliant"  # one compiled condition per region: not stale
+
+
+# ---------------------------------------------------------------- child types
+
+
+def test_a_control_on_a_child_type_is_judged_on_the_parents_inline_children(tmp_path):
+    """A definition on networkSecurityGroups/securityRules (the RDP built-in's shape): Event Grid events on a
+    rule re-read the network security group, so the control is judged on its inline securityRules: the NSG
+    is NonCompliant naming the rule, Compliant when no rule matches; a child on its own is judged too."""
+    rules = "Microsoft.Network/networkSecurityGroups/securityRules"
+    rule = {"allOf": [{"field": "type", "equals": rules},
+                      {"field": f"{rules}/access", "equals": "Allow"}, {"field": f"{rules}/direction", "equals": "Inbound"},
+                      {"field": f"{rules}/destinationPortRange", "equals": "3389"}]}
+    nsg = load_fixture("nsg-hardened")
+    assert all(r["type"] == rules for r in nsg["properties"]["securityRules"])
+    assert verdict(tmp_path, definition(rule), nsg) == "Compliant"
+    rdp = {"id": nsg["id"] + "/securityRules/allow-rdp", "name": "allow-rdp", "type": rules,
+           "properties": {"access": "Allow", "direction": "Inbound", "destinationPortRange": "3389", "priority": 100}}
+    nsg["properties"]["securityRules"].append(rdp)
+    control = control_from_definition(definition(rule), where="case.json")
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "c.yaml").write_text(yaml.safe_dump(control))
+    result = next(r for r in load_catalog([tmp_path / "own"]).evaluate(nsg) if r.control_id == control["id"])
+    assert result.status.value == "NonCompliant" and result.evidence[0]["child"] == rdp["id"]
+    assert verdict(tmp_path, definition(rule), rdp) == "NonCompliant"  # the child itself, as evaluate gets it
+    nsg["properties"]["securityRules"] = []
+    assert verdict(tmp_path, definition(rule), nsg) is None  # no child: not applicable
+
+
+def test_an_event_on_a_child_rule_finds_the_child_type_control_on_the_parent(tmp_path):
+    """Through the service: an ARM write on a security rule re-reads its network security group, and the
+    child-type control opens a finding on the NSG naming the rule; removing the rule resolves it."""
+    from shared.adapters.memory import InMemoryStateStore, MemorySink, StaticResourceReader
+    from shared.domain.events import envelope_from_dict, parse_event
+    from shared.service.changes import Dependencies, handle_change
+
+    rules = "Microsoft.Network/networkSecurityGroups/securityRules"
+    rule = {"allOf": [{"field": "type", "equals": rules}, {"field": f"{rules}/access", "equals": "Allow"},
+                      {"field": f"{rules}/destinationPortRange", "equals": "3389"}]}
+    control = control_from_definition(definition(rule), where="case.json")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(control))
+    nsg = load_fixture("nsg-hardened")
+    rdp = {"id": nsg["id"] + "/securityRules/allow-rdp", "name": "allow-rdp", "type": rules,
+           "properties": {"access": "Allow", "direction": "Inbound", "destinationPortRange": "3389"}}
+    opened = copy.deepcopy(nsg)
+    opened["properties"]["securityRules"].append(rdp)
+    reader = StaticResourceReader([opened])
+    deps = Dependencies(catalog=load_catalog([tmp_path]), reader=reader, store=InMemoryStateStore(), sink=MemorySink())
+
+    def event(event_id: str, time: str):
+        return parse_event(envelope_from_dict({
+            "id": event_id, "topic": "/subscriptions/" + rdp["id"].split("/")[2], "subject": rdp["id"],
+            "eventType": "Microsoft.Resources.ResourceWriteSuccess", "eventTime": time, "dataVersion": "2",
+            "data": {"resourceUri": rdp["id"], "operationName": f"{rules}/write", "correlationId": "c"}}))
+
+    findings = handle_change(event("e1", "2026-04-01T08:00:00Z"), deps).findings
+    assert [(f["Transition"], f["ControlId"], f["ResourceId"]) for f in findings] == [
+        ("New", control["id"], nsg["id"])]
+    assert rdp["id"] in json.dumps(findings[0]["Evidence"])
+    reader.put(nsg)  # the rule is gone again
+    findings = handle_change(event("e2", "2026-04-01T08:05:00Z"), deps).findings
+    assert [(f["Transition"], f["ControlId"]) for f in findings] == [("Resolved", control["id"])]

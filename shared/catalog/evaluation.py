@@ -20,6 +20,11 @@ class Catalog:
     def __post_init__(self) -> None:
         self._by_type: dict[str, list[Control]] = {}
         self._checked_types: dict[str, bool] = {}  # type -> whether a control of it decides per resource
+        self._views: dict[str, list[Control]] = {}  # parent type -> its child-type controls, as judged on it
+        for control in self.controls:
+            for child in sorted(control.child_types):
+                parent = child.rsplit("/", 1)[0]
+                self._views.setdefault(parent, []).append(control.parent_view(parent))
         self._any: list[Control] = [c for c in self.controls if "*" in c.resource_types]
         self._any_group = any(c.uses_group for c in self.controls)
         self._any_subscription = any(c.uses_subscription for c in self.controls)
@@ -36,7 +41,7 @@ class Catalog:
     def _for_type(self, resource_type: str) -> list[Control]:
         key = resource_type.lower()
         if key not in self._by_type:
-            self._by_type[key] = [c for c in self.controls if key in c.resource_types]
+            self._by_type[key] = [c for c in self.controls if key in c.resource_types] + self._views.get(key, [])
             self._checked_types[key] = any(c.checks_each_resource for c in self._by_type[key])
         return self._by_type[key]
 
@@ -89,6 +94,8 @@ class Catalog:
                       cache: dict[str, list], index: dict | None = None,
                       redacted: dict | None = None) -> ControlResult | None:
         """The control's result, or None where an IfNotExists rule does not match (not applicable)."""
+        if control.child_control is not None:
+            return Catalog._children_verdict(control.child_control, resource, fetch, redacted)
         try:  # the common case first: a compliant verdict from the fast path, nothing else built
             if not control.rule.matches(resource, index):
                 if control.if_not_exists:
@@ -146,6 +153,32 @@ class Catalog:
                    "reason": "none exists" if not items else "none satisfies the existence condition",
                    "checked": checked[:10]}
         return verdict(Status.NONCOMPLIANT, evidence + [summary])
+
+    @staticmethod
+    def _children_verdict(control: Control, parent: Mapping[str, Any], fetch: RelatedSource,
+                          redacted: dict | None) -> ControlResult | None:
+        """A child-type control on the parent: judged on each inline child of its type the control applies
+        to; NonCompliant when any is (evidence names them), None when no child is applicable."""
+        properties = parent.get("properties")
+        children = [item for value in (properties.values() if isinstance(properties, Mapping) else ())
+                    if isinstance(value, list) for item in value
+                    if isinstance(item, Mapping) and str(item.get("type", "")).lower() in control.resource_types
+                    and control.applies_to(item)]
+        judged = [(child, Catalog._evaluate_one(control, child, fetch, {}, None, redacted)) for child in children]
+        judged = [(child, r) for child, r in judged if r is not None]
+        results = [r for _, r in judged]
+        if not results:
+            return None
+        failing = [(child, r) for child, r in judged if r.status == Status.NONCOMPLIANT]
+        if failing:
+            evidence = [{"child": child.get("id") or child.get("name"), "evidence": r.evidence[:5]}
+                        for child, r in failing[:10]]
+            return ControlResult(control.id, control.title, control.severity, Status.NONCOMPLIANT, evidence)
+        unknown = next((r for r in results if r.status == Status.NOT_EVALUATED), None)
+        if unknown is not None:
+            return ControlResult(control.id, control.title, control.severity, Status.NOT_EVALUATED, [],
+                                 unknown.reason)
+        return ControlResult(control.id, control.title, control.severity, Status.COMPLIANT)
 
     @staticmethod
     def _inline_verdict(control: Control, resource: Mapping[str, Any], item: dict, evidence: list,

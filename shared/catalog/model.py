@@ -3,6 +3,7 @@ reads (auditIfNotExists style). Pure.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -250,6 +251,19 @@ class Control:
     # groups and subscriptions are not evaluated. None: a hand-written control (its resourceTypes decide).
     effect: str | None = None
     applicability: CompiledRule | None = None
+    # A view of a control on a child type (networkSecurityGroups/securityRules) from its parent: events
+    # on a child re-read the parent, so the control is judged on the parent's inline children.
+    child_control: Control | None = None
+
+    def parent_view(self, parent_type: str) -> Control:
+        """This child-type control as judged on a parent of ``parent_type`` (lower case)."""
+        return dataclasses.replace(self, resource_types=frozenset({parent_type}), mode="All", effect=None,
+                                   applicability=None, reads=RuleReads(opaque=True), child_control=self)
+
+    @property
+    def child_types(self) -> frozenset[str]:
+        """The types of this control that are children of another type (three segments or more)."""
+        return frozenset(t for t in self.resource_types if t != "*" and t.count("/") >= 2)
 
     @property
     def if_not_exists(self) -> bool:
