@@ -300,3 +300,29 @@ class ArmPolicyDefinitions:
         body = found.as_dict()
         body.setdefault("id", definition_id)
         return body
+
+
+class ArmPolicyAssignments:
+    """A subscription's Azure Policy assignments and exemptions, as ARM lists them.
+
+    The unfiltered list of a subscription holds what applies to it: assignments (and exemptions)
+    at the subscription, at its resource groups and resources, and at the management groups above
+    it. The Reader role covers these reads. Paged by ``nextLink``; 403 raises ``ResourceAccessDenied``.
+    """
+
+    ASSIGNMENTS_API = "2023-04-01"
+    EXEMPTIONS_API = "2022-07-01-preview"
+
+    def __init__(self, client: ResourceManagementClient) -> None:
+        self._client = client
+
+    def _list(self, subscription_id: str, kind: str, api_version: str) -> list[dict]:
+        first = (f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/{kind}"
+                 f"?api-version={api_version}")
+        return list(_paged(self._client, "GET", first, "nextLink", f"listing {kind} of subscription {subscription_id}"))
+
+    def assignments(self, subscription_id: str) -> list[dict]:
+        return self._list(subscription_id, "policyAssignments", self.ASSIGNMENTS_API)
+
+    def exemptions(self, subscription_id: str) -> list[dict]:
+        return self._list(subscription_id, "policyExemptions", self.EXEMPTIONS_API)

@@ -328,3 +328,46 @@ def exemptions_in(doc: Any, origin: str) -> list[PolicyExemption]:
     items = documents(doc)
     return [exemption_from_document(item, f"{origin}[{i}]" if len(items) > 1 or isinstance(doc, list) else origin)
             for i, item in enumerate(items)]
+
+
+@dataclass(frozen=True)
+class SubscriptionPolicy:
+    """What ARM lists for one subscription: the assignments and exemptions that apply to it, the
+    management groups above it (those their scopes name), and the documents that could not be read."""
+
+    subscription_id: str
+    assignments: tuple[Assignment, ...]
+    exemptions: tuple[PolicyExemption, ...]
+    management_groups: frozenset[str]
+    problems: tuple[str, ...] = ()
+
+    def ancestors(self, subscription_id: str) -> frozenset[str] | None:
+        """``Ancestors`` for ``reaches``: known for this subscription only."""
+        return self.management_groups if subscription_id.lower() == self.subscription_id.lower() else None
+
+
+def subscription_policy(subscription_id: str, assignment_docs: Iterable[Any], exemption_docs: Iterable[Any]
+                        ) -> SubscriptionPolicy:
+    """Parse a subscription's listing; one unusable document is a problem named, never the end of the rest."""
+    assignments, exemptions, problems = [], [], []
+    where = f"subscription {subscription_id}"
+    for index, doc in enumerate(assignment_docs):
+        try:
+            assignments.append(assignment_from_document(doc, f"{where}: {_name_of(doc, index)}"))
+        except AssignmentError as exc:
+            problems.append(str(exc))
+    for index, doc in enumerate(exemption_docs):
+        try:
+            exemptions.append(exemption_from_document(doc, f"{where}: {_name_of(doc, index)}"))
+        except AssignmentError as exc:
+            problems.append(str(exc))
+    groups = frozenset(
+        scope.lower()[len(MANAGEMENT_GROUP_PREFIX):].split("/", 1)[0]
+        for scope in [a.scope or "" for a in assignments] + [e.scope for e in exemptions]
+        if scope.lower().startswith(MANAGEMENT_GROUP_PREFIX))
+    return SubscriptionPolicy(subscription_id, tuple(assignments), tuple(exemptions), groups, tuple(problems))
+
+
+def _name_of(doc: Any, index: int) -> str:
+    rid = doc.get("id") if isinstance(doc, Mapping) else None
+    return str(rid) if isinstance(rid, str) and rid else f"item {index}"

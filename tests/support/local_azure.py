@@ -1,5 +1,10 @@
 """Local stand-ins for the Azure endpoints the adapters call, over real HTTP(S).
 
+Why this module is long: it is one process-local Azure. ARM (resources, providers, policy
+listings), Resource Graph, PolicyInsights, Logs Ingestion and the managed-identity endpoint share
+one HTTPS server, one token, one request log and one fault queue that tests drive together; split
+per service, each part would re-implement those.
+
 No real Azure exists where the tests run, and recorded cassettes or mocks of
 the SDK would test our assumptions rather than the SDK. ``LocalAzure`` instead
 runs two small stdlib servers on 127.0.0.1 so the *real* SDK clients
@@ -180,6 +185,9 @@ class LocalAzure:
         self.policy_states_page = 1000
         self.url = self.identity_endpoint = self.ca_file = ""
         self._resources: dict[str, dict] = {}  # lower-case id -> ARM object
+        # lower-case subscription id -> the management groups above it (names): what ARM's unfiltered
+        # list of a subscription's policy assignments and exemptions inherits
+        self.management_groups: dict[str, list[str]] = {}
         self._faults: dict[str, deque] = {"arm": deque(), "graph": deque(), "ingestion": deque()}
         self._lock = threading.Lock()
         self._servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
@@ -379,6 +387,9 @@ class LocalAzure:
                           f"No registered resource provider found for location 'westeurope' and API version "
                           f"'{query['api-version']}' for type '{type_path}'. The supported api-versions are "
                           f"'{', '.join(versions)}'.")
+        inherited = self._policy_collection(parts)
+        if inherited is not None:
+            return _Reply(200, {"value": inherited})
         with self._lock:
             resource = self._resources.get(path.rstrip("/").lower())
             collection = [r for key, r in self._resources.items()
@@ -390,6 +401,29 @@ class LocalAzure:
         if resource is None:
             return _error(404, "ResourceNotFound", f"The Resource '{rtype}/{parts[-1]}' was not found.")
         return _Reply(200, resource)
+
+    def _policy_collection(self, parts: list[str]) -> list[dict] | None:
+        """``/subscriptions/{s}/providers/Microsoft.Authorization/policyAssignments`` (or ``policyExemptions``)
+        without a filter: those at the subscription, below it, and at the management groups above it
+        (the documented unfiltered list). None for any other path."""
+        lowered = [p.lower() for p in parts]
+        if len(parts) != 5 or lowered[0] != "subscriptions" or lowered[2:4] != ["providers", "microsoft.authorization"] \
+                or lowered[4] not in ("policyassignments", "policyexemptions"):
+            return None
+        sub = lowered[1]
+        scopes = [f"/subscriptions/{sub}"] + [f"/providers/microsoft.management/managementgroups/{g.lower()}"
+                                             for g in self.management_groups.get(sub, [])]
+        marker = f"/providers/microsoft.authorization/{lowered[4]}/"
+        with self._lock:
+            items = list(self._resources.items())
+        found = []
+        for key, body in items:
+            if marker not in key:
+                continue
+            scope = key.split(marker, 1)[0]
+            if scope.startswith(scopes[0] + "/") or scope == scopes[0] or scope in scopes[1:]:
+                found.append(body)
+        return found
 
     def _graph_query(self, method: str, query: dict[str, str], body: bytes) -> _Reply:
         """A Resource Graph query, answered like the service (objectArray results only).

@@ -21,7 +21,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ...catalog import Catalog, Control, ControlLoadError, RelatedSource, control_from_document
 from ...domain.assignments import Ancestors, Assignment, PolicyExemption
@@ -56,9 +56,12 @@ class AssignedCatalog:
 class PolicyLibrary:
     """The definitions and policy sets assignments are resolved in (by name, the id's last segment)."""
 
-    def __init__(self, definitions: DefinitionLibrary | None = None) -> None:
-        self.definitions = definitions if definitions is not None else DefinitionLibrary()
+    def __init__(self, definitions: DefinitionLibrary | None = None,
+                 remote: Callable[[str], Mapping[str, Any] | None] | None = None) -> None:
+        """``remote(id)`` reads a definition or policy set not given (ARM in Azure), once per id."""
+        self.definitions = definitions if definitions is not None else DefinitionLibrary(remote=remote)
         self.sets: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self.remote = remote
 
     def add_documents(self, docs: Iterable[tuple[str, Any]]) -> list[str]:
         """Add every definition and set in (origin, decoded JSON) pairs; the inputs that hold none."""
@@ -71,7 +74,12 @@ class PolicyLibrary:
         return unusable
 
     def find_set(self, set_id: str) -> Mapping[str, Any] | None:
-        found = self.sets.get(set_id.rstrip("/").rsplit("/", 1)[-1].lower())
+        name = set_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        if name not in self.sets and self.remote is not None:
+            doc = self.remote(set_id)
+            if doc is not None:
+                self.sets[name] = (set_id, doc)
+        found = self.sets.get(name)
         return found[1] if found else None
 
 
@@ -168,8 +176,12 @@ def _compile(outcome: Outcome, resolver: FieldResolver) -> Control | None:
 def evaluate_assigned(assigned: AssignedCatalog, resource: Mapping[str, Any], *, now: datetime,
                       exemptions: Iterable[PolicyExemption] = (), ancestors: Ancestors | None = None,
                       related: RelatedSource | None = None) -> list[dict[str, Any]]:
-    """One row per (assignment, reference) that reaches ``resource`` and applies to it."""
-    reached = {cid for cid, ac in assigned.controls.items() if ac.assignment.reaches(resource, ancestors) is not False}
+    """One row per (assignment, reference) that reaches ``resource`` and applies to it. Without
+    ``ancestors`` (offline) a management-group assignment is taken to reach every resource; with them,
+    a subscription they do not know is not below it."""
+    unknown = ancestors is None  # what a management-group scope gives when the hierarchy is not known
+    reached = {cid for cid, ac in assigned.controls.items()
+               if ac.assignment.reaches(resource, ancestors) in ((True, None) if unknown else (True,))}
     if not reached:
         return []
     exemptions = list(exemptions)
