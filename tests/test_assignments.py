@@ -285,3 +285,13 @@ def test_evaluate_assignments_refuses_a_bad_assignment_file(tmp_path, capsys):
     (tmp_path / "r.json").write_text(json.dumps(weak_storage()))
     assert main(["evaluate", "--assignments", str(tmp_path / "a.json"), str(tmp_path / "r.json")]) == 2
     assert "a.json: an assignment needs properties.policyDefinitionId" in capsys.readouterr().err
+
+
+def test_the_definition_version_evaluated_is_said(library):
+    """[ASSIGN] policy definition ID and version: results say which version was evaluated, and an
+    assignment asking for another major version is told which one it got."""
+    assigned, rows = rows_for(library, [assignment(definitionVersion="1.*.*")], [weak_storage()])
+    assert rows[0]["policyDefinitionVersion"] == "2.0.0"
+    assert assigned.notes == ["assignment secure-transfer: asks for definitionVersion 1.*.*; the definition given "
+                              "is version 2.0.0, which is what is evaluated"]
+    assert rows_for(library, [assignment(definitionVersion="2.*.*")], [weak_storage()])[0].notes == []

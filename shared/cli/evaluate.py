@@ -106,6 +106,8 @@ def _run_assigned(args: argparse.Namespace) -> int:
         print(f"not evaluated: {line}", file=sys.stderr)
     for line in assigned.disabled:
         print(f"disabled: {line}", file=sys.stderr)
+    for line in assigned.notes:
+        print(f"note: {line}", file=sys.stderr)
     now = datetime.now(timezone.utc)
     rows = [row for resource in resources for row in evaluate_assigned(assigned, resource, now=now,
                                                                         exemptions=exemptions)]

@@ -51,6 +51,7 @@ class AssignedCatalog:
     controls: dict[str, AssignedControl]
     problems: list[str] = field(default_factory=list)  # "<assignment>: <what>: <why>", each once
     disabled: list[str] = field(default_factory=list)  # members whose effect is Disabled: nothing evaluated
+    notes: list[str] = field(default_factory=list)  # e.g. a definitionVersion the definition given does not match
 
 
 class PolicyLibrary:
@@ -102,6 +103,7 @@ def assigned_catalog(assignments: Iterable[Assignment], library: PolicyLibrary, 
     assigned: dict[str, AssignedControl] = {}
     problems: list[str] = []
     disabled: list[str] = []
+    notes: list[str] = []
     shared: dict[tuple, list[tuple[Outcome, Control | None]]] = {}  # converted and compiled once per key
     for assignment in assignments:
         where = f"assignment {assignment.name}"
@@ -132,10 +134,19 @@ def assigned_catalog(assignments: Iterable[Assignment], library: PolicyLibrary, 
             cid = _control_id(assignment, member)
             controls.append(dataclasses.replace(control, id=cid))
             definition = library.definitions.find(outcome.definition_id) if outcome.definition_id else None
+            version = _version(definition[1] if definition else None)
             assigned[cid] = AssignedControl(cid, assignment, outcome.definition_id or assignment.policy_definition_id,
-                                            set_id, outcome.reference_id or None,
-                                            _version(definition[1] if definition else None))
-    return AssignedCatalog(Catalog(controls), assigned, problems, disabled)
+                                            set_id, outcome.reference_id or None, version)
+            wanted = assignment.definition_version
+            if wanted and version and not assignment.is_set and not _version_matches(wanted, version):
+                notes.append(f"{where}: asks for definitionVersion {wanted}; the definition given is version "
+                             f"{version}, which is what is evaluated")
+    return AssignedCatalog(Catalog(controls), assigned, problems, disabled, notes)
+
+
+def _version_matches(wanted: str, version: str) -> bool:
+    """``1.*.*`` style: every part that is not ``*`` equals the version's."""
+    return all(w in ("*", v) for w, v in zip(wanted.split("."), version.split(".")))
 
 
 def _convert(assignment: Assignment, library: PolicyLibrary, resolver: FieldResolver,
