@@ -141,18 +141,26 @@ class Catalog:
         for item in items:
             if control.related.existence is None:
                 return verdict(Status.COMPLIANT)
-            try:
-                ok, item_evidence = control.related.existence_for(resource).evaluate(item, evidence=True)
-            except EvaluationError as exc:
-                return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {item.get('id')}: {exc}")
-            if ok:
-                return verdict(Status.COMPLIANT)
+            final, item_evidence = Catalog._existence(control, resource, item, str(item.get("id")), verdict)
+            if final is not None:
+                return final
             checked.append({"id": item.get("id") or item.get("name"),
                             "evidence": [e for e in item_evidence if e.get("result") is False][:5]})
         summary = {"related": spec.key, "found": len(items),
                    "reason": "none exists" if not items else "none satisfies the existence condition",
                    "checked": checked[:10]}
         return verdict(Status.NONCOMPLIANT, evidence + [summary])
+
+    @staticmethod
+    def _existence(control: Control, resource: Mapping[str, Any], item: Mapping[str, Any], where: str,
+                   verdict) -> tuple[ControlResult | None, list]:
+        """The existence condition on one related item: (Compliant or NotEvaluated, or None when it does not
+        hold; the item's evidence)."""
+        try:
+            ok, item_evidence = control.related.existence_for(resource).evaluate(item, evidence=True)
+        except EvaluationError as exc:
+            return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {where}: {exc}"), []
+        return (verdict(Status.COMPLIANT) if ok else None), item_evidence
 
     @staticmethod
     def _children_verdict(control: Control, parent: Mapping[str, Any], fetch: RelatedSource,
@@ -184,12 +192,9 @@ class Catalog:
     def _inline_verdict(control: Control, resource: Mapping[str, Any], item: dict, evidence: list,
                         verdict) -> ControlResult:
         where = ".".join(str(s) for s in control.related.inline)
-        try:
-            ok, item_evidence = control.related.existence_for(resource).evaluate(item, evidence=True)
-        except EvaluationError as exc:
-            return verdict(Status.NOT_EVALUATED, reason=f"existenceCondition failed on {where}: {exc}")
-        if ok:
-            return verdict(Status.COMPLIANT)
+        final, item_evidence = Catalog._existence(control, resource, item, where, verdict)
+        if final is not None:
+            return final
         shown = []
         for entry in item_evidence:
             if entry.get("result") is not False:

@@ -267,10 +267,15 @@ def documents(doc: Any) -> list[Any]:
     return list(doc) if isinstance(doc, list) else [doc]
 
 
-def assignments_in(doc: Any, origin: str) -> list[Assignment]:
+def _each(doc: Any, origin: str, parse: Callable[[Any, str], Any]) -> list:
+    """``parse`` of every document in ``doc``, each named ``origin[i]`` when there are several."""
     items = documents(doc)
-    return [assignment_from_document(item, f"{origin}[{i}]" if len(items) > 1 or isinstance(doc, list) else origin)
+    return [parse(item, f"{origin}[{i}]" if len(items) > 1 or isinstance(doc, list) else origin)
             for i, item in enumerate(items)]
+
+
+def assignments_in(doc: Any, origin: str) -> list[Assignment]:
+    return _each(doc, origin, assignment_from_document)
 
 
 @dataclass(frozen=True)
@@ -325,9 +330,7 @@ def exemption_from_document(doc: Any, origin: str) -> PolicyExemption:
 
 
 def exemptions_in(doc: Any, origin: str) -> list[PolicyExemption]:
-    items = documents(doc)
-    return [exemption_from_document(item, f"{origin}[{i}]" if len(items) > 1 or isinstance(doc, list) else origin)
-            for i, item in enumerate(items)]
+    return _each(doc, origin, exemption_from_document)
 
 
 @dataclass(frozen=True)
@@ -349,18 +352,20 @@ class SubscriptionPolicy:
 def subscription_policy(subscription_id: str, assignment_docs: Iterable[Any], exemption_docs: Iterable[Any]
                         ) -> SubscriptionPolicy:
     """Parse a subscription's listing; one unusable document is a problem named, never the end of the rest."""
-    assignments, exemptions, problems = [], [], []
+    problems: list[str] = []
     where = f"subscription {subscription_id}"
-    for index, doc in enumerate(assignment_docs):
-        try:
-            assignments.append(assignment_from_document(doc, f"{where}: {_name_of(doc, index)}"))
-        except AssignmentError as exc:
-            problems.append(str(exc))
-    for index, doc in enumerate(exemption_docs):
-        try:
-            exemptions.append(exemption_from_document(doc, f"{where}: {_name_of(doc, index)}"))
-        except AssignmentError as exc:
-            problems.append(str(exc))
+
+    def usable(docs: Iterable[Any], parse: Callable[[Any, str], Any]) -> list:
+        found = []
+        for index, doc in enumerate(docs):
+            try:
+                found.append(parse(doc, f"{where}: {_name_of(doc, index)}"))
+            except AssignmentError as exc:
+                problems.append(str(exc))
+        return found
+
+    assignments = usable(assignment_docs, assignment_from_document)
+    exemptions = usable(exemption_docs, exemption_from_document)
     groups = frozenset(
         scope.lower()[len(MANAGEMENT_GROUP_PREFIX):].split("/", 1)[0]
         for scope in [a.scope or "" for a in assignments] + [e.scope for e in exemptions]

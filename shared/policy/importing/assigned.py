@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
-from ...catalog import Catalog, Control, ControlLoadError, RelatedSource, control_from_document
+from ...catalog import Catalog, Control, RelatedSource
 from ...domain.assignments import Ancestors, Assignment, PolicyExemption
 from ...domain.results import Status
 from .. import FieldResolver
@@ -116,7 +116,7 @@ def assigned_catalog(assignments: Iterable[Assignment], library: PolicyLibrary, 
                 problems.append(f"{where}: {assignment.policy_definition_id}: not found in the definitions given "
                                 f"(--definitions DIR, a folder of definitions and policy sets)")
                 continue
-            shared[key] = [(o, _compile(o, resolver)) for o in outcomes]
+            shared[key] = [(o, _compiled(o)) for o in outcomes]
         set_id = assignment.policy_definition_id if assignment.is_set else None
         for outcome, control in shared[key]:
             member = outcome.reference_id or (outcome.definition_id or assignment.policy_definition_id).rsplit("/", 1)[-1]
@@ -175,13 +175,9 @@ def _forced(assignment: Assignment):
     return effect_of
 
 
-def _compile(outcome: Outcome, resolver: FieldResolver) -> Control | None:
-    if outcome.control is None or outcome.status in (REFUSED, TEMPLATE):
-        return None
-    try:
-        return control_from_document(outcome.control, outcome.origin, resolver)
-    except ControlLoadError:
-        return None  # convert_definition compiled it already: not reached for a control it returned
+def _compiled(outcome: Outcome) -> Control | None:
+    """The control conversion compiled, unless it is refused or a template (no verdict without values)."""
+    return None if outcome.status in (REFUSED, TEMPLATE) else outcome.compiled
 
 
 def evaluate_assigned(assigned: AssignedCatalog, resource: Mapping[str, Any], *, now: datetime,
@@ -190,9 +186,12 @@ def evaluate_assigned(assigned: AssignedCatalog, resource: Mapping[str, Any], *,
     """One row per (assignment, reference) that reaches ``resource`` and applies to it. Without
     ``ancestors`` (offline) a management-group assignment is taken to reach every resource; with them,
     a subscription they do not know is not below it."""
-    unknown = ancestors is None  # what a management-group scope gives when the hierarchy is not known
-    reached = {cid for cid, ac in assigned.controls.items()
-               if ac.assignment.reaches(resource, ancestors) in ((True, None) if unknown else (True,))}
+    accepted = (True, None) if ancestors is None else (True,)  # None: a management group not known offline
+    reaches: dict[str, bool] = {}  # per assignment, not per member: a set has hundreds
+    for ac in assigned.controls.values():
+        if ac.assignment.id not in reaches:
+            reaches[ac.assignment.id] = ac.assignment.reaches(resource, ancestors) in accepted
+    reached = {cid for cid, ac in assigned.controls.items() if reaches[ac.assignment.id]}
     if not reached:
         return []
     exemptions = list(exemptions)

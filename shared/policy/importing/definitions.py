@@ -170,7 +170,7 @@ def convert_definition(definition: Mapping[str, Any], *, resolver: FieldResolver
         return outcome
     outcome.control, outcome.missing, outcome.samples = control, missing, samples
     try:
-        control_from_document(control, origin, resolver, overrides=samples or None)
+        compiled = control_from_document(control, origin, resolver, overrides=samples or None)
     except ControlLoadError as exc:
         outcome.reason = str(exc).split(": control ", 1)[-1]
         outcome.control = None
@@ -179,6 +179,8 @@ def convert_definition(definition: Mapping[str, Any], *, resolver: FieldResolver
         outcome.status = DELEGATED
     else:
         outcome.status = TEMPLATE if missing else IMPORTED
+    if not samples:  # compiled with its own values, not sample ones: usable as it is
+        outcome.compiled = compiled
     return outcome
 
 

@@ -60,6 +60,7 @@ class Outcome:
     definition_id: str = ""
     samples: dict[str, Any] = field(default_factory=dict)  # template: values it was checked with
     reference_id: str = ""  # an initiative member's policyDefinitionReferenceId
+    compiled: Any = field(default=None, repr=False, compare=False)  # the loaded Control, when it needs no samples
 
 
 def slug(text: str) -> str:
