@@ -5,6 +5,7 @@ imports happen lazily on the first event (see ``shared/bootstrap.py``).
 """
 import azure.functions as func
 
+from handlers.assignments import bp as assignments
 from handlers.http_api import bp as http_api
 from handlers.outbox import bp as outbox
 from handlers.reconciliation import bp as reconciliation
@@ -15,3 +16,4 @@ app.register_functions(resource_events)
 app.register_functions(outbox)
 app.register_functions(http_api)
 app.register_functions(reconciliation)
+app.register_functions(assignments)

@@ -18,7 +18,7 @@ def reconcile_timer(timer: func.TimerRequest) -> None:
     from shared.service.reconcile import reconcile
 
     deps = bootstrap.dependencies()
-    subscriptions = sorted({p.split("/")[2] for p in deps.scopes.prefixes})
+    subscriptions = deps.scopes.subscriptions
     if not subscriptions:
         log.error("reconciliation needs the subscriptions to list in MONITORED_SCOPES ('*' names none); "
                   "nothing was reconciled")

@@ -133,6 +133,21 @@ param outboxDrainSchedule string = '0 */1 * * * *'
 @description('Optional. NCRONTAB schedule of the reconcile timer, which lists the monitored subscriptions with Azure Resource Graph (RECONCILE_SCHEDULE).')
 param reconcileSchedule string = '0 0 */6 * * *'
 
+@description('Optional. NCRONTAB schedule of the refresh_assignments timer, which notices Azure Policy assignment changes at management groups (they send no event) and re-evaluates the subscriptions whose assignments changed (ASSIGNMENTS_SCHEDULE).')
+param assignmentsSchedule string = '0 */1 * * * *'
+
+@description('Optional. Where controls come from: builtin (the built-in catalog), custom (controlsPath), assignments (the Azure Policy assignments of the monitored subscriptions, read with the Reader role) (CONTROL_SOURCES).')
+param controlSources array = [
+  'builtin'
+  'custom'
+  'assignments'
+]
+
+@description('Optional. Minutes after which a subscription\'s Azure Policy assignments are read again; policy change events at subscription and resource-group scope make it sooner (ASSIGNMENTS_REFRESH_MINUTES).')
+@minValue(1)
+@maxValue(1440)
+param assignmentsRefreshMinutes int = 10
+
 @description('Optional. Tag names that name a resource\'s owner, first match wins; the resource group\'s tags are the fallback (OWNER_TAGS).')
 param ownerTagNames array = [
   'owner'
@@ -358,6 +373,9 @@ module functionApp 'modules/function-app.bicep' = {
     monitoredScopes: monitoredScopes
     outboxDrainSchedule: outboxDrainSchedule
     reconcileSchedule: reconcileSchedule
+    assignmentsSchedule: assignmentsSchedule
+    controlSources: controlSources
+    assignmentsRefreshMinutes: assignmentsRefreshMinutes
     ownerTagNames: ownerTagNames
     teamTagNames: teamTagNames
     slaDays: slaDays

@@ -151,6 +151,18 @@ def build_policy_definition_source(settings: Settings):
     return ArmPolicyDefinitions(_resource_client(settings, NO_SUBSCRIPTION))
 
 
+def build_assigned_policy(settings: Settings, resolver):
+    """The Azure Policy assignments of the monitored subscriptions, read from ARM (Reader covers it)."""
+    from datetime import timedelta
+
+    from .adapters.arm import ArmPolicyAssignments
+    from .service.assigned_policy import AssignedPolicy
+
+    client = _resource_client(settings, NO_SUBSCRIPTION)
+    return AssignedPolicy(ArmPolicyAssignments(client), build_policy_definition_source(settings), resolver,
+                          refresh=timedelta(minutes=settings.assignments_refresh_minutes))
+
+
 def build(settings: Settings | None = None) -> Dependencies:
     from .catalog import load_catalog
 
@@ -171,14 +183,23 @@ def build(settings: Settings | None = None) -> Dependencies:
     from .adapters.exemption_store import CachedExemptions
     from .domain.ownership import OwnershipPolicy
 
+    assigned = None
+    if settings.assignments_enabled:
+        from .catalog import alias_resolver
+
+        assigned = build_assigned_policy(settings, alias_resolver(
+            alias_fallback=lambda alias: build_alias_source_once(settings)(alias)))
+    if settings.controls_paths and "custom" not in settings.control_sources:
+        log.warning("CONTROLS_PATH is set but CONTROL_SOURCES (%s) leaves out 'custom': its controls are not loaded",
+                    ",".join(settings.control_sources))
     deps = Dependencies(catalog=catalog, reader=build_reader(settings), store=build_store(settings),
                         sink=build_sink(settings), scopes=scopes,
                         ownership=OwnershipPolicy(settings.owner_tags, settings.team_tags),
                         exemptions=CachedExemptions(build_exemption_store(settings)),
                         snapshot_sink=build_sink(settings, snapshot=True),
-                        sla={k: timedelta(days=v) for k, v in settings.sla_days.items()})
-    log.info("compliance monitor ready: %d controls, state=%s, findings=%s", len(catalog.controls),
-             settings.state_store, settings.findings_sink)
+                        sla={k: timedelta(days=v) for k, v in settings.sla_days.items()}, assigned=assigned)
+    log.info("compliance monitor ready: %d controls, sources %s, state=%s, findings=%s", len(catalog.controls),
+             ",".join(settings.control_sources), settings.state_store, settings.findings_sink)
     return deps
 
 

@@ -20,6 +20,10 @@ DEFAULT_SNAPSHOT_STREAM = "Custom-ComplianceSnapshot"
 DEFAULT_TABLE = "ComplianceState"
 DEFAULT_EXEMPTIONS_TABLE = "ComplianceExemptions"
 DEFAULT_SLA_DAYS = {"Critical": 1, "High": 7, "Medium": 30, "Low": 90}
+# Where controls come from: the built-in catalog, CONTROLS_PATH, and the Azure Policy assignments of the
+# monitored subscriptions (read from ARM). All three unless CONTROL_SOURCES says otherwise.
+CONTROL_SOURCES = ("builtin", "custom", "assignments")
+DEFAULT_ASSIGNMENTS_REFRESH_MINUTES = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ class Settings:
     controls_paths: tuple[str, ...] = ()
     disabled_controls: tuple[str, ...] = ()
     control_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    control_sources: tuple[str, ...] = CONTROL_SOURCES
+    assignments_refresh_minutes: float = DEFAULT_ASSIGNMENTS_REFRESH_MINUTES
+
+    @property
+    def assignments_enabled(self) -> bool:
+        return "assignments" in self.control_sources
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -82,6 +92,21 @@ class Settings:
                 raise ConfigurationError('SLA_DAYS must map severities (Critical, High, Medium, Low) to positive '
                                          'numbers of days, e.g. {"Critical": 1, "High": 7}')
             sla.update(given)
+        sources = tuple(s.lower() for s in split("CONTROL_SOURCES")) or CONTROL_SOURCES
+        unknown = [s for s in sources if s not in CONTROL_SOURCES]
+        if unknown:
+            raise ConfigurationError(f"CONTROL_SOURCES: {', '.join(unknown)} is not a source; use any of "
+                                     f"{', '.join(CONTROL_SOURCES)} (comma-separated)")
+        raw_refresh = get("ASSIGNMENTS_REFRESH_MINUTES")
+        refresh = DEFAULT_ASSIGNMENTS_REFRESH_MINUTES
+        if raw_refresh:
+            try:
+                refresh = float(raw_refresh)
+            except ValueError:
+                refresh = -1.0
+            if not 1 <= refresh <= 1440:
+                raise ConfigurationError(f"ASSIGNMENTS_REFRESH_MINUTES={raw_refresh!r}: give a number of minutes "
+                                         "from 1 to 1440")
         return cls(
             state_store=choice("STATE_STORE", "table", ("table", "memory")),
             state_table_name=get("STATE_TABLE_NAME", DEFAULT_TABLE),
@@ -105,6 +130,8 @@ class Settings:
             controls_paths=split("CONTROLS_PATH"),
             disabled_controls=split("DISABLED_CONTROLS"),
             control_parameters=params,
+            control_sources=sources,
+            assignments_refresh_minutes=refresh,
         )
 
     def require(self, *names: str) -> None:
@@ -119,4 +146,5 @@ class Settings:
     def control_directories(self) -> list[Path]:
         from .catalog import BUILTIN_DIR
 
-        return [BUILTIN_DIR, *(Path(p) for p in self.controls_paths)]
+        builtin = [BUILTIN_DIR] if "builtin" in self.control_sources else []
+        return builtin + ([Path(p) for p in self.controls_paths] if "custom" in self.control_sources else [])

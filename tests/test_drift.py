@@ -244,3 +244,67 @@ def test_control_transition_is_immutable():
     with pytest.raises(AttributeError):
         t.version = 2  # type: ignore[misc]
     assert replace(t, version=2).version == 2
+
+
+# --------------------------------------------------------------------------- assigned controls
+from shared.domain.results import PolicyRef  # noqa: E402
+
+REF = PolicyRef("/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/a",
+                "/providers/Microsoft.Authorization/policyDefinitions/d", title="Secure transfer", severity="High")
+
+
+def assigned(cid: str, status: Status, at: datetime, **flags) -> Evaluation:
+    results = (ControlResult(cid, "Secure transfer", "High", status, policy=REF),) if status else ()
+    return Evaluation("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa",
+                      "Microsoft.Storage/storageAccounts", at, f"e-{at:%H%M}", at, results, **flags)
+
+
+T = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def test_an_assigned_control_without_a_result_closes_only_when_every_assignment_was_evaluated():
+    opened, [new] = apply_evaluation(None, assigned("x", Status.NONCOMPLIANT, T, assigned_evaluated=True))
+    assert new.policy == REF and opened.controls["x"].policy == REF
+    # not evaluated against the assignments (none were a source for this evaluation): the finding stands
+    kept, none = apply_evaluation(opened, assigned("x", None, T + timedelta(minutes=1)))
+    assert none == [] and kept.controls["x"].status == Status.NONCOMPLIANT
+    # evaluated, and no assignment gave a result: no compliance state, the finding closes with its ids
+    closed, [resolved] = apply_evaluation(opened, assigned("x", None, T + timedelta(minutes=2), assigned_evaluated=True))
+    assert (resolved.transition, resolved.title, resolved.severity) == (Transition.RESOLVED, "Secure transfer", "High")
+    assert resolved.policy == REF and closed.controls["x"].status is None
+
+
+def test_assignments_that_could_not_be_read_keep_the_state_and_record_why():
+    opened, _ = apply_evaluation(None, assigned("x", Status.NONCOMPLIANT, T, assigned_evaluated=True))
+    kept, none = apply_evaluation(opened, assigned("x", None, T + timedelta(minutes=1), assigned_gap="listing refused"))
+    assert none == [] and kept.controls["x"].status == Status.NONCOMPLIANT
+    assert kept.controls["x"].note == "listing refused"
+
+
+def test_a_deleted_resource_closes_its_assigned_findings_with_the_assignments_title():
+    opened, _ = apply_evaluation(None, assigned("x", Status.NONCOMPLIANT, T, assigned_evaluated=True))
+    gone = replace(assigned("x", None, T + timedelta(minutes=1)), results=None)
+    _, [deleted] = apply_evaluation(opened, gone)
+    assert (deleted.transition, deleted.title, deleted.policy) == (Transition.DELETED, "Secure transfer", REF)
+
+
+def test_a_finding_record_carries_the_policy_ids_and_the_message_only_while_non_compliant():
+    message_ref = replace(REF, set_id="/providers/Microsoft.Authorization/policySetDefinitions/mcsb",
+                          reference_id="secureTransfer", message="Use HTTPS")
+    change = ResourceChange(event_id="e1", event_type="Microsoft.Resources.ResourceWriteSuccess", kind="write",
+                            resource=parse_resource_id(assigned("x", None, T).resource_id),
+                            subject=parse_resource_id(assigned("x", None, T).resource_id), event_time=T,
+                            caller=Caller(name="dana"))
+    state, _ = apply_evaluation(None, assigned("x", Status.NONCOMPLIANT, T))
+    new = ControlTransition("x", "Secure transfer", "High", Transition.NEW, Status.NONCOMPLIANT, None, 1,
+                            policy=message_ref)
+    record = finding_record(new, state, change, T)
+    assert (record["PolicyAssignmentId"], record["PolicyDefinitionId"], record["PolicySetDefinitionId"],
+            record["PolicyDefinitionReferenceId"], record["NonComplianceMessage"]) == (
+        REF.assignment_id, REF.definition_id, message_ref.set_id, "secureTransfer", "Use HTTPS")
+    resolved = replace(new, transition=Transition.RESOLVED, status=Status.COMPLIANT)
+    assert finding_record(resolved, state, change, T)["NonComplianceMessage"] == ""
+    catalog = ControlTransition("y", "t", "Low", Transition.NEW, Status.NONCOMPLIANT, None, 1)
+    assert all(finding_record(catalog, state, change, T)[k] == "" for k in (
+        "PolicyAssignmentId", "PolicyDefinitionId", "PolicySetDefinitionId", "PolicyDefinitionReferenceId",
+        "NonComplianceMessage", "ExemptionId"))

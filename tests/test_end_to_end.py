@@ -78,30 +78,39 @@ def arn_event(event_id, resource, time):
                      "operationalInfo": {"resourceEventTime": time}}}
 
 
+def configure_app(monkeypatch, local: LocalAzure, connection_string: str, table_name: str, enabled) -> None:
+    """App settings as in Azure: the local endpoints, state in Azurite, only the ``enabled`` controls."""
+    for name in OTHER_CREDENTIAL_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in local.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STATE_STORE", "table")
+    monkeypatch.setenv("MONITORED_SCOPES", f"/subscriptions/{SUB}")
+    monkeypatch.setenv("STATE_TABLE_NAME", table_name)
+    monkeypatch.setenv("STATE_STORAGE__connectionString", connection_string)
+    monkeypatch.setenv("DISABLED_CONTROLS", ",".join(disabled_except(enabled)))
+    bootstrap.override(None)
+
+
+def event_function():
+    """The Event Grid function, called with one event exactly as the Functions worker decodes it."""
+    from handlers.resource_events import on_resource_change
+
+    function = on_resource_change.build().get_user_function()
+
+    def deliver(event):
+        return function(EventGridEventInConverter.decode(Datum(json.dumps(event), "json"), trigger_metadata={}))
+
+    return deliver
+
+
 @pytest.fixture
 def pipeline(azurite_connection_string, monkeypatch):
     """The function wired from app settings to Azurite and the local Azure endpoints."""
     table_name = "e2e" + uuid.uuid4().hex[:12]
     with LocalAzure() as local:
-        for name in OTHER_CREDENTIAL_SETTINGS:
-            monkeypatch.delenv(name, raising=False)
-        for name, value in local.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("STATE_STORE", "table")
-        monkeypatch.setenv("MONITORED_SCOPES", f"/subscriptions/{SUB}")
-        monkeypatch.setenv("STATE_TABLE_NAME", table_name)
-        monkeypatch.setenv("STATE_STORAGE__connectionString", azurite_connection_string)
-        monkeypatch.setenv("DISABLED_CONTROLS", ",".join(disabled_except(PIPELINE_CONTROLS)))
-        bootstrap.override(None)
-        from handlers.resource_events import on_resource_change
-
-        function = on_resource_change.build().get_user_function()
-
-        def deliver(event):
-            """Deliver one event exactly as the Functions worker decodes it."""
-            body = json.dumps(event)
-            return function(EventGridEventInConverter.decode(Datum(body, "json"), trigger_metadata={}))
-
+        configure_app(monkeypatch, local, azurite_connection_string, table_name, PIPELINE_CONTROLS)
+        deliver = event_function()
         local.deliver = deliver
         local.table = TableClient.from_connection_string(azurite_connection_string, table_name)
         yield local

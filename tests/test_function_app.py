@@ -15,9 +15,12 @@ def test_app_indexes_the_expected_functions_and_triggers():
     import function_app
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    assert set(functions) == {"on_resource_change", "drain_findings", "evaluate", "compliance", "reconcile"}
+    assert set(functions) == {"on_resource_change", "drain_findings", "evaluate", "compliance", "reconcile",
+                              "refresh_assignments"}
     (reconcile_timer,) = [b.get_dict_repr() for b in functions["reconcile"].get_bindings()]
     assert reconcile_timer["type"] == "timerTrigger" and reconcile_timer["schedule"] == "%RECONCILE_SCHEDULE%"
+    (assignments_timer,) = [b.get_dict_repr() for b in functions["refresh_assignments"].get_bindings()]
+    assert assignments_timer["type"] == "timerTrigger" and assignments_timer["schedule"] == "%ASSIGNMENTS_SCHEDULE%"
     for name, method in (("evaluate", "POST"), ("compliance", "GET")):
         trigger = functions[name].get_bindings()[0].get_dict_repr()
         assert trigger["type"] == "httpTrigger" and str(trigger["authLevel"]).endswith("FUNCTION")

@@ -405,3 +405,21 @@ def test_app_service_authentication_protects_the_api_but_not_event_grid_delivery
     assert props["identityProviders"]["azureActiveDirectory"]["enabled"] is True
     wired = [m for m in parsed(MAIN)["modules"].values() if m["detail"]["path"] == "modules/function-app-auth.bicep"]
     assert len(wired) == 1
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"CONTROL_SOURCES": "builtin,policies"}, "CONTROL_SOURCES: policies is not a source"),
+    ({"ASSIGNMENTS_REFRESH_MINUTES": "0"}, "ASSIGNMENTS_REFRESH_MINUTES='0'"),
+    ({"ASSIGNMENTS_REFRESH_MINUTES": "ten"}, "from 1 to 1440"),
+])
+def test_control_source_settings_are_checked(env, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env(env)
+
+
+def test_control_sources_choose_what_is_loaded():
+    default = Settings.from_env({"CONTROLS_PATH": "mine"})
+    assert default.assignments_enabled and [p.name for p in default.control_directories()][-1] == "mine"
+    only = Settings.from_env({"CONTROL_SOURCES": "Assignments", "CONTROLS_PATH": "mine"})
+    assert only.assignments_enabled and only.control_directories() == []
+    assert not Settings.from_env({"CONTROL_SOURCES": "builtin"}).assignments_enabled

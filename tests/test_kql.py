@@ -59,7 +59,9 @@ def finding(at: datetime, resource_id: str, control: str = "storage-https-only",
         "Severity": severity, "Status": status, "PreviousStatus": "", "Transition": transition,
         "Caller": "someone@example.com", "OperationName": "Microsoft.Storage/storageAccounts/write",
         "CorrelationId": "c", "EventId": "e", "ChangeTime": at, "Evidence": [], "Tags": {}, "Owner": "owner@example.com",
-        "Team": team, "DueDate": due, "RawChangeTime": "", INGESTED: ingested or at + timedelta(seconds=30),
+        "Team": team, "DueDate": due, "RawChangeTime": "", "PolicyAssignmentId": "", "PolicyDefinitionId": "",
+        "PolicySetDefinitionId": "", "PolicyDefinitionReferenceId": "", "NonComplianceMessage": "", "ExemptionId": "",
+        INGESTED: ingested or at + timedelta(seconds=30),
     }
     assert set(record) - {INGESTED} == set(FINDING_COLUMNS)
     return record

@@ -87,7 +87,7 @@ def test_nothing_is_sent_for_no_records(local):
 def test_a_large_batch_is_chunked_by_the_sdk_and_arrives_exactly_once(local):
     records = findings(3000)
     sizes = [len(json.dumps(r)) for r in records]
-    assert 900 < min(sizes) and max(sizes) < 1200  # about 1 KB each, about 3 MB in all
+    assert 1000 < min(sizes) and max(sizes) < 1400  # about 1.3 KB each, about 4 MB in all
 
     make_sink(local).send(records)
 

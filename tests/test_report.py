@@ -284,3 +284,19 @@ def test_report_command_without_storage_exits_2_naming_the_settings():
     proc = run("report", "--format", "html")
     assert proc.returncode == 2 and proc.stdout == ""
     assert "STATE_STORAGE__connectionString" in proc.stderr and "STATE_STORAGE__tableServiceUri" in proc.stderr
+
+
+def test_an_assigned_control_is_reported_with_its_assignments_title_and_severity(catalog):
+    from shared.domain.results import PolicyRef
+
+    ref = PolicyRef("/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/a",
+                    "/providers/Microsoft.Authorization/policyDefinitions/d", title="Secure transfer should be enabled",
+                    severity="High")
+    at = datetime(2026, 3, 19, tzinfo=timezone.utc)
+    result = ControlResult("a-d-12345678", ref.title, "High", Status.NONCOMPLIANT, policy=ref)
+    state, _ = apply_evaluation(None, Evaluation(ST_PAY, "Microsoft.Storage/storageAccounts", at, "e", at, (result,)))
+    report = build_report([state], catalog, NOW)
+    [finding] = report.oldest_open
+    assert (finding.title, finding.severity) == ("Secure transfer should be enabled", "High")
+    posture = report.by_control["a-d-12345678"]
+    assert (posture.title, posture.severity) == ("Secure transfer should be enabled", "High")

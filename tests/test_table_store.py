@@ -181,3 +181,40 @@ def test_outbox_rows_roll_back_with_a_conflicting_state_write(table_client):
         store.save(stale, apply_evaluation(stale, evaluation({"a": Status.NONCOMPLIANT}, event_id="e3"))[0],
                    outbox=[{"FindingId": "lost?", "ControlId": "a"}])
     assert store.pending(T0 + timedelta(days=1), 10) == []
+
+
+def test_an_assigned_controls_ids_round_trip(table_client):
+    from shared.domain.results import PolicyRef
+
+    store = TableStateStore(table_client)
+    ref = PolicyRef("/providers/Microsoft.Management/managementGroups/corp/providers/Microsoft.Authorization/"
+                    "policyAssignments/mcsb", "/providers/Microsoft.Authorization/policyDefinitions/d",
+                    "/providers/Microsoft.Authorization/policySetDefinitions/s", "secureTransfer", "Secure transfer",
+                    "High", "m" * 9000, None)
+    results = (ControlResult("mcsb-securetransfer-1a2b3c4d", "Secure transfer", "High", Status.NONCOMPLIANT,
+                             policy=ref),)
+    state, _ = apply_evaluation(None, Evaluation(RID.value, "Microsoft.Storage/storageAccounts", T0, "e1", T0,
+                                                 results))
+    store.save(None, state)
+    loaded = store.load(RID).controls["mcsb-securetransfer-1a2b3c4d"].policy
+    assert (loaded.assignment_id, loaded.definition_id, loaded.set_id, loaded.reference_id) == (
+        ref.assignment_id, ref.definition_id, ref.set_id, ref.reference_id)
+    assert len(loaded.message) < 4100 and loaded.message.startswith("mmm")  # bounded, never the ids
+
+
+def test_scope_marks_coalesce_and_a_mark_made_again_survives_its_clearing(table_client):
+    store = TableStateStore(table_client)
+    sub = "00000000-0000-0000-0000-000000000001"
+    store.mark_scope(sub.upper(), T0, "write of an assignment")
+    store.mark_scope(sub, T0 + timedelta(seconds=5), "write of another")  # one row per subscription
+    assert store.due_scopes(T0) == []  # marked after that time
+    [mark] = store.due_scopes(T0 + timedelta(seconds=5))
+    assert (mark.subscription_id, mark.reason) == (sub, "write of another")
+    store.mark_scope(sub, T0 + timedelta(seconds=6), "a third, while re-evaluating")
+    assert store.clear_scope(mark) is False  # its ETag changed: it stays due
+    [again] = store.due_scopes(T0 + timedelta(minutes=1))
+    assert store.clear_scope(again) is True and store.due_scopes(T0 + timedelta(hours=1)) == []
+    assert store.policy_fingerprint(sub) is None
+    store.save_policy_fingerprint(sub, "abc")
+    assert store.policy_fingerprint(sub.upper()) == "abc"
+    assert list(store.states()) == []  # bookkeeping rows are not resource states

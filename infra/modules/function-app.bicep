@@ -55,6 +55,21 @@ param outboxDrainSchedule string = '0 */1 * * * *'
 @description('Optional. NCRONTAB schedule of the reconcile timer: RECONCILE_SCHEDULE.')
 param reconcileSchedule string = '0 0 */6 * * *'
 
+@description('Optional. NCRONTAB schedule of the refresh_assignments timer (Azure Policy assignment changes at management groups, re-evaluation after a change): ASSIGNMENTS_SCHEDULE.')
+param assignmentsSchedule string = '0 */1 * * * *'
+
+@description('Optional. Where controls come from: builtin, custom (controlsPath), assignments (the Azure Policy assignments of the monitored subscriptions): CONTROL_SOURCES.')
+param controlSources array = [
+  'builtin'
+  'custom'
+  'assignments'
+]
+
+@description('Optional. Minutes after which a subscription\'s Azure Policy assignments are read again: ASSIGNMENTS_REFRESH_MINUTES.')
+@minValue(1)
+@maxValue(1440)
+param assignmentsRefreshMinutes int = 10
+
 @description('Optional. Tag names that name a resource\'s owner: OWNER_TAGS.')
 param ownerTagNames array = [
   'owner'
@@ -123,6 +138,9 @@ var appSettings = {
   MONITORED_SCOPES: join(monitoredScopes, ',')
   OUTBOX_DRAIN_SCHEDULE: outboxDrainSchedule
   RECONCILE_SCHEDULE: reconcileSchedule
+  ASSIGNMENTS_SCHEDULE: assignmentsSchedule
+  CONTROL_SOURCES: join(controlSources, ',')
+  ASSIGNMENTS_REFRESH_MINUTES: string(assignmentsRefreshMinutes)
   OWNER_TAGS: join(ownerTagNames, ',')
   TEAM_TAGS: join(teamTagNames, ',')
   SLA_DAYS: string(slaDays)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..domain.drift import ResourceState
-from ..service.ports import OUTBOX_GRACE, ConcurrencyConflict, FindingsDeliveryError, PendingFinding
+from ..service.ports import OUTBOX_GRACE, ConcurrencyConflict, FindingsDeliveryError, PendingFinding, ScopeMark
 from ..domain.resource_ids import ResourceId, parse_resource_id
 
 
@@ -23,6 +23,8 @@ class InMemoryStateStore:
         self._outbox: dict[tuple[str, str], PendingFinding] = {}
         self._checkpoint: dict | None = None  # reconciliation bookkeeping
         self._posture: list = []
+        self._scopes: dict[str, ScopeMark] = {}
+        self._fingerprints: dict[str, str] = {}
         self._etags = itertools.count(1)
         self._lock = threading.Lock()
         self.loads = 0
@@ -75,6 +77,29 @@ class InMemoryStateStore:
 
     def clear_checkpoint(self) -> None:
         self._checkpoint = None
+
+    def mark_scope(self, subscription_id: str, at: datetime, reason: str) -> None:
+        with self._lock:
+            key = subscription_id.lower()
+            self._scopes[key] = ScopeMark(key, at, reason, f"m{next(self._etags)}")
+
+    def due_scopes(self, before: datetime) -> list[ScopeMark]:
+        with self._lock:
+            return sorted((m for m in self._scopes.values() if m.marked_at <= before), key=lambda m: m.subscription_id)
+
+    def clear_scope(self, mark: ScopeMark) -> bool:
+        with self._lock:
+            current = self._scopes.get(mark.subscription_id)
+            if current is not None and current.etag != mark.etag:
+                return False
+            self._scopes.pop(mark.subscription_id, None)
+            return True
+
+    def policy_fingerprint(self, subscription_id: str) -> str | None:
+        return self._fingerprints.get(subscription_id.lower())
+
+    def save_policy_fingerprint(self, subscription_id: str, fingerprint: str) -> None:
+        self._fingerprints[subscription_id.lower()] = fingerprint
 
     def record_posture(self, summary) -> None:
         self._posture.append(summary)

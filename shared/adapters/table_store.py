@@ -17,13 +17,14 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from ..catalog import Status
 from ..domain.drift import ControlState, ResourceState, changed_controls
+from ..domain.results import PolicyRef
 from ..domain.findings import bounded_evidence
-from ..service.ports import OUTBOX_GRACE, ConcurrencyConflict, PendingFinding, StateUnstorable
+from ..service.ports import OUTBOX_GRACE, ConcurrencyConflict, PendingFinding, ScopeMark, StateUnstorable
 from ..domain.resource_ids import ResourceId
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,17 @@ def _stored_record(record: dict) -> str:
     return json.dumps(bounded, default=str, separators=(",", ":"))
 
 
+def _policy_text(policy: PolicyRef | None) -> str | None:
+    """An assigned control's ids, within the property limit (a long message is cut, the ids never are)."""
+    if policy is None:
+        return None
+    data = policy.as_dict()
+    if data.get("message"):
+        data["message"] = bounded_text(data["message"], 4000)
+    data["title"] = bounded_text(data.get("title", ""), 1000)
+    return json.dumps(data, separators=(",", ":"))
+
+
 def _dt(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
@@ -160,6 +172,7 @@ class TableStateStore(TableBacked):
                 version=int(e.get("Version", 0)), since=_dt(e.get("Since")),
                 evidence=tuple(json.loads(e.get("Evidence") or "[]")), note=e.get("Note") or None,
                 due=_dt(e.get("Due")), overdue_notified=bool(e.get("OverdueNotified", False)),
+                policy=PolicyRef.from_dict(json.loads(e["Policy"])) if e.get("Policy") else None,
             )
         return ResourceState(
             resource_id=head["ResourceId"], resource_type=head.get("ResourceType", ""),
@@ -201,6 +214,7 @@ class TableStateStore(TableBacked):
                 "Status": cs.status.value if cs.status else "", "Version": cs.version, "Since": cs.since,
                 "Evidence": json.dumps(bounded_evidence(cs.evidence, 15000), default=str, separators=(",", ":")),
                 "Note": bounded_text(cs.note or "", 4000), "Due": cs.due, "OverdueNotified": cs.overdue_notified,
+                "Policy": _policy_text(cs.policy),
             }
             operations.append(("upsert", {k: v for k, v in row.items() if v is not None}, {"mode": UpdateMode.REPLACE}))
         for record in outbox:
@@ -283,6 +297,43 @@ class TableStateStore(TableBacked):
             self.table.delete_entity(self._META, "checkpoint")
         except ResourceNotFoundError:
             pass
+
+    # ---------------------------------------------------------------- assignments changed: scopes due
+    _SCOPES = "~scopes"
+
+    def mark_scope(self, subscription_id: str, at: datetime, reason: str) -> None:
+        """Upsert: a burst of changes leaves one row per subscription (the latest time and reason)."""
+        self.table.upsert_entity({"PartitionKey": self._SCOPES, "RowKey": "due." + subscription_id.lower(),
+                                  "MarkedAt": at, "Reason": bounded_text(reason, 2000)}, mode=UpdateMode.REPLACE)
+
+    def due_scopes(self, before: datetime) -> list[ScopeMark]:
+        rows = self.table.query_entities("PartitionKey eq @pk and MarkedAt le @before",
+                                         parameters={"pk": self._SCOPES, "before": before})
+        return [ScopeMark(r["RowKey"][4:], r["MarkedAt"], r.get("Reason", ""), r.metadata["etag"])
+                for r in rows if r["RowKey"].startswith("due.")]
+
+    def clear_scope(self, mark: ScopeMark) -> bool:
+        """Delete the mark unless it was marked again meanwhile (False: it stays due)."""
+        try:
+            self.table.delete_entity(self._SCOPES, "due." + mark.subscription_id, etag=mark.etag,
+                                     match_condition=MatchConditions.IfNotModified)
+        except ResourceNotFoundError:
+            return True
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                return False
+            raise
+        return True
+
+    def policy_fingerprint(self, subscription_id: str) -> str | None:
+        try:
+            return self.table.get_entity(self._SCOPES, "fp." + subscription_id.lower())["Fingerprint"]
+        except ResourceNotFoundError:
+            return None
+
+    def save_policy_fingerprint(self, subscription_id: str, fingerprint: str) -> None:
+        self.table.upsert_entity({"PartitionKey": self._SCOPES, "RowKey": "fp." + subscription_id.lower(),
+                                  "Fingerprint": fingerprint}, mode=UpdateMode.REPLACE)
 
     def record_posture(self, summary) -> None:
         self.table.upsert_entity({"PartitionKey": "~posture", "RowKey": summary.at.strftime("%Y%m%dT%H%M%S"),

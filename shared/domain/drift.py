@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Iterable, Mapping
 
-from .results import ControlResult, Status
+from .results import ControlResult, PolicyRef, Status
 
 
 class Transition(str, Enum):
@@ -36,6 +36,7 @@ class ControlState:
     note: str | None = None  # why the last evaluation was NotEvaluated, if it was
     due: datetime | None = None  # when an open finding must be fixed (its SLA), None when not open
     overdue_notified: bool = False  # an Overdue record was emitted for the current open finding
+    policy: PolicyRef | None = None  # the assignment an assigned control comes from (None: a catalog control)
 
 
 NOT_APPLICABLE = "no longer applicable to this resource"  # the note of a control that stopped applying
@@ -72,6 +73,7 @@ class ControlTransition:
     version: int
     evidence: tuple = ()
     due: datetime | None = None  # the SLA due time of the finding this transition opens or closes
+    policy: PolicyRef | None = None  # the assignment of an assigned control
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,20 @@ class Evaluation:
     tags: Mapping[str, str] = field(default_factory=dict)
     owner: str | None = None
     team: str | None = None
+    # The resource was evaluated against every assignment that reaches it: an assigned control of the
+    # previous state that gave no result (assignment removed, overridden to Disabled, its scope or
+    # selectors no longer reach the resource, no longer applicable) has no compliance state any more.
+    assigned_evaluated: bool = False
+    assigned_gap: str | None = None  # why assigned controls could not be evaluated (they keep their state)
+
+
+def described(cid: str, cs: ControlState, titles: Mapping[str, tuple[str, str]]) -> tuple[str, str]:
+    """(title, severity) of a control: the catalog's, else what its assignment said when last evaluated."""
+    if cid in titles:
+        return titles[cid]
+    if cs.policy is not None:
+        return cs.policy.title or cid, cs.policy.severity
+    return cid, "Unknown"
 
 
 def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
@@ -113,9 +129,9 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
     if evaluation.results is None:
         for cid, cs in sorted(prior.items()):
             if cs.status in (Status.NONCOMPLIANT, Status.EXEMPT):
-                title, severity = titles.get(cid, (cid, "Unknown"))
+                title, severity = described(cid, cs, titles)
                 transitions.append(ControlTransition(cid, title, severity, Transition.DELETED, Status.COMPLIANT,
-                                                     cs.status, cs.version + 1, (), cs.due))
+                                                     cs.status, cs.version + 1, (), cs.due, cs.policy))
             controls[cid] = replace(cs, status=None, version=cs.version + (cs.status is not None),
                                     since=evaluation.event_time, evidence=(), note=None, due=None,
                                     overdue_notified=False)
@@ -130,12 +146,13 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
 
     for result in evaluation.results:
         cs = controls.get(result.control_id) or ControlState(result.control_id, None)
+        policy = result.policy or cs.policy
         if result.status == Status.NOT_EVALUATED:
-            controls[result.control_id] = replace(cs, note=result.reason)
+            controls[result.control_id] = replace(cs, note=result.reason, policy=policy)
             continue
         evidence = tuple(result.evidence)
         if cs.status == result.status:
-            controls[result.control_id] = replace(cs, evidence=evidence, note=result.reason)
+            controls[result.control_id] = replace(cs, evidence=evidence, note=result.reason, policy=policy)
             continue
         kind = None
         if result.status == Status.NONCOMPLIANT:
@@ -149,21 +166,32 @@ def apply_evaluation(previous: ResourceState | None, evaluation: Evaluation,
         due = _due(evaluation.event_time, sla.get(result.severity, DEFAULT_SLA["Low"])) \
             if result.status == Status.NONCOMPLIANT else None
         controls[result.control_id] = ControlState(result.control_id, result.status, version, evaluation.event_time,
-                                                   evidence, result.reason, due)
+                                                   evidence, result.reason, due, policy=policy)
         if kind is not None:
             transitions.append(ControlTransition(result.control_id, result.title, result.severity, kind,
-                                                 result.status, cs.status, version, evidence, due or cs.due))
+                                                 result.status, cs.status, version, evidence, due or cs.due, policy))
     # A control of the catalog that gave no result no longer applies to the resource (its mode, or Azure's
     # applicability rules: a changed kind, say). As in Azure Policy it then has no compliance state, and
     # an open finding on it is closed. (A control no longer in the catalog keeps its last state.)
+    # An assigned control closes the same way when every assignment was evaluated (Evaluation.assigned_evaluated).
     decided = {r.control_id for r in evaluation.results}
     for cid, cs in sorted(prior.items()):
-        if cid in decided or cid not in titles or cs.status is None:
+        if cid in decided:
+            continue
+        if cs.policy is not None and cid not in titles:
+            if evaluation.assigned_gap is not None:
+                controls[cid] = replace(cs, note=evaluation.assigned_gap)
+                continue
+            if not evaluation.assigned_evaluated:
+                continue
+        elif cid not in titles:
+            continue
+        if cs.status is None:
             continue
         if cs.status in (Status.NONCOMPLIANT, Status.EXEMPT):
-            title, severity = titles[cid]
+            title, severity = described(cid, cs, titles)
             transitions.append(ControlTransition(cid, title, severity, Transition.RESOLVED, Status.COMPLIANT,
-                                                 cs.status, cs.version + 1, (), cs.due))
+                                                 cs.status, cs.version + 1, (), cs.due, cs.policy))
         controls[cid] = replace(cs, status=None, version=cs.version + 1, since=evaluation.event_time, evidence=(),
                                 note=NOT_APPLICABLE, due=None, overdue_notified=False)
     state = ResourceState(

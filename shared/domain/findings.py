@@ -39,6 +39,13 @@ FINDING_COLUMNS: dict[str, str] = {
     "Team": "string",
     "DueDate": "datetime",
     "RawChangeTime": "string",
+    # An assigned control's ids, as Azure Policy's policy states name them (empty for catalog controls).
+    "PolicyAssignmentId": "string",
+    "PolicyDefinitionId": "string",
+    "PolicySetDefinitionId": "string",
+    "PolicyDefinitionReferenceId": "string",
+    "NonComplianceMessage": "string",
+    "ExemptionId": "string",
 }
 MAX_EVIDENCE_CHARS = 16000  # well under the 64 KB field limit of the Logs Ingestion API
 
@@ -98,7 +105,21 @@ def finding_record(transition: ControlTransition, state: ResourceState, change: 
         "Team": state.team or "",
         "DueDate": _iso(transition.due) if transition.due else None,
         "RawChangeTime": change.raw_event_time or "",
+        **_policy_columns(transition),
     }
+
+
+def _policy_columns(transition: ControlTransition) -> dict[str, str]:
+    policy = transition.policy
+    exemption = (policy.exemption_id if policy else None) or next(
+        (str(e["exemption"]) for e in transition.evidence if isinstance(e, dict) and e.get("exemption")), None) \
+        if transition.status.value == "Exempt" else None
+    message = policy.message if policy and transition.status.value == "NonCompliant" else None
+    return {"PolicyAssignmentId": policy.assignment_id if policy else "",
+            "PolicyDefinitionId": policy.definition_id if policy else "",
+            "PolicySetDefinitionId": (policy.set_id or "") if policy else "",
+            "PolicyDefinitionReferenceId": (policy.reference_id or "") if policy else "",
+            "NonComplianceMessage": message or "", "ExemptionId": exemption or ""}
 
 
 # The posture snapshot: the current status of every (resource, control), sent by each reconciliation run
@@ -129,7 +150,8 @@ def snapshot_records(state: ResourceState, run_id: str, generated: datetime,
     return [{
         "TimeGenerated": _iso(generated), "RunId": run_id, "ResourceId": state.resource_id,
         "ResourceType": state.resource_type, "SubscriptionId": rid.subscription_id,
-        "ResourceGroup": rid.resource_group or "", "ControlId": cid, "Severity": severities.get(cid, "Unknown"),
+        "ResourceGroup": rid.resource_group or "", "ControlId": cid,
+        "Severity": severities.get(cid) or (cs.policy.severity if cs.policy else "Unknown"),
         "Status": cs.status.value if cs.status else "NotEvaluated", "Since": _iso(cs.since) if cs.since else None,
         "DueDate": _iso(cs.due) if cs.due else None, "Owner": state.owner or "", "Team": state.team or "",
     } for cid, cs in sorted(state.controls.items())]

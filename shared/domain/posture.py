@@ -39,5 +39,6 @@ def summarize(states: Iterable[ResourceState], at: datetime, severities: dict[st
         for cid, cs in state.controls.items():
             status = cs.status.value if cs.status else Status.NOT_EVALUATED.value
             counts[status] += 1
-            by_severity.setdefault(severities.get(cid, "Unknown"), Counter())[status] += 1
+            severity = severities.get(cid) or (cs.policy.severity if cs.policy else "Unknown")
+            by_severity.setdefault(severity, Counter())[status] += 1
     return PostureSummary(at, dict(counts), {k: dict(v) for k, v in by_severity.items()})

@@ -52,6 +52,11 @@ class Scopes:
     def unrestricted(self) -> bool:
         return not self.prefixes
 
+    @property
+    def subscriptions(self) -> list[str]:
+        """The subscriptions the scopes name (lower case, sorted); none for '*'."""
+        return sorted({p.split("/")[2] for p in self.prefixes})
+
     def allows(self, resource: ResourceId) -> bool:
         if not self.prefixes:
             return True

@@ -182,6 +182,8 @@ def build_report(states: Iterable[ResourceState], catalog: Catalog, now: datetim
     team: dict[str, _Group] = {}
     owner: dict[str, _Group] = {}
     findings: list[OpenFinding] = []
+    titles: dict[str, str] = {}  # of controls not in the catalog: what their assignment called them
+    severities: dict[str, str] = {}
     deleted = 0
     for state in states:
         if state.deleted:
@@ -194,7 +196,10 @@ def build_report(states: Iterable[ResourceState], catalog: Catalog, now: datetim
                   owner.setdefault(state.owner or NO_OWNER, _Group()))
         for cid, cs in state.controls.items():
             control = controls.get(cid)
-            sev = control.severity if control else UNKNOWN_SEVERITY
+            sev = control.severity if control else cs.policy.severity if cs.policy else UNKNOWN_SEVERITY
+            title = control.title if control else cs.policy.title or cid if cs.policy else cid
+            titles.setdefault(cid, title)
+            severities.setdefault(cid, sev)
             due = _utc(cs.due)
             is_open = cs.status == Status.NONCOMPLIANT
             overdue = is_open and due is not None and due < now
@@ -204,7 +209,7 @@ def build_report(states: Iterable[ResourceState], catalog: Catalog, now: datetim
                 since = _utc(cs.since)
                 findings.append(OpenFinding(
                     resource_id=state.resource_id, resource_type=state.resource_type, subscription=sub,
-                    resource_group=rg, control_id=cid, title=control.title if control else cid, severity=sev,
+                    resource_group=rg, control_id=cid, title=title, severity=sev,
                     owner=state.owner, team=state.team, since=since, due=due,
                     age_days=(now - since).days if since else None,
                     overdue_days=(now - due).days if overdue else None))
@@ -212,8 +217,8 @@ def build_report(states: Iterable[ResourceState], catalog: Catalog, now: datetim
     control_postures = []
     for cid, group in by_control.items():
         control = controls.get(cid)
-        control_postures.append(group.posture(cid, ControlPosture, title=control.title if control else cid,
-                                              severity=control.severity if control else UNKNOWN_SEVERITY))
+        control_postures.append(group.posture(cid, ControlPosture, title=control.title if control else titles[cid],
+                                              severity=control.severity if control else severities[cid]))
     control_postures.sort(key=lambda c: (c.open == 0, _rank(c.severity), -c.open, c.name))
 
     severity_postures = {s: severity[s].posture(s) for s in sorted(severity, key=lambda s: (_rank(s), s))}

@@ -11,11 +11,12 @@ the policy importer is loaded on first use, so the Function App's cold start doe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from ..domain.assignments import SubscriptionPolicy, subscription_policy
+from ..domain.results import ControlResult, PolicyRef, Status
 from ..policy import FieldResolver
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,69 @@ class AssignedView:
     assigned: Any  # shared.policy.importing.AssignedCatalog
     read_at: datetime
 
+    @property
+    def catalog(self):
+        return self.assigned.catalog
+
+    def may_apply(self, resource_type: str) -> bool:
+        return bool(self.assigned.controls) and self.assigned.catalog.may_apply(resource_type)
+
+    def reached(self, resource: Mapping[str, Any]) -> set[str]:
+        """Ids of the assigned controls whose assignment reaches ``resource``."""
+        from ..policy.importing import reached_controls
+
+        return reached_controls(self.assigned, resource, self.policy.ancestors)
+
+    def attributed(self, resource: Mapping[str, Any], results: Iterable[ControlResult],
+                   now: datetime) -> list[ControlResult]:
+        """The results of assigned controls with their assignment's ids. A non-compliant result an Azure
+        Policy exemption covers becomes Exempt, naming the exemption (a compliant one stays Compliant)."""
+        from ..policy.importing import exemption_for
+
+        out = []
+        for result in results:
+            ac = self.assigned.controls[result.control_id]
+            message = ac.assignment.message_for(ac.reference_id) if result.status == Status.NONCOMPLIANT else None
+            exemption = exemption_for(ac, resource, self.policy.exemptions, now) \
+                if result.status == Status.NONCOMPLIANT else None
+            policy = PolicyRef(ac.assignment.id, ac.definition_id, ac.set_id, ac.reference_id, result.title,
+                               result.severity, message, exemption.id if exemption else None)
+            if exemption is not None:
+                expiry = f" until {exemption.expires.isoformat()}" if exemption.expires else ""
+                result = replace(result, status=Status.EXEMPT, reason=(
+                    f"exempted by Azure Policy exemption {exemption.id} ({exemption.category}){expiry}"),
+                    evidence=[*result.evidence, {"exemption": exemption.id, "category": exemption.category,
+                                                 **({"expires": exemption.expires.isoformat()}
+                                                    if exemption.expires else {})}])
+            out.append(replace(result, policy=policy))
+        return out
+
     def evaluate(self, resource: Mapping[str, Any], now: datetime, related: Any = None) -> list[dict]:
         from ..policy.importing import evaluate_assigned
 
         return evaluate_assigned(self.assigned, resource, now=now, exemptions=self.policy.exemptions,
                                  ancestors=self.policy.ancestors, related=related)
+
+    def fingerprint(self) -> str:
+        """What is assigned and exempted, as a digest (the timer compares it to notice a change made at a
+        management group, which sends no event)."""
+        import dataclasses
+        import hashlib
+        import json
+
+        def keyed(value: Any) -> Any:  # keys as text (a message map has None for "every member")
+            if isinstance(value, Mapping):
+                return {str(k): keyed(v) for k, v in value.items()}
+            return [keyed(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+        def digestible(item: Any) -> str:
+            data = dataclasses.asdict(item)
+            data.pop("origin", None)
+            return json.dumps(keyed(data), sort_keys=True, default=str)
+
+        parts = sorted(digestible(a) for a in self.policy.assignments)
+        parts += sorted(digestible(e) for e in self.policy.exemptions)
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
 class AssignedPolicy:
@@ -62,7 +121,7 @@ class AssignedPolicy:
                  settle: timedelta = timedelta(seconds=30),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self._listing, self._definitions, self._resolver = listing, definitions, resolver
-        self.refresh, self.settle, self._clock = refresh, settle, clock
+        self.refresh, self.settle, self.clock = refresh, settle, clock  # clock: public, tests set it
         self._views: dict[str, AssignedView] = {}
         self._stale: set[str] = set()
         self._library = None
@@ -78,7 +137,7 @@ class AssignedPolicy:
     def view(self, subscription_id: str) -> AssignedView:
         """The subscription's view, read again when it is due (see the module docstring)."""
         key = subscription_id.lower()
-        now = self._clock()
+        now = self.clock()
         current = self._views.get(key)
         if current is not None:
             age = now - current.read_at

@@ -18,6 +18,7 @@ from ..domain.resource_ids import ResourceId, parse_resource_id
 from ..domain.events import EventRejected, ResourceChange
 from ..domain.scopes import Scopes
 from ..domain.findings import finding_record
+from .assigned_policy import is_policy_change
 from .ports import (ConcurrencyConflict, FindingsDeliveryError, FindingsSink, PendingFinding, ResourceReader,
                     ResourceUnreadable, StateStore, StateUnstorable)
 
@@ -53,6 +54,7 @@ class Dependencies:
     group_tags: "GroupTags | None" = None  # resource-group tags for the ownership fallback (cached)
     exemptions: Any = None  # CachedExemptions (or anything with for_subscription(sub, now)); None: none
     snapshot_sink: FindingsSink | None = None  # where reconciliation sends the posture snapshot; None: not sent
+    assigned: Any = None  # AssignedPolicy (shared.service.assigned_policy): Azure Policy assignments; None: not a source
 
     def __post_init__(self) -> None:
         if self.group_tags is None:
@@ -112,16 +114,18 @@ class _ScopeOnDemand(Mapping):
         return len(self._data())
 
 
-def _scoped(resource: Mapping[str, Any], change: ResourceChange, deps: Dependencies) -> Mapping[str, Any]:
+def _scoped(resource: Mapping[str, Any], change: ResourceChange, deps: Dependencies,
+            catalogs: tuple = ()) -> Mapping[str, Any]:
     """``resource`` with ``$resourceGroup`` / ``$subscription`` on demand, when a control that applies to it calls
     resourceGroup() / subscription() (cached reads through ``deps.group_tags``)."""
     extra: dict[str, Any] = {}
     group = change.resource.resource_group
-    if group and "$resourceGroup" not in resource and deps.catalog.uses_resource_group(resource):
+    catalogs = catalogs or (deps.catalog,)
+    if group and "$resourceGroup" not in resource and any(c.uses_resource_group(resource) for c in catalogs):
         group_id = parse_resource_id(f"/subscriptions/{change.resource.subscription_id}/resourceGroups/{group}")
         extra["$resourceGroup"] = _ScopeOnDemand(lambda: deps.group_tags.group(group_id, deps.clock()),
                                                  "resourceGroup()", f"the resource group {group_id.value}")
-    if "$subscription" not in resource and deps.catalog.uses_subscription(resource):
+    if "$subscription" not in resource and any(c.uses_subscription(resource) for c in catalogs):
         sub_id = parse_resource_id(f"/subscriptions/{change.resource.subscription_id}")
         extra["$subscription"] = _ScopeOnDemand(lambda: deps.group_tags.group(sub_id, deps.clock()),
                                                 "subscription()", f"the subscription {sub_id.value}")
@@ -147,23 +151,31 @@ def _current_resource(change: ResourceChange, deps: Dependencies) -> Mapping[str
     return deps.reader.get(change.resource)
 
 
-def _evaluate_payload(change: ResourceChange, deps: Dependencies) -> tuple[Mapping[str, Any], tuple, str | None]:
+Source = tuple  # (catalog, ids it may evaluate or None for all): the built-in catalog, an assignment view
+
+
+def _evaluate_payload(change: ResourceChange, deps: Dependencies,
+                      sources: list[Source]) -> tuple[Mapping[str, Any], list[tuple], str | None]:
     """Judge a Resource Notifications payload as far as it goes (``shared.domain.payloads``).
 
     The payload is typed first (1/0 -> booleans where the property is boolean; evidence
     keeps the raw value). A control that reads a property the payload does not carry is
     judged on one ARM GET of the resource instead (NotEvaluated, with the reason, when
-    that read finds nothing or is refused). Returns (resource, results, why it re-read).
+    that read finds nothing or is refused), one GET for every source of controls.
+    Returns (resource, results per source, why it re-read).
     """
-    controls = deps.catalog.applicable(change.payload)
+    allowed = [(catalog, (lambda c, ids=ids: ids is None or c.id in ids)) for catalog, ids in sources]
+    controls = [c for catalog, ok in allowed for c in catalog.applicable(change.payload) if ok(c)]
     extra = [parse_path(p) for p in KNOWN_BOOLEANS.get(change.resource.resource_type.lower(), ())]
     plan = plan_payload(change.payload, controls, change.payload_api_version, extra)
     related = _related_source(change, deps)
-    from_payload = [replace(r, evidence=annotate(r.evidence, plan.coerced)) if plan.coerced else r
-                    for r in deps.catalog.evaluate(_scoped(plan.resource, change, deps), related,
-                                                   only=lambda c: c.id not in plan.missing)]
+    catalogs = tuple(catalog for catalog, _ in sources)
+    scoped = _scoped(plan.resource, change, deps, catalogs)
+    from_payload = [[replace(r, evidence=annotate(r.evidence, plan.coerced)) if plan.coerced else r
+                     for r in catalog.evaluate(scoped, related, only=lambda c, ok=ok: ok(c) and c.id not in plan.missing)]
+                    for catalog, ok in allowed]
     if plan.complete:
-        return plan.resource, tuple(from_payload), None
+        return plan.resource, [tuple(r) for r in from_payload], None
     reason = plan.reason()
     log.info("event %s: %s read by %d control(s); re-reading %s from ARM", change.event_id, reason,
              len(plan.missing), change.resource.value)
@@ -175,11 +187,16 @@ def _evaluate_payload(change: ResourceChange, deps: Dependencies) -> tuple[Mappi
         why = f"{reason}, and the resource no longer exists in ARM"
     if current is None:
         log.warning("event %s: %s; recording NotEvaluated", change.event_id, why)
-        reread = [r for r in deps.catalog.not_evaluated(change.resource.resource_type, why) if r.control_id in plan.missing]
-    else:
-        reread = deps.catalog.evaluate(_scoped(current, change, deps), related, only=lambda c: c.id in plan.missing)
-    by_id = {r.control_id: r for r in from_payload + list(reread)}
-    return plan.resource, tuple(by_id[c.id] for c in controls if c.id in by_id), reason
+    out = []
+    for (catalog, ok), first in zip(allowed, from_payload):
+        if current is None:
+            reread = [r for r in catalog.not_evaluated(change.resource.resource_type, why) if r.control_id in plan.missing]
+        else:
+            reread = catalog.evaluate(_scoped(current, change, deps, catalogs), related,
+                                      only=lambda c, ok=ok: ok(c) and c.id in plan.missing)
+        by_id = {r.control_id: r for r in first + list(reread)}
+        out.append(tuple(by_id[c.id] for c in catalog.applicable(change.payload) if c.id in by_id))
+    return plan.resource, out, reason
 
 
 def _related_source(change: ResourceChange, deps: Dependencies):
@@ -210,7 +227,37 @@ def _ownership(change: ResourceChange, resource_type: str, tags: Mapping[str, st
     return deps.ownership.resolve(tags, deps.group_tags.get(group_id, now))
 
 
-def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
+def _assigned_view(change: ResourceChange, deps: Dependencies):
+    """(the subscription's assignments, None), or (None, why they are unknown) when ARM refuses the listing
+    (assigned controls then keep their state, with the reason); (None, None) when they are not a source."""
+    if deps.assigned is None:
+        return None, None
+    subscription = change.resource.subscription_id
+    try:
+        return deps.assigned.view(subscription), None
+    except ResourceUnreadable as exc:
+        log.warning("event %s: Azure Policy assignments of subscription %s unreadable: %s", change.event_id,
+                    subscription, exc)
+        return None, f"the Azure Policy assignments of subscription {subscription} could not be read: {exc}"
+
+
+def _policy_changed(change: ResourceChange, deps: Dependencies, outcome: Outcome) -> Outcome:
+    """An assignment, exemption, definition or set was written or deleted: the subscription's assignments
+    are read again at their next use, and its resources are marked for re-evaluation (the assignments
+    timer takes the mark: a burst of changes costs one listing of the subscription)."""
+    subscription = change.resource.subscription_id
+    if not subscription or not deps.scopes.unrestricted and subscription.lower() not in deps.scopes.subscriptions:
+        raise OutOfScope(change.event_id, f"{change.subject.value} is outside the monitored subscriptions")
+    deps.assigned.changed(subscription, change.subject.resource_type)
+    deps.store.mark_scope(subscription, deps.clock(), f"{change.kind} of {change.subject.value} "
+                                                      f"(event {change.event_id})"[:2000])
+    outcome.skipped = (f"Azure Policy change ({change.subject.resource_type}): the assignments of subscription "
+                       f"{subscription} are read again and its resources re-evaluated by the assignments timer")
+    log.info("event %s: %s", change.event_id, outcome.skipped)
+    return outcome
+
+
+def handle_change(change: ResourceChange, deps: Dependencies, always: bool = False) -> Outcome:
     """Evaluate the tracked resource of ``change`` and record what changed.
 
     The new state and its findings are committed together (the findings into the
@@ -218,11 +265,21 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
     send leaves them pending for ``drain_outbox``; if the process dies between
     any two steps, the outbox still holds them. Transient failures before the
     commit raise, so Event Grid redelivers.
+
+    Azure Policy assignments (``deps.assigned``) that reach the resource are evaluated beside the
+    catalog, their results carrying the assignment's ids. ``always``: evaluate even a type no control
+    applies to (a scope re-evaluation closes assigned findings whose controls went away).
     """
     outcome = Outcome(change)
+    if deps.assigned is not None and (is_policy_change(change.subject.resource_type)
+                                      or is_policy_change(change.resource.resource_type)):
+        return _policy_changed(change, deps, outcome)
     if not deps.scopes.allows(change.resource):
         raise OutOfScope(change.event_id, f"{change.resource.value} is outside the monitored scopes")
-    if not change.is_resource_deleted and not deps.catalog.may_apply(change.resource.resource_type):
+    view, gap = _assigned_view(change, deps)
+    assigned_apply = view is not None and view.may_apply(change.resource.resource_type)
+    if (not change.is_resource_deleted and not always and not assigned_apply and gap is None
+            and not deps.catalog.may_apply(change.resource.resource_type)):
         outcome.skipped = f"no control applies to type {change.resource.resource_type}"
         log.info("event %s: %s; nothing to evaluate for %s", change.event_id, outcome.skipped, change.resource.value)
         return outcome
@@ -232,6 +289,7 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
                            f"{change.policy_state['policyDefinitionId']}")
         log.info("event %s: %s; nothing to evaluate for %s", change.event_id, outcome.skipped, change.resource.value)
         return outcome
+    assigned_evaluated = False
     try:
         resource = _current_resource(change, deps)
     except ResourceUnreadable as exc:
@@ -239,12 +297,25 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         log.warning("event %s: %s; recording NotEvaluated", change.event_id, exc)
         resource = {"id": change.resource.value, "type": change.resource.resource_type}
         results = tuple(deps.catalog.not_evaluated(change.resource.resource_type, str(exc)))
+        gap = gap or f"the resource could not be read: {exc}"
     else:
-        if resource is not None and resource is change.payload and not change.payload_complete:
-            resource, results, outcome.reread = _evaluate_payload(change, deps)
+        if resource is None:
+            results = None
         else:
-            results = tuple(deps.catalog.evaluate(_scoped(resource, change, deps), _related_source(change, deps))) \
-                if resource is not None else None
+            reached = view.reached(resource) if view is not None else set()
+            sources: list[Source] = [(deps.catalog, None)] + ([(view.catalog, reached)] if reached else [])
+            if resource is change.payload and not change.payload_complete:
+                resource, per_source, outcome.reread = _evaluate_payload(change, deps, sources)
+            else:
+                scoped = _scoped(resource, change, deps, tuple(c for c, _ in sources))
+                related = _related_source(change, deps)
+                per_source = [tuple(catalog.evaluate(scoped, related,
+                                                     only=None if ids is None else lambda c, ids=ids: c.id in ids))
+                              for catalog, ids in sources]
+            results = per_source[0]
+            if reached:
+                results += tuple(view.attributed(resource, per_source[1], deps.clock()))
+            assigned_evaluated = view is not None
     if results is not None and deps.exemptions is not None:
         active = deps.exemptions.for_subscription(change.resource.subscription_id, deps.clock())
         if active:
@@ -257,6 +328,10 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
         if previous is None and results is None:
             outcome.skipped = "resource does not exist and was never evaluated"
             log.info("event %s: %s: %s", change.event_id, change.resource.value, outcome.skipped)
+            return outcome
+        if previous is None and not results:
+            outcome.skipped = f"no control applies to {change.resource.value}"
+            log.info("event %s: %s; nothing recorded", change.event_id, outcome.skipped)
             return outcome
         if (change.payload is not None and previous is not None and previous.last_event_time is not None
                 and change.event_time < previous.last_event_time):
@@ -271,7 +346,7 @@ def handle_change(change: ResourceChange, deps: Dependencies) -> Outcome:
             resource_id=change.resource.value, resource_type=resource_type, at=now, event_id=change.event_id,
             event_time=change.event_time, results=results,
             location=str(resource.get("location")) if resource and resource.get("location") else None,
-            tags=tags, owner=owner, team=team,
+            tags=tags, owner=owner, team=team, assigned_evaluated=assigned_evaluated, assigned_gap=gap,
         )
         new_state, transitions = apply_evaluation(previous, evaluation, deps.catalog.titles, deps.sla)
         records = [finding_record(t, new_state, change, now) for t in transitions]

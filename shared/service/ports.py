@@ -46,6 +46,17 @@ class PendingFinding:
     last_error: str | None = None
 
 
+@dataclass(frozen=True)
+class ScopeMark:
+    """A subscription whose assignments changed: its resources are due for re-evaluation (one row per
+    subscription, however many changes were marked; ``etag`` guards the clearing)."""
+
+    subscription_id: str
+    marked_at: datetime
+    reason: str
+    etag: str | None = None
+
+
 class ResourceUnreadable(RuntimeError):
     """The resource cannot be read and retrying will not help (its controls are NotEvaluated)."""
 
@@ -84,6 +95,20 @@ class StateStore(Protocol):
 
     def states(self) -> Iterator[ResourceState]:
         """Every stored resource state (for reports and the demo)."""
+
+    def mark_scope(self, subscription_id: str, at: datetime, reason: str) -> None:
+        """The subscription's assignments changed: its resources are due for re-evaluation (upsert)."""
+
+    def due_scopes(self, before: datetime) -> list[ScopeMark]:
+        """Subscriptions marked at or before ``before``."""
+
+    def clear_scope(self, mark: ScopeMark) -> bool:
+        """Remove the mark unless it was marked again since it was read (then False)."""
+
+    def policy_fingerprint(self, subscription_id: str) -> str | None:
+        """What the subscription's assignments were when last compared (the refresh timer's)."""
+
+    def save_policy_fingerprint(self, subscription_id: str, fingerprint: str) -> None: ...
 
 
 class FindingsSink(Protocol):

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from ..catalog import Status
-from ..domain.drift import ControlTransition, Transition
+from ..domain.drift import ControlTransition, Transition, described
 from ..domain.events import Caller, EventRejected, ResourceChange
 from ..domain.findings import finding_record, snapshot_records
 from .ports import ConcurrencyConflict, FindingsDeliveryError, ResourceUnreadable
@@ -57,6 +57,18 @@ def covered_types(catalog) -> list[str]:
     return sorted({t for c in catalog.controls for t in c.resource_types if t != "*"})
 
 
+def _types(deps: Dependencies, subscriptions: list[str]) -> list[str]:
+    """The catalog's types and those of the assignments of ``subscriptions`` (when they are a source)."""
+    types = set(covered_types(deps.catalog))
+    for subscription in subscriptions if deps.assigned is not None else ():
+        try:
+            types.update(covered_types(deps.assigned.view(subscription).catalog))
+        except ResourceUnreadable as exc:
+            log.warning("reconciliation: assignments of subscription %s unreadable (%s); their types are not "
+                        "listed this run", subscription, exc)
+    return sorted(types, key=str.lower)
+
+
 def _change(resource_id: str, run_id: str, at: datetime, kind: str = "write", payload: Any = None) -> ResourceChange:
     rid = tracked_resource(parse_resource_id(resource_id))
     return ResourceChange(event_id=f"reconcile-{run_id}-{uuid.uuid5(uuid.NAMESPACE_URL, rid.key).hex[:16]}",
@@ -68,7 +80,7 @@ def _change(resource_id: str, run_id: str, at: datetime, kind: str = "write", pa
 def reconcile(deps: Dependencies, lister: Any, subscriptions: Iterable[str],
               resource_types: list[str] | None = None) -> ReconcileOutcome:
     subscriptions = sorted({s.lower() for s in subscriptions})
-    types = resource_types if resource_types is not None else covered_types(deps.catalog)
+    types = resource_types if resource_types is not None else _types(deps, subscriptions)
     checkpoint = deps.store.load_checkpoint()
     if checkpoint and checkpoint.get("phase") == "listing":
         outcome = ReconcileOutcome(checkpoint["runId"], datetime.fromisoformat(checkpoint["started"]), resumed=True,
@@ -161,9 +173,9 @@ def _notify_overdue(state, deps: Dependencies, now: datetime, run_id: str) -> in
             return 0
         rid = parse_resource_id(state.resource_id)
         change = _change(rid.value, run_id, now)
-        transitions = [ControlTransition(cs.control_id, *titles.get(cs.control_id, (cs.control_id, "Unknown")),
+        transitions = [ControlTransition(cs.control_id, *described(cs.control_id, cs, titles),
                                          Transition.OVERDUE, Status.NONCOMPLIANT, Status.NONCOMPLIANT, cs.version,
-                                         cs.evidence, cs.due) for cs in due]
+                                         cs.evidence, cs.due, cs.policy) for cs in due]
         records = [finding_record(t, state, change, now) for t in transitions]
         controls = dict(state.controls)
         for cs in due:

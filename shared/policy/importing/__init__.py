@@ -33,7 +33,8 @@ the code uses is named below; nothing else is imported from outside.
 """
 from __future__ import annotations
 
-from .assigned import AssignedCatalog, AssignedControl, PolicyLibrary, assigned_catalog, evaluate_assigned
+from .assigned import (AssignedCatalog, AssignedControl, PolicyLibrary, assigned_catalog, evaluate_assigned,
+                       exemption_for, reached_controls)
 from .batch import import_documents
 from .definitions import control_from_definition, convert_definition
 from .documents import DefinitionLibrary, definition_name, documents_in, is_policy_set
@@ -45,7 +46,8 @@ from .parameters import SAMPLES_KEY, parameter_values, parse_assignment, sample_
 
 __all__ = [
     "DISABLED_REASON", "SAMPLES_KEY", "samples_document",
-    "AssignedCatalog", "AssignedControl", "PolicyLibrary", "assigned_catalog", "evaluate_assigned",
+    "AssignedCatalog", "AssignedControl", "PolicyLibrary", "assigned_catalog", "evaluate_assigned", "exemption_for",
+    "reached_controls",
     "AUDITABLE_EFFECTS", "AUDIT_EFFECTS", "CONDITION_EFFECTS", "DATA_PLANE_MODES", "DEFINITION_PREFIX", "DELEGATED",
     "DefinitionLibrary", "EXISTENCE_EFFECTS", "IMPORTED", "Outcome", "PARAMETER_TYPES", "PolicyImportError",
     "REFUSED", "REFUSED_EFFECTS", "TEMPLATE", "UnusableInput", "control_from_definition", "convert_definition",

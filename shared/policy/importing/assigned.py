@@ -180,25 +180,37 @@ def _compiled(outcome: Outcome) -> Control | None:
     return None if outcome.status in (REFUSED, TEMPLATE) else outcome.compiled
 
 
-def evaluate_assigned(assigned: AssignedCatalog, resource: Mapping[str, Any], *, now: datetime,
-                      exemptions: Iterable[PolicyExemption] = (), ancestors: Ancestors | None = None,
-                      related: RelatedSource | None = None) -> list[dict[str, Any]]:
-    """One row per (assignment, reference) that reaches ``resource`` and applies to it. Without
-    ``ancestors`` (offline) a management-group assignment is taken to reach every resource; with them,
-    a subscription they do not know is not below it."""
+def reached_controls(assigned: AssignedCatalog, resource: Mapping[str, Any],
+                     ancestors: Ancestors | None = None) -> set[str]:
+    """Ids of the controls whose assignment reaches ``resource`` (scope, notScopes, resource selectors).
+    Without ``ancestors`` (offline) a management-group assignment is taken to reach every resource; with
+    them, a subscription they do not know is not below it."""
     accepted = (True, None) if ancestors is None else (True,)  # None: a management group not known offline
     reaches: dict[str, bool] = {}  # per assignment, not per member: a set has hundreds
     for ac in assigned.controls.values():
         if ac.assignment.id not in reaches:
             reaches[ac.assignment.id] = ac.assignment.reaches(resource, ancestors) in accepted
-    reached = {cid for cid, ac in assigned.controls.items() if reaches[ac.assignment.id]}
+    return {cid for cid, ac in assigned.controls.items() if reaches[ac.assignment.id]}
+
+
+def exemption_for(ac: AssignedControl, resource: Mapping[str, Any], exemptions: Iterable[PolicyExemption],
+                  now: datetime) -> PolicyExemption | None:
+    return next((e for e in exemptions if e.covers(resource, ac.assignment.id, ac.reference_id, now)), None)
+
+
+def evaluate_assigned(assigned: AssignedCatalog, resource: Mapping[str, Any], *, now: datetime,
+                      exemptions: Iterable[PolicyExemption] = (), ancestors: Ancestors | None = None,
+                      related: RelatedSource | None = None) -> list[dict[str, Any]]:
+    """One row per (assignment, reference) that reaches ``resource`` and applies to it (see
+    ``reached_controls``); an exemption that covers it makes the row Exempt."""
+    reached = reached_controls(assigned, resource, ancestors)
     if not reached:
         return []
     exemptions = list(exemptions)
     rows = []
     for result in assigned.catalog.evaluate(resource, related, only=lambda c: c.id in reached):
         ac = assigned.controls[result.control_id]
-        exemption = next((e for e in exemptions if e.covers(resource, ac.assignment.id, ac.reference_id, now)), None)
+        exemption = exemption_for(ac, resource, exemptions, now)
         status = Status.EXEMPT if exemption is not None else result.status
         row: dict[str, Any] = {
             "resourceId": resource.get("id"), "policyAssignmentId": ac.assignment.id,
