@@ -8,6 +8,7 @@ import azure.functions as func
 from handlers.assignments import bp as assignments
 from handlers.http_api import bp as http_api
 from handlers.outbox import bp as outbox
+from handlers.parity import bp as parity
 from handlers.reconciliation import bp as reconciliation
 from handlers.resource_events import bp as resource_events
 
@@ -17,3 +18,4 @@ app.register_functions(outbox)
 app.register_functions(http_api)
 app.register_functions(reconciliation)
 app.register_functions(assignments)
+app.register_functions(parity)

@@ -1,5 +1,6 @@
 """Writes infra/finding-columns.json from shared.domain.findings.FINDING_COLUMNS (the one column list),
-and infra/snapshot-columns.json from SNAPSHOT_COLUMNS (the posture snapshot).
+infra/snapshot-columns.json from SNAPSHOT_COLUMNS (the posture snapshot) and infra/parity-columns.json
+from shared.domain.parity.PARITY_COLUMNS (parity with Azure Policy).
 
 The Bicep templates load that file for both the Log Analytics table and the data
 collection rule's stream declaration (``loadJsonContent``), so the finding record,
@@ -18,19 +19,22 @@ from pathlib import Path
 INFRA = Path(__file__).resolve().parent
 COLUMNS_FILE = INFRA / "finding-columns.json"
 SNAPSHOT_COLUMNS_FILE = INFRA / "snapshot-columns.json"
+PARITY_COLUMNS_FILE = INFRA / "parity-columns.json"
 
 
 def render(which: str = "FINDING_COLUMNS") -> str:
     sys.path.insert(0, str(INFRA.parent))
-    from shared.domain import findings
+    from shared.domain import findings, parity
 
-    columns = [{"name": name, "type": kind} for name, kind in getattr(findings, which).items()]
+    module = parity if which == "PARITY_COLUMNS" else findings
+    columns = [{"name": name, "type": kind} for name, kind in getattr(module, which).items()]
     return json.dumps(columns, indent=2) + "\n"
 
 
 def main(argv: list[str]) -> int:
     status = 0
-    for path, which in ((COLUMNS_FILE, "FINDING_COLUMNS"), (SNAPSHOT_COLUMNS_FILE, "SNAPSHOT_COLUMNS")):
+    for path, which in ((COLUMNS_FILE, "FINDING_COLUMNS"), (SNAPSHOT_COLUMNS_FILE, "SNAPSHOT_COLUMNS"),
+                        (PARITY_COLUMNS_FILE, "PARITY_COLUMNS")):
         expected = render(which)
         if "--check" in argv:
             current = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -136,6 +136,9 @@ param reconcileSchedule string = '0 0 */6 * * *'
 @description('Optional. NCRONTAB schedule of the refresh_assignments timer, which notices Azure Policy assignment changes at management groups (they send no event) and re-evaluates the subscriptions whose assignments changed (ASSIGNMENTS_SCHEDULE).')
 param assignmentsSchedule string = '0 */1 * * * *'
 
+@description('Optional. NCRONTAB schedule of the parity timer, which compares the verdicts on Azure Policy assignments with Azure Policy\'s own latest states into ComplianceParity_CL (PARITY_SCHEDULE).')
+param paritySchedule string = '0 30 */6 * * *'
+
 @description('Optional. Where controls come from: builtin (the built-in catalog), custom (controlsPath), assignments (the Azure Policy assignments of the monitored subscriptions, read with the Reader role) (CONTROL_SOURCES).')
 param controlSources array = [
   'builtin'
@@ -313,6 +316,20 @@ module snapshotTable 'modules/snapshot-table.bicep' = {
   ]
 }
 
+module parityTable 'modules/parity-table.bicep' = {
+  name: 'compliance-parity-table'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    tableName: 'ComplianceParity_CL'
+    retentionInDays: findingsRetentionInDays
+    totalRetentionInDays: findingsTotalRetentionInDays
+  }
+  dependsOn: [
+    workspace
+  ]
+}
+
 module dataCollectionRule 'modules/data-collection-rule.bicep' = {
   name: 'compliance-dcr'
   scope: monitorGroup
@@ -324,6 +341,7 @@ module dataCollectionRule 'modules/data-collection-rule.bicep' = {
     tableName: findingsTable.outputs.name
     streamName: findingsStreamName
     snapshotTableName: snapshotTable.outputs.name
+    parityTableName: parityTable.outputs.name
   }
 }
 
@@ -369,11 +387,13 @@ module functionApp 'modules/function-app.bicep' = {
     dataCollectionRuleImmutableId: dataCollectionRule.outputs.immutableId
     logsIngestionStreamName: dataCollectionRule.outputs.streamName
     logsIngestionSnapshotStreamName: dataCollectionRule.outputs.snapshotStreamName
+    logsIngestionParityStreamName: dataCollectionRule.outputs.parityStreamName
     appInsightsConnectionString: appInsights.outputs.connectionString
     monitoredScopes: monitoredScopes
     outboxDrainSchedule: outboxDrainSchedule
     reconcileSchedule: reconcileSchedule
     assignmentsSchedule: assignmentsSchedule
+    paritySchedule: paritySchedule
     controlSources: controlSources
     assignmentsRefreshMinutes: assignmentsRefreshMinutes
     ownerTagNames: ownerTagNames

@@ -82,23 +82,26 @@ INGESTION_CLIENT_OPTIONS = {"retry_total": 5, "retry_backoff_factor": 0.8, "retr
                             "connection_timeout": 5, "read_timeout": 30}
 
 
-def build_sink(settings: Settings, snapshot: bool = False):
-    """The findings sink, or (``snapshot``) the posture snapshot sink: same rule, its own stream or file."""
+def build_sink(settings: Settings, snapshot: bool = False, parity: bool = False):
+    """The findings sink, or the posture snapshot's (``snapshot``) or parity's (``parity``): the same rule,
+    each its own stream (or file)."""
+    kind = "snapshot" if snapshot else "parity" if parity else None
     if settings.findings_sink == "jsonl":
         from pathlib import Path
 
         from .adapters.memory import JsonLinesSink
 
         path = Path(settings.findings_path)
-        return JsonLinesSink(path.with_name(path.stem + "-snapshot" + path.suffix) if snapshot else path)
+        return JsonLinesSink(path.with_name(f"{path.stem}-{kind}{path.suffix}") if kind else path)
     settings.require("ingestion_endpoint", "ingestion_rule_id")
     from azure.monitor.ingestion import LogsIngestionClient
 
     from .adapters.logs_ingestion import LogsIngestionSink
 
     client = LogsIngestionClient(settings.ingestion_endpoint, credential(), **INGESTION_CLIENT_OPTIONS)
-    return LogsIngestionSink(client, settings.ingestion_rule_id,
-                             settings.snapshot_stream if snapshot else settings.ingestion_stream)
+    stream = {"snapshot": settings.snapshot_stream, "parity": settings.parity_stream}.get(kind or "",
+                                                                                        settings.ingestion_stream)
+    return LogsIngestionSink(client, settings.ingestion_rule_id, stream)
 
 
 ARM_CLIENT_OPTIONS = {"retry_total": 4, "retry_backoff_factor": 0.8}
@@ -149,6 +152,13 @@ def build_policy_definition_source(settings: Settings):
     from .adapters.arm import ArmPolicyDefinitions
 
     return ArmPolicyDefinitions(_resource_client(settings, NO_SUBSCRIPTION))
+
+
+def build_policy_states(settings: Settings):
+    """Azure Policy's latest states of a subscription, from PolicyInsights (parity; Reader covers it)."""
+    from .adapters.arm import ArmPolicyStates
+
+    return ArmPolicyStates(_resource_client(settings, NO_SUBSCRIPTION))
 
 
 def build_assigned_policy(settings: Settings, resolver):

@@ -278,3 +278,40 @@ def test_the_evaluate_api_shows_the_assigned_results_with_their_ids(app):
     assert assigned[0]["status"] == "NonCompliant" and assigned[0]["policyDefinitionId"] == TRANSFER_DEF
     assert assigned[0]["nonComplianceMessage"] == "Turn on secure transfer (HTTPS only)."
     assert {r["controlId"] for r in body["results"]} >= {"storage-https-only"}
+
+
+def test_the_parity_timer_compares_the_stored_verdicts_with_azure_policys_states(app, capsys):
+    """[POLICY-STATES] the subscription's latest states, read with the real client over HTTPS, beside the
+    state table's assigned verdicts: one ComplianceParity_CL record per pair."""
+    from azure.functions.timer import TimerRequest
+
+    from handlers.parity import parity_timer
+    from shared.cli import main
+
+    app.put_resource(assignment())
+    fixed = f"{RG}/providers/Microsoft.Storage/storageAccounts/stfixed01"
+    app.resources(account(SHOP, https=False), account(fixed, https=True))
+    app.deliver(arm_event("p1", SHOP))
+    app.deliver(arm_event("p2", fixed))
+
+    def azure(resource_id, compliance):
+        return {"timestamp": "2026-05-04T10:30:00Z", "resourceId": resource_id, "policyAssignmentId": ASSIGNMENT_ID,
+                "policyDefinitionId": TRANSFER_DEF, "policySetDefinitionId": "", "policyDefinitionReferenceId": "",
+                "complianceState": compliance, "isCompliant": compliance == "Compliant"}
+
+    unseen = f"{RG}/providers/Microsoft.Storage/storageAccounts/stunseen01"
+    app.policy_states[f"/subscriptions/{SUB}"] = [azure(SHOP, "NonCompliant"), azure(fixed, "NonCompliant"),
+                                                  azure(unseen, "NonCompliant")]
+    app.policy_states_page = 2  # paged by @odata.nextLink
+    parity_timer.build().get_user_function()(TimerRequest(past_due=False))
+    records = {r["ResourceId"].rsplit("/", 1)[-1]: r for r in app.other_ingested["Custom-ComplianceParity"]}
+    assert {k: r["Outcome"] for k, r in records.items()} == {"stshop01": "agree", "stfixed01": "disagree",
+                                                             "stunseen01": "onlyAzure"}
+    assert records["stfixed01"]["MonitorStatus"] == "Compliant" and records["stfixed01"]["AzureStatus"] == "NonCompliant"
+    assert records["stshop01"]["PolicyAssignmentId"] == ASSIGNMENT_ID and len({r["RunId"] for r in records.values()}) == 1
+    calls = app.calls("arm", "policyStates")
+    assert [c.method for c in calls] == ["POST", "POST"] and calls[0].path.startswith(f"/subscriptions/{SUB}/")
+
+    assert main(["parity"]) == 1  # the same from the command line, in Azure: a disagreement
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "parity: 1 agree, 1 disagree, 0 only monitor, 1 only Azure Policy, 0 Azure older (50.0% agreement)")

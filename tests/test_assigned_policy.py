@@ -110,3 +110,27 @@ def test_policy_change_types():
     assert is_policy_change("Microsoft.Authorization/POLICYASSIGNMENTS")
     assert is_policy_change("microsoft.authorization/policySetDefinitions")
     assert not is_policy_change("Microsoft.Authorization/roleAssignments")
+
+
+def test_a_management_group_assignment_seen_from_many_subscriptions_is_converted_once():
+    """One definition compiled once and shared by every assignment with the same parameter values,
+    whichever subscription's view holds it; a definition change forgets the conversions."""
+    other = "11111111-2222-3333-4444-555555555555"
+
+    class Tenant(Listing):
+        def assignments(self, subscription_id):
+            self.reads += 1
+            return [{"id": "/providers/Microsoft.Management/managementGroups/corp/providers/Microsoft.Authorization/"
+                           "policyAssignments/transfer", "name": "transfer",
+                     "properties": {"policyDefinitionId": TRANSFER,
+                                    "scope": "/providers/Microsoft.Management/managementGroups/corp"}}]
+
+    definitions = Definitions()
+    policy = AssignedPolicy(Tenant(), definitions, alias_resolver(), clock=Clock())
+    first, second = policy.view(SUB), policy.view(other)
+    [a], [b] = first.catalog.controls, second.catalog.controls
+    assert a.rule is b.rule and definitions.reads == 1
+    policy.changed(SUB, "Microsoft.Authorization/policyDefinitions")
+    policy.clock.now += timedelta(minutes=1)
+    [c] = policy.view(SUB).catalog.controls
+    assert c.rule is not a.rule and definitions.reads == 2

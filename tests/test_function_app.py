@@ -16,7 +16,9 @@ def test_app_indexes_the_expected_functions_and_triggers():
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
     assert set(functions) == {"on_resource_change", "drain_findings", "evaluate", "compliance", "reconcile",
-                              "refresh_assignments"}
+                              "refresh_assignments", "parity"}
+    (parity_timer,) = [b.get_dict_repr() for b in functions["parity"].get_bindings()]
+    assert parity_timer["type"] == "timerTrigger" and parity_timer["schedule"] == "%PARITY_SCHEDULE%"
     (reconcile_timer,) = [b.get_dict_repr() for b in functions["reconcile"].get_bindings()]
     assert reconcile_timer["type"] == "timerTrigger" and reconcile_timer["schedule"] == "%RECONCILE_SCHEDULE%"
     (assignments_timer,) = [b.get_dict_repr() for b in functions["refresh_assignments"].get_bindings()]

@@ -27,6 +27,7 @@ from shared.domain.drift import Transition
 from shared.domain.events import (ARM_ACTION, ARM_DELETE, ARM_WRITE, ARN_DELETE, ARN_UPSERT, POLICY_STATE_CHANGED,
                            POLICY_STATE_CREATED, POLICY_STATE_DELETED, SUPPORTED_EVENT_TYPES)
 from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
+from shared.domain.parity import PARITY_COLUMNS
 from tests.test_bicep import (BICEP_FILES, INFRA, MAIN, PARAMS, REPO, bicep_parser, bicepparam_assignments, body,
                               functions_of_type, module, parsed, resources_of_type, variable, walk)
 
@@ -111,15 +112,17 @@ def test_dcr_stream_declares_the_finding_record_and_flows_to_the_table():
     config = body(dcr)
     assert config["kind"] == "Direct"
     props = config["properties"]
-    assert list(props["streamDeclarations"]) == ["'${streamName}'", "'${snapshotStreamName}'"]
+    assert list(props["streamDeclarations"]) == ["'${streamName}'", "'${snapshotStreamName}'", "'${parityStreamName}'"]
     stream_key = "'${streamName}'"
     assert loaded_file(path, tree, props["streamDeclarations"][stream_key]["columns"], "load_json_content") == COLUMNS_FILE
-    flow, snapshot_flow = props["dataFlows"]
+    flow, snapshot_flow, parity_flow = props["dataFlows"]
     assert flow["streams"] == ["streamName"] and flow["transformKql"] == "source"
     assert flow["outputStream"] == "Custom-${tableName}"
     assert flow["destinations"] == [d["name"] for d in props["destinations"]["logAnalytics"]]
     assert snapshot_flow["streams"] == ["snapshotStreamName"]
     assert snapshot_flow["outputStream"] == "Custom-${snapshotTableName}"
+    assert parity_flow["streams"] == ["parityStreamName"]
+    assert parity_flow["outputStream"] == "Custom-${parityTableName}"
     assert tree["parameters"]["streamName"]["default"] == DEFAULT_STREAM
     main = parsed(MAIN)
     assert variable(main, "findingsStreamName") == DEFAULT_STREAM
@@ -391,6 +394,7 @@ APP_INSIGHTS_TRACES = {
     "cloud_RoleName", "cloud_RoleInstance", "appId", "appName", "itemCount",
 }
 TABLE_COLUMNS = {FINDINGS_TABLE: set(FINDING_COLUMNS), SNAPSHOT_TABLE: set(SNAPSHOT_COLUMNS),
+                 "ComplianceParity_CL": set(PARITY_COLUMNS),
                  "requests": APP_INSIGHTS_REQUESTS, "traces": APP_INSIGHTS_TRACES}
 QUERY_FILES = sorted(QUERIES.glob("*.kql"))
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
@@ -531,18 +535,26 @@ def test_the_code_package_holds_the_app_and_nothing_else(tmp_path, indexed_funct
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == sorted(indexed_functions)
 
 
-def test_snapshot_table_and_stream_are_the_snapshot_record():
+@pytest.mark.parametrize("kind, table_name", [("snapshot", "ComplianceSnapshot_CL"), ("parity", "ComplianceParity_CL")])
+def test_snapshot_and_parity_tables_and_streams_are_their_records(kind, table_name):
+    """ComplianceSnapshot_CL (SNAPSHOT_COLUMNS) and ComplianceParity_CL (shared/domain/parity.py
+    PARITY_COLUMNS): the generated columns in the table, the DCR stream and the app setting naming it."""
     from shared.domain.findings import SNAPSHOT_COLUMNS
 
-    snapshot_file = INFRA / "snapshot-columns.json"
-    columns = json.loads(snapshot_file.read_text(encoding="utf-8"))
-    assert [(c["name"], c["type"]) for c in columns] == list(SNAPSHOT_COLUMNS.items())
-    path = INFRA / "modules" / "snapshot-table.bicep"
+    expected = {"snapshot": SNAPSHOT_COLUMNS, "parity": PARITY_COLUMNS}[kind]
+    columns_file = INFRA / f"{kind}-columns.json"
+    columns = json.loads(columns_file.read_text(encoding="utf-8"))
+    assert [(c["name"], c["type"]) for c in columns] == list(expected.items())
+    path = INFRA / "modules" / f"{kind}-table.bicep"
     tree = parsed(path)
     (table,) = resources_of_type(tree, "Microsoft.OperationalInsights/workspaces/tables")
-    assert loaded_file(path, tree, body(table)["properties"]["schema"]["columns"], "load_json_content") == snapshot_file
+    assert loaded_file(path, tree, body(table)["properties"]["schema"]["columns"], "load_json_content") == columns_file
     dcr_path = INFRA / "modules" / "data-collection-rule.bicep"
-    dcr = parsed(dcr_path)
-    assert loaded_file(dcr_path, dcr, "snapshotColumns", "load_json_content") == snapshot_file
-    settings = template_app_settings()
-    assert settings["LOGS_INGESTION__snapshotStreamName"] == "logsIngestionSnapshotStreamName"
+    assert loaded_file(dcr_path, parsed(dcr_path), f"{kind}Columns", "load_json_content") == columns_file
+    title = kind.capitalize()
+    assert template_app_settings()[f"LOGS_INGESTION__{kind}StreamName"] == f"logsIngestion{title}StreamName"
+    main = parsed(MAIN)
+    assert body(main["modules"][f"{kind}Table"])["params"]["tableName"] == table_name
+    assert dotted(body(main["modules"]["dataCollectionRule"])["params"][f"{kind}TableName"]) == f"{kind}Table.outputs.name"
+    if kind == "parity":
+        assert template_app_settings()["PARITY_SCHEDULE"] == "paritySchedule"

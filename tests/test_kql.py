@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - make install puts it in (requirements.
     pytest.skip("duckdb-kql is not installed: make install (requirements.lock) installs it", allow_module_level=True)
 
 from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
+from shared.domain.parity import PARITY_COLUMNS
 from tests.test_alert_ranges import log_alert_rules
 from tests.test_infra import APP_INSIGHTS_REQUESTS, APP_INSIGHTS_TRACES, QUERIES
 
@@ -38,6 +39,7 @@ REQUESTS_COLUMNS = {"timestamp": "datetime", "name": "string", "success": "boole
 TRACES_COLUMNS = {"timestamp": "datetime", "message": "string", "severityLevel": "int", "cloud_RoleInstance": "string"}
 TABLES = {"ComplianceFindings_CL": (FINDING_COLUMNS, "TimeGenerated"),
           "ComplianceSnapshot_CL": (SNAPSHOT_COLUMNS, "TimeGenerated"),
+          "ComplianceParity_CL": (PARITY_COLUMNS, "TimeGenerated"),
           "requests": (REQUESTS_COLUMNS, "timestamp"),
           "traces": (TRACES_COLUMNS, "timestamp")}
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -78,6 +80,33 @@ def snapshot(at: datetime, resource_id: str, control: str = "storage-https-only"
     }
     assert set(record) - {INGESTED} == set(SNAPSHOT_COLUMNS)
     return record
+
+
+def parity(at: datetime, resource_id: str, outcome: str, run: str = "run-1") -> dict:
+    """A ComplianceParity_CL record (shared/domain/parity.py PARITY_COLUMNS), as a parity run sends it."""
+    from shared.domain.parity import Comparison
+
+    status = {"agree": ("NonCompliant", "NonCompliant"), "disagree": ("Compliant", "NonCompliant"),
+              "onlyMonitor": ("NonCompliant", None), "onlyAzure": (None, "Compliant"),
+              "azureOlder": ("NonCompliant", "Compliant")}[outcome]
+    comparison = Comparison(outcome, resource_id, f"/subscriptions/{SUB}/providers/Microsoft.Authorization/"
+                            "policyAssignments/a", "/providers/Microsoft.Authorization/policyDefinitions/d", *status,
+                            azure_timestamp=at - timedelta(hours=5))
+    record = comparison.as_record(at, run)
+    record["TimeGenerated"], record["AzureTimestamp"] = at, at - timedelta(hours=5)
+    record[INGESTED] = at + timedelta(minutes=2)
+    assert set(record) - {INGESTED} == set(PARITY_COLUMNS)
+    return record
+
+
+def test_the_parity_tile_shows_the_latest_runs_outcomes_and_agreement():
+    query = (QUERIES / "workbook-parity.kql").read_text(encoding="utf-8")
+    old = [parity(NOW - timedelta(hours=7), rid(f"old{i}"), "disagree", run="run-0") for i in range(3)]
+    latest = [parity(NOW - timedelta(hours=1), rid(f"sa{i}"), outcome, run="run-1") for i, outcome in enumerate(
+        ["agree"] * 7 + ["disagree"] + ["onlyMonitor"] * 2 + ["onlyAzure"] + ["azureOlder"] * 3)]
+    [row] = run_query(query, {"ComplianceParity_CL": old + latest})
+    assert (row["Agree"], row["Disagree"], row["OnlyMonitor"], row["OnlyAzurePolicy"], row["AzureOlder"]) == (7, 1, 2, 1, 3)
+    assert row["AgreementPercent"] == 87.5
 
 
 def request(at: datetime, operation: str = "on_resource_change", success: bool = True) -> dict:
@@ -155,6 +184,7 @@ def test_every_query_file_runs_on_the_tables_it_reads(path: Path):
                                       finding(NOW - timedelta(hours=1), rid("sa9"), status="Compliant",
                                               transition="Resolved")],
             "ComplianceSnapshot_CL": [snapshot(NOW - timedelta(hours=3), rid("sa2"), due=NOW - timedelta(days=2))],
+            "ComplianceParity_CL": [parity(NOW - timedelta(hours=1), rid("sa3"), "agree")],
             "requests": [request(NOW - timedelta(minutes=3), success=False)],
             "traces": [trace(NOW - timedelta(minutes=2), "event e1 rejected, not retried: malformed (malformed so far: 1)")]}
     result = run_query(text, rows)

@@ -26,8 +26,15 @@ param snapshotTableName string
 @description('Optional. Name of the snapshot input stream (LOGS_INGESTION__snapshotStreamName).')
 param snapshotStreamName string = 'Custom-ComplianceSnapshot'
 
+@description('Required. Name of the custom table parity records land in (ComplianceParity_CL).')
+param parityTableName string
+
+@description('Optional. Name of the parity input stream (LOGS_INGESTION__parityStreamName).')
+param parityStreamName string = 'Custom-ComplianceParity'
+
 var findingColumns = loadJsonContent('../finding-columns.json')
 var snapshotColumns = loadJsonContent('../snapshot-columns.json')
+var parityColumns = loadJsonContent('../parity-columns.json')
 
 resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
   name: name
@@ -42,6 +49,9 @@ resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
       }
       '${snapshotStreamName}': {
         columns: snapshotColumns
+      }
+      '${parityStreamName}': {
+        columns: parityColumns
       }
     }
     destinations: {
@@ -73,6 +83,16 @@ resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
         transformKql: 'source'
         outputStream: 'Custom-${snapshotTableName}'
       }
+      {
+        streams: [
+          parityStreamName
+        ]
+        destinations: [
+          'findingsWorkspace'
+        ]
+        transformKql: 'source'
+        outputStream: 'Custom-${parityTableName}'
+      }
     ]
   }
 }
@@ -94,3 +114,6 @@ output streamName string = streamName
 
 @description('The snapshot input stream: LOGS_INGESTION__snapshotStreamName.')
 output snapshotStreamName string = snapshotStreamName
+
+@description('The parity input stream: LOGS_INGESTION__parityStreamName.')
+output parityStreamName string = parityStreamName

@@ -42,6 +42,9 @@ param logsIngestionStreamName string
 @description('Required. The posture snapshot stream of the rule: LOGS_INGESTION__snapshotStreamName.')
 param logsIngestionSnapshotStreamName string
 
+@description('Required. The parity stream of the rule: LOGS_INGESTION__parityStreamName.')
+param logsIngestionParityStreamName string
+
 @description('Required. Connection string of the Application Insights component.')
 param appInsightsConnectionString string
 
@@ -57,6 +60,9 @@ param reconcileSchedule string = '0 0 */6 * * *'
 
 @description('Optional. NCRONTAB schedule of the refresh_assignments timer (Azure Policy assignment changes at management groups, re-evaluation after a change): ASSIGNMENTS_SCHEDULE.')
 param assignmentsSchedule string = '0 */1 * * * *'
+
+@description('Optional. NCRONTAB schedule of the parity timer (Azure Policy\'s own states beside the monitor\'s): PARITY_SCHEDULE.')
+param paritySchedule string = '0 30 */6 * * *'
 
 @description('Optional. Where controls come from: builtin, custom (controlsPath), assignments (the Azure Policy assignments of the monitored subscriptions): CONTROL_SOURCES.')
 param controlSources array = [
@@ -134,11 +140,13 @@ var appSettings = {
   LOGS_INGESTION__ruleId: dataCollectionRuleImmutableId
   LOGS_INGESTION__streamName: logsIngestionStreamName
   LOGS_INGESTION__snapshotStreamName: logsIngestionSnapshotStreamName
+  LOGS_INGESTION__parityStreamName: logsIngestionParityStreamName
   ARM_ENDPOINT: armEndpoint
   MONITORED_SCOPES: join(monitoredScopes, ',')
   OUTBOX_DRAIN_SCHEDULE: outboxDrainSchedule
   RECONCILE_SCHEDULE: reconcileSchedule
   ASSIGNMENTS_SCHEDULE: assignmentsSchedule
+  PARITY_SCHEDULE: paritySchedule
   CONTROL_SOURCES: join(controlSources, ',')
   ASSIGNMENTS_REFRESH_MINUTES: string(assignmentsRefreshMinutes)
   OWNER_TAGS: join(ownerTagNames, ',')

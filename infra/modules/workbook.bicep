@@ -28,7 +28,7 @@ var postureTime = {
 var intro = '''## Compliance monitor
 Findings from the event-driven compliance monitor (table `ComplianceFindings_CL`): one record per control state transition (`New`, `Drifted`, `Resolved`, `Deleted`).
 The posture views show the latest record per resource and control over the findings' retention; the other views follow the time range below.
-Owners and due dates are not recorded yet; views by owner and overdue findings come with them.'''
+The parity tile compares the verdicts on Azure Policy assignments with Azure Policy's own latest states (table `ComplianceParity_CL`).'''
 
 var workbookContent = {
   version: 'Notebook/1.0'
@@ -186,6 +186,24 @@ var workbookContent = {
           durationMs: 7 * dayMs
         }
         visualization: 'timechart'
+      }
+    }
+    {
+      type: 3
+      name: 'parity'
+      customWidth: '100'
+      content: {
+        version: 'KqlItem/1.0'
+        title: 'Parity with Azure Policy (latest run): agreement and each outcome'
+        query: loadTextContent('../queries/workbook-parity.kql')
+        size: 4
+        queryType: 0
+        resourceType: workspaceType
+        crossComponentResources: [
+          workspaceResourceId
+        ]
+        timeContext: postureTime
+        visualization: 'table'
       }
     }
     {

@@ -326,3 +326,23 @@ class ArmPolicyAssignments:
 
     def exemptions(self, subscription_id: str) -> list[dict]:
         return self._list(subscription_id, "policyExemptions", self.EXEMPTIONS_API)
+
+
+class ArmPolicyStates:
+    """Azure Policy's latest compliance states of a whole subscription (for parity): ``POST
+    /subscriptions/{id}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults`` over the last
+    ``STATES_WINDOW_DAYS`` days, paged by ``@odata.nextLink``. The Reader role covers it; 403 raises
+    ``ResourceAccessDenied``."""
+
+    API_VERSION = ArmResourceReader.POLICY_INSIGHTS_API
+
+    def __init__(self, client: ResourceManagementClient, clock: Callable[[], datetime] | None = None) -> None:
+        self._client = client
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def latest(self, subscription_id: str) -> Iterator[dict]:
+        since = (self._clock() - timedelta(days=STATES_WINDOW_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        first = (f"/subscriptions/{subscription_id}/providers/{POLICY_STATES_TYPE}/latest/queryResults"
+                 f"?api-version={self.API_VERSION}&$from={since}")
+        return iter(_paged(self._client, "POST", first, "@odata.nextLink",
+                           f"reading Azure Policy states of subscription {subscription_id}", bad_request_is_final=True))

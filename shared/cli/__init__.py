@@ -15,7 +15,7 @@ from typing import Iterable
 
 from ..catalog import ControlLoadError
 from ..config import ConfigurationError, Settings
-from . import aliases, catalog, demo, evaluate, exempt, import_policy, replay, report
+from . import aliases, catalog, demo, evaluate, exempt, import_policy, parity, replay, report
 from .catalog import catalog_markdown
 from .inputs import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError, resources_from_document
 
@@ -23,7 +23,7 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_FINDINGS", "EXIT_OK", "InputError", "build_pa
            "resources_from_document"]
 
 COMMANDS = {"evaluate": evaluate, "replay": replay, "import-policy": import_policy, "aliases": aliases,
-            "exempt": exempt, "catalog": catalog, "report": report, "demo": demo}  # in the order --help lists them
+            "parity": parity, "exempt": exempt, "catalog": catalog, "report": report, "demo": demo}  # in the order --help lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

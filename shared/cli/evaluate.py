@@ -68,8 +68,9 @@ def _output(rows: list[dict], form: str, summary) -> int:
     return EXIT_FINDINGS if counts[Status.NONCOMPLIANT.value] else EXIT_OK
 
 
-def _run_assigned(args: argparse.Namespace) -> int:
-    """Every resource against every assignment that reaches it: one row per (assignment, reference)."""
+def assigned_rows(args: argparse.Namespace):
+    """Every resource of ``args.paths`` against every assignment that reaches it: (rows, resources,
+    assignments, assigned catalog), with the notes and problems said on stderr."""
     from datetime import datetime, timezone
 
     from ..catalog import alias_resolver
@@ -111,6 +112,11 @@ def _run_assigned(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     rows = [row for resource in resources for row in evaluate_assigned(assigned, resource, now=now,
                                                                         exemptions=exemptions)]
+    return rows, resources, assignments, assigned
+
+
+def _run_assigned(args: argparse.Namespace) -> int:
+    rows, resources, assignments, assigned = assigned_rows(args)
     return _output(rows, args.format, lambda counts: (
         f"{len(resources)} resource(s), {len(assignments)} assignment(s), {len(assigned.controls)} "
         f"(assignment, definition) pair(s), {len(rows)} result(s): {counts['NonCompliant']} non-compliant, "

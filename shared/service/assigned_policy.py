@@ -125,6 +125,7 @@ class AssignedPolicy:
         self._views: dict[str, AssignedView] = {}
         self._stale: set[str] = set()
         self._library = None
+        self._compiled: dict = {}  # conversions shared by every subscription's view (same definition and values)
         self.listings = 0  # how many subscription listings were read (for logs and tests)
 
     def _policy_library(self):
@@ -151,7 +152,8 @@ class AssignedPolicy:
         self.listings += 1
         for problem in policy.problems:
             log.warning("assignments of subscription %s: %s (left out)", subscription_id, problem)
-        assigned = assigned_catalog(policy.assignments, self._policy_library(), resolver=self._resolver)
+        assigned = assigned_catalog(policy.assignments, self._policy_library(), resolver=self._resolver,
+                                    compiled=self._compiled)
         for line in assigned.problems:
             log.warning("subscription %s: not evaluated: %s", subscription_id, line)
         view = self._views[key] = AssignedView(policy, assigned, now)
@@ -165,7 +167,7 @@ class AssignedPolicy:
         ``settle`` from the last read); a definition change also forgets the definitions read."""
         self._stale.add(subscription_id.lower())
         if resource_type.lower() in DEFINITION_TYPES:
-            self._library = None
+            self._library, self._compiled = None, {}
 
     def refresh_all(self) -> list[str]:
         """The timer: every subscription seen is due again; returns them (their scopes to reconcile)."""

@@ -56,6 +56,7 @@ import trustme
 from azure.core.credentials import AccessToken
 
 from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
+from shared.domain.parity import PARITY_COLUMNS
 
 INGESTION_API_VERSION = "2023-01-01"
 GRAPH_API_VERSION = "2021-03-01"  # what azure-mgmt-resourcegraph 8.x sends
@@ -167,7 +168,8 @@ class LocalAzure:
         self.stream_name = stream_name
         self.columns: list[str] = list(FINDING_COLUMNS)  # the stream's declared columns
         # further streams of the same rule (the posture snapshot), and what each received
-        self.other_streams: dict[str, list[str]] = {"Custom-ComplianceSnapshot": list(SNAPSHOT_COLUMNS)}
+        self.other_streams: dict[str, list[str]] = {"Custom-ComplianceSnapshot": list(SNAPSHOT_COLUMNS),
+                                                    "Custom-ComplianceParity": list(PARITY_COLUMNS)}
         self.other_ingested: dict[str, list[dict]] = {}
         self.token = secrets.token_urlsafe(32)
         self.identity_header = secrets.token_hex(16)

@@ -98,16 +98,18 @@ def _version(definition: Mapping[str, Any] | None) -> str | None:
 
 
 def assigned_catalog(assignments: Iterable[Assignment], library: PolicyLibrary, *, resolver: FieldResolver,
-                     severity: str = "Medium") -> AssignedCatalog:
+                     severity: str = "Medium", compiled: dict | None = None) -> AssignedCatalog:
+    """``compiled``: conversions kept across calls (one per definition, parameter values and overrides),
+    so the same management-group assignment seen from many subscriptions is converted once."""
     controls: list[Control] = []
     assigned: dict[str, AssignedControl] = {}
     problems: list[str] = []
     disabled: list[str] = []
     notes: list[str] = []
-    shared: dict[tuple, list[tuple[Outcome, Control | None]]] = {}  # converted and compiled once per key
+    shared: dict[tuple, list[tuple[Outcome, Control | None]]] = {} if compiled is None else compiled
     for assignment in assignments:
         where = f"assignment {assignment.name}"
-        key = (assignment.policy_definition_id.rstrip("/").rsplit("/", 1)[-1].lower(),
+        key = (assignment.policy_definition_id.rstrip("/").lower(),
                json.dumps(assignment.parameters, sort_keys=True, default=str),
                tuple((o.effect.lower(), o.selectors) for o in assignment.overrides))
         if key not in shared:
