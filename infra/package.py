@@ -1,8 +1,9 @@
 """Builds the code package of the Function App: out/app.zip (docs/DEPLOY.md).
 
 Only what the Functions host runs goes in: function_app.py, host.json,
-requirements.txt (installed by the remote build), handlers/ and shared/, plus any
-folder of custom controls given with --include (point CONTROLS_PATH at it).
+requirements.txt (installed by the remote build), handlers/ and shared/ without what only the
+command line uses (the CLI, the demo, the developer tools), plus any folder of custom controls
+given with --include (point CONTROLS_PATH at it).
 
     .venv/bin/python infra/package.py [--out out/app.zip] [--include corp-controls]
     az functionapp deployment source config-zip -g <rg> -n <app> --src out/app.zip --build-remote true
@@ -19,6 +20,8 @@ FILES = ("function_app.py", "host.json", "requirements.txt")
 FOLDERS = ("handlers", "shared")
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 SKIP_SUFFIXES = {".pyc", ".pyo"}
+# The command line's own parts: the Function App never imports them (tests/test_infra.py checks it).
+SKIP_PATHS = {Path("shared/cli"), Path("shared/demo"), Path("shared/devtools"), Path("shared/__main__.py")}
 
 
 def package_members(includes: tuple[str, ...] = ()) -> list[Path]:
@@ -30,7 +33,9 @@ def package_members(includes: tuple[str, ...] = ()) -> list[Path]:
             raise SystemExit(f"package: {folder} is not a folder inside the repository")
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(REPO)
-            if path.is_file() and not SKIP_PARTS & set(relative.parts) and path.suffix not in SKIP_SUFFIXES:
+            skipped = any(relative == s or s in relative.parents for s in SKIP_PATHS)
+            if path.is_file() and not skipped and not SKIP_PARTS & set(relative.parts) \
+                    and path.suffix not in SKIP_SUFFIXES:
                 members.append(relative)
     missing = [m for m in members if not (REPO / m).is_file()]
     if missing:

@@ -2,3 +2,4 @@
 
 Nothing here calls Azure at import time; ``shared.bootstrap`` builds clients lazily.
 """
+__version__ = "0.9.0"  # pyproject.toml reads it; `--version` prints it

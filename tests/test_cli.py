@@ -125,7 +125,7 @@ def test_evaluate_table_shows_why_a_control_was_not_evaluated(tmp_path):
     proc = run("evaluate", str(bare))
     assert proc.returncode in (0, 1), proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["RESOURCE", "CONTROL", "SEVERITY", "STATUS", "REASON"]
+    assert lines[0].split() == ["RESOURCE", "CONTROL", "SEVERITY", "STATUS", "EVIDENCE", "REASON"]
     for row in not_evaluated:
         name, reason = row["resourceId"].rsplit("/", 1)[-1], " ".join(row["reason"].split())
         line = next(ln for ln in lines if ln.startswith(name + " ") and f" {row['controlId']} " in ln)

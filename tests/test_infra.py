@@ -524,6 +524,8 @@ def test_the_code_package_holds_the_app_and_nothing_else(tmp_path, indexed_funct
     assert tops == {"function_app.py", "host.json", "requirements.txt", "handlers", "shared"}, tops
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert any(n.startswith("shared/controls/") and n.endswith(".yaml") for n in names)
+    assert not [n for n in names if n.startswith(("shared/cli/", "shared/demo/", "shared/devtools/"))
+                or n == "shared/__main__.py"]  # lean: what only the command line uses stays out
     unpacked = tmp_path / "app"
     zipfile.ZipFile(out).extractall(unpacked)
     code = ("import json, sys, function_app, shared; "

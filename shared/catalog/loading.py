@@ -4,6 +4,7 @@ compiled, aliases resolved (local table, then the alias snapshot, then ARM). Rea
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -16,6 +17,8 @@ from ..policy import (IF_NOT_EXISTS_EFFECTS, FieldResolver, RuleError, applicabi
                       compile_value, is_expression, only_type_tests, parse_path, unescape_literal)
 from .evaluation import Catalog
 from .model import Control, OuterFields, RelatedCheck, RelatedSpec, outer_field_expressions
+
+log = logging.getLogger(__name__)
 
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "controls"
@@ -266,6 +269,35 @@ def control_from_document(doc: Any, source: str, resolver: FieldResolver,
     )
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where (line and column, 1-based)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
+def _checked_control_files(directory: Path) -> list[Path]:
+    """The control files of a CONTROLS_PATH folder, or an error that says what was given instead."""
+    if directory.is_file():
+        raise ControlLoadError(f"{directory}: is a file; give the folder that holds control files (*.yaml)")
+    if not directory.is_dir():
+        raise ControlLoadError(f"{directory}: control directory does not exist")
+    files = control_files(directory)
+    if not files and directory != BUILTIN_DIR:
+        policies = [p for p in directory.rglob("*.json")][:1]
+        if policies:
+            raise ControlLoadError(f"{directory}: holds JSON ({policies[0].name}), not control files: for Azure "
+                                   f"Policy definitions, run 'python -m shared import-policy {directory} --out DIR' "
+                                   f"and give DIR")
+        if any((directory / "templates").glob("*.yaml")):
+            log.warning("%s: only templates (templates/*.yaml: definitions that need parameter values), no "
+                        "controls yet; import them again with --parameters", directory)
+            return files
+        raise ControlLoadError(f"{directory}: no control files (*.yaml) in it")
+    return files
+
+
 def control_files(directory: Path) -> list[Path]:
     """Every control file below ``directory`` (sub-folders included), except alias tables and the
     ``templates/`` folder ``import-policy`` writes definitions that still need parameter values to."""
@@ -292,13 +324,12 @@ def load_catalog(directories: Iterable[Path] = (BUILTIN_DIR,), *, disabled: Iter
     controls: dict[str, Control] = {}
     for directory in directories:
         directory = Path(directory)
-        if not directory.is_dir():
-            raise ControlLoadError(f"{directory}: control directory does not exist")
-        for path in control_files(directory):
+        files = _checked_control_files(directory)
+        for path in files:
             try:
                 doc = load_yaml(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
-                raise ControlLoadError(f"{path}: not valid YAML: {exc}") from None
+                raise ControlLoadError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
             if not isinstance(doc, Mapping):
                 raise ControlLoadError(f"{path}: a control file must hold one YAML mapping")
             cid = doc.get("id")

@@ -1,23 +1,58 @@
-"""``python -m shared evaluate``: ARM resource JSON files against the controls, as a table or JSON."""
+"""``python -m shared evaluate``: ARM resource JSON files against the controls: a table, JSON, SARIF,
+JUnit or CSV, with the exit code a CI step needs (``--fail-on``, ``--fail-on-not-evaluated``,
+``--soft-fail``) and filters (``--severity``, ``--framework``, ``--control``, ``--quiet``)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any, Mapping, TextIO
+from pathlib import Path
+from typing import Any, Mapping
 
 from ..catalog import Status, results_as_json
 from ..config import Settings
-from .inputs import (EXIT_FINDINGS, EXIT_OK, InputError, catalog_from_settings, json_documents, read_json,
-                     resources_from_document)
+from . import formats
+from .inputs import EXIT_FINDINGS, EXIT_OK, InputError, catalog_from_settings, json_documents, resources_in
 
 HELP = "evaluate ARM resource JSON files against the controls"
+RANK = {s: i + 1 for i, s in enumerate(formats.SEVERITIES)}  # Low 1 .. Critical 4; other severities count as Medium
+
+
+def _severity(text: str) -> str:
+    match = next((s for s in formats.SEVERITIES if s.lower() == text.strip().lower()), None)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a severity: {', '.join(formats.SEVERITIES)}")
+    return match
+
+
+def _severities(text: str) -> list[str]:
+    return [_severity(part) for part in text.split(",") if part.strip()]
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every command that judges resources shares: format, file, exit code, filters."""
+    parser.add_argument("--format", choices=formats.FORMATS, default="table",
+                        help="table (default), json, sarif (SARIF 2.1.0, for code scanning), junit (JUnit XML) or csv")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the output to FILE instead of stdout")
+    parser.add_argument("--fail-on", type=_severity, default="Low", metavar="SEVERITY",
+                        help="exit 1 only for findings of this severity or higher: Critical, High, Medium, Low "
+                             "(default: Low, any finding)")
+    parser.add_argument("--fail-on-not-evaluated", action="store_true",
+                        help="exit 1 also when a control could not be evaluated (NotEvaluated)")
+    parser.add_argument("--soft-fail", action="store_true", help="exit 0 whatever was found (2 still means unusable input)")
+    parser.add_argument("--severity", type=_severities, action="extend", metavar="S[,S]",
+                        help="only controls of these severities (repeatable)")
+    parser.add_argument("--framework", action="append", metavar="NAME",
+                        help="only controls that reference this framework: cis, mcsb, ... (repeatable)")
+    parser.add_argument("--control", action="append", metavar="ID", help="only this control (repeatable)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="only the rows that fail the run")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help='JSON file: an ARM resource, a list of them, {"value": [...]} or {"data": [...]}')
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+                        help='JSON file: an ARM resource, a list of them, {"value": [...]} or {"data": [...]}; '
+                             'or a folder of them')
+    add_output_arguments(parser)
     parser.add_argument("--assignments", action="append", metavar="PATH",
                         help="evaluate Azure Policy assignments instead of the controls: `az policy assignment list` "
                              "output, one assignment, ARM template resources of that type, or a folder of them "
@@ -28,44 +63,88 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Azure Policy exemptions: `az policy exemption list` output, one, or a folder (repeatable)")
 
 
-def _table(rows: list[dict], out: TextIO) -> None:
-    headers = ("RESOURCE", "CONTROL", "SEVERITY", "STATUS", "REASON")  # REASON: why a control is NotEvaluated
-    data = [(r["resourceId"].rsplit("/", 1)[-1], r["controlId"], r["severity"], r["status"],
-             " ".join(str(r.get("reason") or "").split())) for r in rows]
-    widths = [max([len(h)] + [len(d[i]) for d in data]) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    print(line(headers), file=out)
-    for d in data:
-        print(line(d), file=out)
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.assignments:
         return _run_assigned(args)
     if args.definitions or args.exemptions:
         raise InputError("--definitions and --exemptions go with --assignments")
     catalog = catalog_from_settings(settings)
-    resources: list[Mapping[str, Any]] = []
-    for path in args.paths:
-        resources.extend(resources_from_document(read_json(path), path))
+    locations: dict = {}
+    resources = resources_in(args.paths, locations)
     rows: list[dict] = []
     for resource in resources:
         rows.extend(results_as_json(resource["id"], catalog.evaluate(resource)))
-    return _output(rows, args.format, lambda counts: (
-        f"{len(resources)} resource(s), {len(rows)} control evaluation(s): {counts['NonCompliant']} non-compliant, "
+    return output(rows, args, catalog.by_id(), locations, lambda counts, shown: (
+        f"{len(resources)} resource(s), {shown} control evaluation(s): {counts['NonCompliant']} non-compliant, "
         f"{counts['NotEvaluated']} not evaluated"))
 
 
-def _output(rows: list[dict], form: str, summary) -> int:
-    """Rows as JSON or as a table with a summary line (``summary(counts by status)``); the exit code."""
+def _kept(rows: list[dict], args: argparse.Namespace, controls: Mapping[str, Any]) -> list[dict]:
+    """The rows the filters keep; a filter that names nothing the catalog has is an error, not an empty pass."""
+    if args.control:
+        known = {r["controlId"] for r in rows} | set(controls)
+        unknown = [c for c in args.control if c not in known]
+        if unknown:
+            raise InputError(f"--control: no control {', '.join(unknown)} (see `catalog`)")
+        rows = [r for r in rows if r["controlId"] in set(args.control)]
+    if args.severity:
+        rows = [r for r in rows if r.get("severity") in set(args.severity)]
+    if args.framework:
+        wanted = {f.lower() for f in args.framework}
+        known = {k.lower() for c in controls.values() for k in (getattr(c, "frameworks", None) or {})}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise InputError(f"--framework: no control references {', '.join(unknown)}; the controls name "
+                             f"{', '.join(sorted(known)) or 'none'}")
+        rows = [r for r in rows if wanted & {k.lower() for k in (r.get("frameworks") or {})}]
+    return rows
+
+
+def _fails(row: Mapping[str, Any], args: argparse.Namespace) -> bool:
+    if row["status"] == Status.NONCOMPLIANT.value:
+        return RANK.get(row.get("severity"), RANK["Medium"]) >= RANK[args.fail_on]
+    return row["status"] == Status.NOT_EVALUATED.value and args.fail_on_not_evaluated
+
+
+def output(rows: list[dict], args: argparse.Namespace, controls: Mapping[str, Any], locations: Mapping[str, Any],
+           summary) -> int:
+    """Write ``rows`` as ``args`` asks; the exit code, decided before anything is written (a reader that
+    stops early, ``| head``, does not change it). ``summary(counts by status, rows shown)`` is the table's
+    last line (on stderr for the other formats, or when the table goes to a file)."""
+    from .. import __version__
+
+    rows = _kept(formats.enriched(rows, controls, locations), args, controls)
+    failing = [r for r in rows if _fails(r, args)]
+    shown = failing if args.quiet else rows
     counts = {s.value: sum(1 for r in rows if r["status"] == s.value) for s in Status}
-    if form == "json":
-        json.dump(rows, sys.stdout, indent=2, default=str)
-        print()
+    args.exit_code = EXIT_FINDINGS if failing and not args.soft_fail else EXIT_OK
+    if args.format == "json":
+        text = json.dumps(shown, indent=2, default=str) + "\n"
+    elif args.format == "sarif":
+        base = Path(args.output).resolve().parent if args.output else Path.cwd()
+        text = json.dumps(formats.sarif(shown, controls, __version__, base=base), indent=2, default=str) + "\n"
+    elif args.format == "junit":
+        text = formats.junit(shown)
+    elif args.format == "csv":
+        text = formats.csv_text(shown)
     else:
-        _table(rows, sys.stdout)
-        print(f"\n{summary(counts)}", file=sys.stdout)
-    return EXIT_FINDINGS if counts[Status.NONCOMPLIANT.value] else EXIT_OK
+        text = formats.table(shown)
+    line = summary(counts, len(rows)) + (f"; {len(failing)} fail the run" if failing else "") + \
+        (" (--soft-fail: exit 0)" if failing and args.soft_fail else "")
+    if args.output:
+        try:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+        print(f"wrote {args.output} ({args.format}): {line}", file=sys.stderr)
+    elif args.format == "table":
+        sys.stdout.write(text)
+        print(f"\n{line}")
+    else:
+        sys.stdout.write(text)
+        print(line, file=sys.stderr)
+    return args.exit_code
 
 
 def assigned_rows(args: argparse.Namespace):
@@ -92,9 +171,7 @@ def assigned_rows(args: argparse.Namespace):
     unusable += bad_exemptions + bad_definitions + library.add_documents(definition_docs)
     if unusable:
         raise InputError("; ".join(unusable))
-    resources: list[Mapping[str, Any]] = []
-    for path in args.paths:
-        resources.extend(resources_from_document(read_json(path), path))
+    resources = resources_in(args.paths, getattr(args, "locations", None))
     assigned = assigned_catalog(assignments, library, resolver=alias_resolver())
     for a in assignments:
         if a.scope is None:
@@ -116,9 +193,10 @@ def assigned_rows(args: argparse.Namespace):
 
 
 def _run_assigned(args: argparse.Namespace) -> int:
+    args.locations = {}
     rows, resources, assignments, assigned = assigned_rows(args)
-    return _output(rows, args.format, lambda counts: (
+    return output(rows, args, assigned.catalog.by_id(), args.locations, lambda counts, shown: (
         f"{len(resources)} resource(s), {len(assignments)} assignment(s), {len(assigned.controls)} "
-        f"(assignment, definition) pair(s), {len(rows)} result(s): {counts['NonCompliant']} non-compliant, "
+        f"(assignment, definition) pair(s), {shown} result(s): {counts['NonCompliant']} non-compliant, "
         f"{counts['Exempt']} exempt, {counts['NotEvaluated']} not evaluated; {len(assigned.problems)} "
         f"definition(s) not found or not convertible, {len(assigned.disabled)} disabled"))

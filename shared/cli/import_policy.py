@@ -55,6 +55,19 @@ def _assignment_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _plain_dumper():
+    import yaml
+
+    class PlainDumper(yaml.SafeDumper):
+        """Writes a value shared by several keys out in full each time: no &anchors and *aliases,
+        which readers of the file would have to follow by hand."""
+
+        def ignore_aliases(self, data):
+            return True
+
+    return PlainDumper
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
@@ -89,6 +102,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                                                severity=args.severity, prefix=args.prefix,
                                                enable_disabled=args.enable_disabled, progress=progress)
     unusable += bad_documents
+    dumper = _plain_dumper()
+    if unusable and not outcomes:  # nothing could be read: a usage error, said once, with no summary
+        raise InputError("; ".join(unusable))
     out_dir = Path(args.out)
     samples: dict[str, Any] = {}
     for o in outcomes:
@@ -103,7 +119,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             continue
         target = (out_dir / "templates" if o.status == TEMPLATE else out_dir) / f"{o.control['id']}.yaml"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(yaml.safe_dump(o.control, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
+        target.write_text(yaml.dump(o.control, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100),
+                          encoding="utf-8")
         if o.status == IMPORTED:
             print(f"wrote {target} ({o.control['id']}, {o.control['severity']}, {', '.join(o.control['resourceTypes'])})")
         if o.status == DELEGATED:

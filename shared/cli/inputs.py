@@ -76,6 +76,28 @@ def resources_from_document(doc: Any, origin: str) -> list[Mapping[str, Any]]:
     return out
 
 
+def resources_in(paths: list[str], locations: dict | None = None) -> list[Mapping[str, Any]]:
+    """The resources of every file given and of every *.json below a folder given; none at all is an
+    error naming the inputs (an empty list in CI is a mistake, not a pass). ``locations`` (given) gets
+    the file and line of each resource, by lower-case id."""
+    docs, unusable = json_documents(paths)
+    if unusable:
+        raise InputError("; ".join(unusable))
+    resources: list[Mapping[str, Any]] = []
+    for origin, doc in docs:
+        found = resources_from_document(doc, origin)
+        resources.extend(found)
+        if locations is not None:
+            from .formats import Location, locate
+
+            lines = locate(read_text(origin), [str(r["id"]) for r in found])
+            for r in found:
+                locations.setdefault(str(r["id"]).lower(), Location(origin, lines[str(r["id"])]))
+    if not resources:
+        raise InputError(f"{', '.join(paths)}: no resources to evaluate (an empty list)")
+    return resources
+
+
 def catalog_from_settings(settings: Settings) -> Catalog:
     return load_catalog(settings.control_directories(), disabled=settings.disabled_controls,
                         parameters=settings.control_parameters)

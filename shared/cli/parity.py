@@ -99,6 +99,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("RESOURCES, --assignments, --definitions and --exemptions go with --states "
                          "(without it, parity reads the state table and Azure)")
     report = _offline(args) if args.states else _in_azure(settings)
+    args.exit_code = EXIT_FINDINGS if report.count(DISAGREE) else EXIT_OK
     if args.format == "json":
         now = datetime.now(timezone.utc)
         json.dump([c.as_record(now, "cli") for c in report.comparisons], sys.stdout, indent=2, default=str)
@@ -118,4 +119,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             for item in [e for e in c.evidence if not (isinstance(e, dict) and e.get("result") is False)][:5]:
                 print(f"  evidence: {json.dumps(item, default=str)[:300]}")
         print(report.summary())
-    return EXIT_FINDINGS if report.count(DISAGREE) else EXIT_OK
+    return args.exit_code

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..config import Settings
-from .inputs import (EXIT_FINDINGS, EXIT_OK, catalog_from_settings, read_json, read_text, resources_from_document,
+from .inputs import (EXIT_FINDINGS, EXIT_OK, InputError, catalog_from_settings, read_json, read_text, resources_from_document,
                      store_from_settings)
 
 HELP = "run Event Grid events through the monitor and print the findings"
@@ -18,12 +18,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ARM resources that answer the ARM reads (others are gone)")
 
 
+def _check_json(text: str, path: str) -> None:
+    """A file that is neither JSON nor JSON lines can never be replayed: a usage error, not rejected events."""
+    stripped = text.strip()
+    if not stripped:
+        raise InputError(f"{path}: empty: no events")
+    candidates = [stripped] + stripped.splitlines()[:1000]
+    for candidate in candidates:
+        try:
+            json.loads(candidate)
+            return
+        except (json.JSONDecodeError, RecursionError):
+            continue
+    raise InputError(f"{path}: neither JSON nor JSON lines (an array of events, one event, or one event per line)")
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from ..adapters.memory import MemorySink, StaticResourceReader
     from ..domain.events import EventRejected, iter_envelopes, parse_event, printable
     from ..service.changes import Dependencies, handle_change
 
     text = read_text(args.events)
+    _check_json(text, args.events)
     resources = resources_from_document(read_json(args.resources), args.resources) if args.resources else []
     reader = StaticResourceReader(resources)
     sink = MemorySink()
@@ -54,6 +70,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             failed += 1
             continue
         processed += 1
+        args.exit_code = EXIT_FINDINGS if rejected or failed else EXIT_OK  # so far, should the output be cut
         for record in sink.records[before:]:
             print(json.dumps(record, default=str, separators=(",", ":")))
     print(f"replayed {processed} event(s): {len(sink.records)} finding(s), {rejected} rejected, {failed} failed",

@@ -262,6 +262,18 @@ def _control(definition: Mapping[str, Any], props: Mapping[str, Any], name: str,
     return control, tuple(missing), samples
 
 
+SEVERITY_NAMES = {"critical": "Critical", "high": "High", "medium": "Medium", "moderate": "Medium", "low": "Low",
+                  "informational": "Low"}
+
+
+def metadata_severity(props: Mapping[str, Any]) -> str | None:
+    """The severity a definition's metadata gives (``metadata.severity``, as custom definitions and some
+    publishers write it), or None: Microsoft's built-ins carry none, so ``--severity`` decides for them."""
+    metadata = props.get("metadata")
+    value = metadata.get("severity") if isinstance(metadata, Mapping) else None
+    return SEVERITY_NAMES.get(value.strip().lower()) if isinstance(value, str) else None
+
+
 def _head(props: Mapping[str, Any], name: str, types: list[str], severity: str, prefix: str,
           frameworks: Mapping[str, list[str]] | None, control_id: str | None) -> dict[str, Any]:
     """The first keys of a control document: id, title, description, severity, types, frameworks."""
@@ -271,7 +283,7 @@ def _head(props: Mapping[str, Any], name: str, types: list[str], severity: str, 
     }
     if isinstance(props.get("description"), str) and props["description"]:
         control["description"] = props["description"]
-    control["severity"] = severity
+    control["severity"] = metadata_severity(props) or severity
     control["resourceTypes"] = types
     if frameworks:
         control["frameworks"] = {k: list(v) for k, v in frameworks.items() if v}
