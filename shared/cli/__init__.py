@@ -15,14 +15,14 @@ from typing import Iterable
 
 from ..catalog import ControlLoadError
 from ..config import ConfigurationError, Settings
-from . import aliases, catalog, demo, evaluate, exempt, import_policy, parity, replay, report
+from . import aliases, catalog, demo, evaluate, exempt, import_policy, parity, replay, report, scan_template
 from .catalog import catalog_markdown
 from .inputs import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError, resources_from_document
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FINDINGS", "EXIT_OK", "InputError", "build_parser", "catalog_markdown", "main",
            "resources_from_document"]
 
-COMMANDS = {"evaluate": evaluate, "replay": replay, "import-policy": import_policy, "aliases": aliases,
+COMMANDS = {"evaluate": evaluate, "scan-template": scan_template, "replay": replay, "import-policy": import_policy, "aliases": aliases,
             "parity": parity, "exempt": exempt, "catalog": catalog, "report": report, "demo": demo}  # in the order --help lists them
 
 

@@ -51,9 +51,11 @@ Policy definitions and initiatives into controls). This module imports neither.
 from .applicability import IF_NOT_EXISTS_EFFECTS, applicability_condition, only_type_tests, possible_types
 from .conditions import CompiledRule, compile_rule
 from .expressions import compile_value, is_expression, unescape_literal
+from .functions import FUNCTIONS as TEMPLATE_FUNCTIONS
 from .paths import (CURRENT_API_VERSION, MISSING, WILDCARD, EvaluationError, FieldResolver, Frame, KeyIndex, RuleError,
                     format_path, locate, parse_path)
 
-__all__ = ["CURRENT_API_VERSION", "IF_NOT_EXISTS_EFFECTS", "MISSING", "WILDCARD", "CompiledRule", "EvaluationError",
-           "FieldResolver", "Frame", "KeyIndex", "RuleError", "applicability_condition", "compile_rule", "compile_value",
-           "format_path", "is_expression", "locate", "only_type_tests", "parse_path", "possible_types", "unescape_literal"]
+__all__ = ["CURRENT_API_VERSION", "IF_NOT_EXISTS_EFFECTS", "MISSING", "TEMPLATE_FUNCTIONS", "WILDCARD", "CompiledRule",
+           "EvaluationError", "FieldResolver", "Frame", "KeyIndex", "RuleError", "applicability_condition",
+           "compile_rule", "compile_value", "format_path", "is_expression", "locate", "only_type_tests", "parse_path",
+           "possible_types", "unescape_literal"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from .model import HISTORY_ROWS_SHOWN, NO_OWNER, NO_TEAM, ROWS_SHOWN, OpenFinding, Posture, Report
-from .words import GLOSSARY, age, day, pct, summary_text, utc_time
+from .words import GLOSSARY, age, day, framework_name, pct, summary_text, utc_time
 
 _MD_SPECIAL = set("\\`*_[]<>|#")
 
@@ -35,11 +35,12 @@ _POSTURE_HEADERS = ("Resources", "Open", "Past due", "Exempt", "Compliant", "Com
 
 
 def _finding_rows(findings: Sequence[OpenFinding]) -> list[list[object]]:
-    return [[f.resource_id, f.control_id, f.severity, f.owner or NO_OWNER, f.team or NO_TEAM, age(f.age_days),
-             day(f.due), "" if f.overdue_days is None else age(f.overdue_days)] for f in findings]
+    return [[f.resource_id, f.control_id, f.evidence_text, f.severity, f.owner or NO_OWNER, f.team or NO_TEAM,
+             age(f.age_days), day(f.due), "" if f.overdue_days is None else age(f.overdue_days)] for f in findings]
 
 
-_FINDING_HEADERS = ("Resource", "Control", "Severity", "Owner", "Team", "Open (days)", "Due", "Past due (days)")
+_FINDING_HEADERS = ("Resource", "Control", "Evidence", "Severity", "Owner", "Team", "Open (days)", "Due",
+                    "Past due (days)")
 
 
 def render_markdown(report: Report) -> str:
@@ -59,13 +60,13 @@ def render_markdown(report: Report) -> str:
                       for p in report.by_severity.values()], right=(1, 2, 3, 4, 5))
     out += ["", f"## Past due findings ({len(report.overdue):,})", ""]
     if report.overdue:
-        out += _md_table(_FINDING_HEADERS, _finding_rows(report.overdue[:ROWS_SHOWN]), right=(5, 7))
+        out += _md_table(_FINDING_HEADERS, _finding_rows(report.overdue[:ROWS_SHOWN]), right=(6, 8))
         if len(report.overdue) > ROWS_SHOWN:
             out += ["", f"...and {len(report.overdue) - ROWS_SHOWN:,} more."]
     else:
         out.append("None.")
     out += ["", "## Oldest open findings", ""]
-    out += _md_table(_FINDING_HEADERS, _finding_rows(report.oldest_open), right=(5, 7)) if report.oldest_open \
+    out += _md_table(_FINDING_HEADERS, _finding_rows(report.oldest_open), right=(6, 8)) if report.oldest_open \
         else ["None."]
     for title, label, groups in (("By team", "Team", report.by_team), ("By owner", "Owner", report.by_owner),
                                  ("By subscription", "Subscription", report.by_subscription)):
@@ -77,6 +78,22 @@ def render_markdown(report: Report) -> str:
                      [[c.name, c.title, c.severity, c.open, c.overdue, c.exempt, c.compliant,
                        pct(c.compliance_percent)] for c in report.by_control.values()],
                      right=(3, 4, 5, 6, 7)) if report.by_control else ["None."]
+    out += ["", "## By framework", ""]
+    if not report.frameworks:
+        out.append("None of the controls that applied names a framework reference.")
+    for fw in report.frameworks:
+        out += [f"### {framework_name(fw.name)}: {fw.passing:,} of {len(fw.controls):,} control reference(s) pass, "
+                f"{fw.failing:,} fail", ""]
+        out += _md_table(("Reference", "Control", "Severity", "Pass", "Fail", "Exempt", "Not evaluated"),
+                         [[i.reference, i.control.name, i.control.severity, i.control.compliant, i.control.open,
+                           i.control.exempt, i.control.not_evaluated] for i in fw.controls], right=(3, 4, 5, 6))
+        out.append("")
+    out += ["", f"## Not evaluated ({report.not_evaluated_total:,})", ""]
+    out += _md_table(("Resource", "Control", "Why"), [[n.resource_id, n.control_id, n.reason]
+                                                      for n in report.not_evaluated]) if report.not_evaluated \
+        else ["None."]
+    if report.not_evaluated_total > len(report.not_evaluated):
+        out += ["", f"...and {report.not_evaluated_total - len(report.not_evaluated):,} more."]
     out += ["", "## Compliance over time", ""]
     if report.history:
         shown = report.history[-HISTORY_ROWS_SHOWN:]

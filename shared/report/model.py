@@ -92,10 +92,73 @@ class OpenFinding:
     due: datetime | None  # when it must be fixed (SLA)
     age_days: int | None  # whole days open at report time
     overdue_days: int | None  # whole days past due; None when not past due
+    evidence: tuple = ()  # what decided the verdict (the state's evidence)
+    remediation: str = ""  # how to fix it (the control's remediation text), empty when it gives none
 
     @property
     def resource_name(self) -> str:
         return self.resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def evidence_text(self) -> str:
+        """The evidence in a few words: ``path = actual`` of what matched (at most three)."""
+        return evidence_words(self.evidence)
+
+
+def evidence_words(evidence: Iterable, limit: int = 3) -> str:
+    import json
+
+    parts = []
+    for item in evidence:
+        if not isinstance(item, Mapping):
+            continue
+        if isinstance(item.get("matched"), list):
+            paths = [str(m.get("path")) for m in item["matched"] if isinstance(m, Mapping) and m.get("path")]
+            if paths:
+                parts.append(f"{', '.join(paths[:limit])} match")
+        elif item.get("result") is not False and (item.get("path") or item.get("field")) and \
+                str(item.get("path") or item.get("field")) != "type":
+            parts.append(f"{item.get('path') or item.get('field')} = {json.dumps(item.get('actual'), default=str)}")
+    return "; ".join(parts[:limit])
+
+
+@dataclass(frozen=True)
+class NotEvaluatedPair:
+    """A (resource, control) that has never been decided, and why (the last evaluation's note)."""
+
+    resource_id: str
+    resource_group: str | None
+    control_id: str
+    title: str
+    reason: str
+
+    @property
+    def resource_name(self) -> str:
+        return self.resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class FrameworkControl:
+    """A control under one framework reference, with its pass / fail / not-evaluated counts."""
+
+    reference: str
+    control: ControlPosture
+
+
+@dataclass(frozen=True)
+class Framework:
+    """One framework (cis, mcsb, ...): each reference and the controls that answer it."""
+
+    name: str
+    controls: tuple[FrameworkControl, ...]
+
+    @property
+    def passing(self) -> int:
+        return sum(1 for c in self.controls if c.control.open == 0 and c.control.compliant > 0)
+
+    @property
+    def failing(self) -> int:
+        return sum(1 for c in self.controls if c.control.open > 0)
 
 
 @dataclass(frozen=True)
@@ -119,6 +182,14 @@ class Report:
     overdue: tuple[OpenFinding, ...]  # every open finding past due, most overdue first
     history: tuple[HistoryPoint, ...] = ()  # compliance over time, oldest first
     controls_in_catalog: int = 0
+    frameworks: tuple[Framework, ...] = ()  # per framework the controls reference (cis, mcsb, ...), by name
+    not_evaluated: tuple[NotEvaluatedPair, ...] = ()  # pairs never decided, with the reason (at most ROWS_SHOWN)
+    not_evaluated_total: int = 0
+
+    @property
+    def controls_applied(self) -> int:
+        """Controls with a state on at least one live resource (what the figures are about)."""
+        return len(self.by_control)
 
     @property
     def exempt(self) -> int:
@@ -182,6 +253,7 @@ def build_report(states: Iterable[ResourceState], catalog: Catalog, now: datetim
     team: dict[str, _Group] = {}
     owner: dict[str, _Group] = {}
     findings: list[OpenFinding] = []
+    undecided: list[NotEvaluatedPair] = []
     titles: dict[str, str] = {}  # of controls not in the catalog: what their assignment called them
     severities: dict[str, str] = {}
     deleted = 0
@@ -212,7 +284,11 @@ def build_report(states: Iterable[ResourceState], catalog: Catalog, now: datetim
                     resource_group=rg, control_id=cid, title=title, severity=sev,
                     owner=state.owner, team=state.team, since=since, due=due,
                     age_days=(now - since).days if since else None,
-                    overdue_days=(now - due).days if overdue else None))
+                    overdue_days=(now - due).days if overdue else None, evidence=tuple(cs.evidence),
+                    remediation=str((getattr(control, "remediation", None) or {}).get("text") or "")))
+            elif cs.status is None:
+                undecided.append(NotEvaluatedPair(state.resource_id, rg, cid, title,
+                                                  cs.note or "not decided yet"))
 
     control_postures = []
     for cid, group in by_control.items():
@@ -233,9 +309,31 @@ def build_report(states: Iterable[ResourceState], catalog: Catalog, now: datetim
             points.append(HistoryPoint(_utc(summary.at), percent, summary.counts.get(Status.NONCOMPLIANT.value, 0),
                                        summary.counts.get(Status.EXEMPT.value, 0)))
     totals = total.posture("all", Totals, deleted_resources=deleted, subscriptions=len(subscription))
+    undecided.sort(key=lambda n: (n.resource_id.lower(), n.control_id))
     return Report(
         generated_at=now, totals=totals, by_severity=severity_postures,
         by_control={c.name: c for c in control_postures}, by_subscription=_by_open(subscription),
         by_team=_by_open(team), by_owner=_by_open(owner), oldest_open=tuple(oldest), overdue=tuple(overdue),
         history=tuple(points), controls_in_catalog=len(catalog.controls),
+        frameworks=_frameworks(control_postures, controls), not_evaluated=tuple(undecided[:ROWS_SHOWN]),
+        not_evaluated_total=len(undecided),
     )
+
+
+def _frameworks(postures: list[ControlPosture], controls: Mapping) -> tuple[Framework, ...]:
+    """The controls that applied, under each framework reference they name, as compliance dashboards list
+    them: by framework, then by reference."""
+    by_name: dict[str, list[FrameworkControl]] = {}
+    for posture in postures:
+        control = controls.get(posture.name)
+        for framework, references in (getattr(control, "frameworks", None) or {}).items():
+            for reference in references:
+                by_name.setdefault(framework, []).append(FrameworkControl(str(reference), posture))
+
+    def order(reference: str) -> tuple:
+        import re
+
+        return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", reference))
+
+    return tuple(Framework(name, tuple(sorted(items, key=lambda i: (order(i.reference), i.control.name))))
+                 for name, items in sorted(by_name.items()))

@@ -45,7 +45,7 @@ def environment() -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters.update(pct=words.pct, thousands=words.thousands, plural=words.plural, age=words.age,
-                       date=words.day, time=words.utc_time, short=words.short)
+                       date=words.day, time=words.utc_time, short=words.short, framework=words.framework_name)
     env.globals.update(NO_OWNER=NO_OWNER, NO_TEAM=NO_TEAM, OLDEST_LIMIT=OLDEST_LIMIT, ROWS_SHOWN=ROWS_SHOWN,
                        GLOSSARY=words.GLOSSARY)
     return env

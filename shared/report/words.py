@@ -36,6 +36,14 @@ def utc_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+FRAMEWORK_NAMES = {"cis": "CIS Microsoft Azure Foundations Benchmark", "mcsb": "Microsoft cloud security benchmark",
+                   "nist": "NIST SP 800-53", "iso27001": "ISO 27001", "pci": "PCI DSS"}
+
+
+def framework_name(key: str) -> str:
+    return FRAMEWORK_NAMES.get(key.lower(), key.upper())
+
+
 def short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
@@ -47,8 +55,9 @@ def summary_text(report: Report, esc: Callable[[str], str] = str) -> str:
         return ("The state store holds no live resources yet, so nothing can be reported: the monitor records a "
                 "resource the first time an event or a reconciliation evaluates it.")
     parts = [f"This report covers {plural(t.resources, 'Azure resource')} in "
-             f"{plural(t.subscriptions, 'subscription')}, checked against a catalog of "
-             f"{plural(report.controls_in_catalog, 'security control')}, as recorded by the compliance monitor "
+             f"{plural(t.subscriptions, 'subscription')}, checked against "
+             f"{plural(report.controls_applied, 'security control')} that apply to them (of "
+             f"{report.controls_in_catalog:,} in the catalog), as recorded by the compliance monitor "
              f"at {utc_time(report.generated_at)}."]
     if t.evaluated:
         parts.append(f"{pct(t.compliance_percent)} of the {plural(t.evaluated, 'check')} that could be decided "

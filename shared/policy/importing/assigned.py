@@ -202,15 +202,19 @@ def exemption_for(ac: AssignedControl, resource: Mapping[str, Any], exemptions: 
 
 def evaluate_assigned(assigned: AssignedCatalog, resource: Mapping[str, Any], *, now: datetime,
                       exemptions: Iterable[PolicyExemption] = (), ancestors: Ancestors | None = None,
-                      related: RelatedSource | None = None) -> list[dict[str, Any]]:
+                      related: RelatedSource | None = None,
+                      judge: Callable[[Catalog, set[str]], list] | None = None) -> list[dict[str, Any]]:
     """One row per (assignment, reference) that reaches ``resource`` and applies to it (see
-    ``reached_controls``); an exemption that covers it makes the row Exempt."""
+    ``reached_controls``); an exemption that covers it makes the row Exempt. ``judge(catalog, ids)``
+    replaces the catalog's own evaluation (a template's resources: unknown values are NotEvaluated)."""
     reached = reached_controls(assigned, resource, ancestors)
     if not reached:
         return []
     exemptions = list(exemptions)
     rows = []
-    for result in assigned.catalog.evaluate(resource, related, only=lambda c: c.id in reached):
+    results = judge(assigned.catalog, reached) if judge is not None else \
+        assigned.catalog.evaluate(resource, related, only=lambda c: c.id in reached)
+    for result in results:
         ac = assigned.controls[result.control_id]
         exemption = exemption_for(ac, resource, exemptions, now)
         status = Status.EXEMPT if exemption is not None else result.status
