@@ -189,7 +189,7 @@ def test_drift_rules_count_records_by_ingestion_since_the_previous_run_and_reach
     from datetime import timedelta
 
     drift = [r for r in log_alert_rules(every_allowed_value=True) if r["symbol"] == "driftAlerts"]
-    assert {r["frequency"] for r in drift} == {timedelta(minutes=m) for m in (1, 5, 10, 15)}
+    assert {r["frequency"] for r in drift} == {timedelta(minutes=m) for m in (5, 10, 15)}
     for rule in drift:
         assert rule["range"] >= timedelta(hours=6) > rule["frequency"], rule["env"]
         (span,) = re.findall(r"ingestion_time\(\)\s*>\s*ago\(((?:[^()]|\([^()]*\))*)\)", rule["query"])
@@ -207,3 +207,29 @@ def test_overdue_rule_range_holds_a_reconciliation_run_of_the_default_schedule()
     second, minute, hour, *rest = schedule.split()
     assert (second, minute, rest) == ("0", "0", ["*", "*", "*"]) and hour.startswith("*/"), schedule
     assert timedelta(hours=int(hour[2:])) < rule["range"], (schedule, rule["range"])
+
+
+# Azure Monitor, "Create or edit a log search alert rule" (aggregation granularity / window size): the
+# window sizes a log search alert rule accepts, in minutes; and "Log search alerts" limits: a rule with a
+# one-minute frequency does not accept queries that use ingestion_time().
+SUPPORTED_WINDOW_MINUTES = {5, 10, 15, 30, 45, 60, 120, 180, 240, 300, 360, 1440, 2880}
+
+
+def test_every_window_a_rule_can_be_deployed_with_is_one_azure_monitor_supports():
+    """noEventsAlertHours once allowed 12 (PT12H, 720 minutes): not a supported window, the deployment fails."""
+    for rule in log_alert_rules(every_allowed_value=True):
+        minutes = rule["window"].total_seconds() / 60
+        assert minutes in SUPPORTED_WINDOW_MINUTES, f"{rule['symbol']} ({rule['env']}): window of {minutes:g} minutes"
+
+
+def test_a_rule_that_selects_by_ingestion_time_never_runs_every_minute():
+    """driftAlertFrequency once allowed PT1M with a query on ingestion_time(), which such rules refuse (and
+    skipQueryValidation hid it)."""
+    from datetime import timedelta
+
+    checked = 0
+    for rule in log_alert_rules(every_allowed_value=True):
+        if "ingestion_time()" in re.sub(r"//[^\n]*", "", rule["query"]):
+            checked += 1
+            assert rule["frequency"] > timedelta(minutes=1), (rule["symbol"], rule["env"])
+    assert checked, "no rule reads ingestion_time(): the test checks nothing"

@@ -31,9 +31,8 @@ param webhookUris array = []
 @maxLength(12)
 param actionGroupShortName string = 'compliance'
 
-@description('Optional. How often the drift alerts run, and the window each run looks at.')
+@description('Optional. How often the drift alerts run, and the window each run looks at. Not PT1M: the query selects by ingestion_time(), which one-minute rules do not accept.')
 @allowed([
-  'PT1M'
   'PT5M'
   'PT10M'
   'PT15M'
@@ -48,13 +47,12 @@ param functionFailureThreshold int = 5
 @minValue(1)
 param permanentRejectionThreshold int = 1
 
-@description('Optional. Hours without a processed event that raise the pipeline alert.')
+@description('Optional. Hours without a processed event that raise the pipeline alert: a window log search alerts support (1, 2, 3, 6, 24 or 48 hours).')
 @allowed([
   1
   2
   3
   6
-  12
   24
   48
 ])
@@ -77,7 +75,6 @@ var driftLevels = [
 var lateRecordRange = 'P1D'
 var overdueQueryRange = 'P1D'
 var runIntervals = {
-  PT1M: '00:01:00'
   PT5M: '00:05:00'
   PT10M: '00:10:00'
   PT15M: '00:15:00'
