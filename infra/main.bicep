@@ -481,6 +481,24 @@ module alerts 'modules/alerts.bicep' = {
   ]
 }
 
+module alertRuleWorkspaceReaders 'modules/role-assignments-alert-rules.bicep' = {
+  name: 'compliance-alert-rule-workspace-readers'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    principalIds: alerts.outputs.workspaceRulePrincipalIds
+  }
+}
+
+module alertRuleAppInsightsReaders 'modules/role-assignments-alert-rules.bicep' = {
+  name: 'compliance-alert-rule-app-insights-readers'
+  scope: monitorGroup
+  params: {
+    appInsightsName: appInsights.outputs.name
+    principalIds: alerts.outputs.appInsightsRulePrincipalIds
+  }
+}
+
 module diagnostics 'modules/diagnostic-settings.bicep' = if (deployDiagnosticSettings) {
   name: 'compliance-diagnostics'
   scope: monitorGroup

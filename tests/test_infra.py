@@ -560,3 +560,30 @@ def test_snapshot_and_parity_tables_and_streams_are_their_records(kind, table_na
     assert dotted(body(main["modules"]["dataCollectionRule"])["params"][f"{kind}TableName"]) == f"{kind}Table.outputs.name"
     if kind == "parity":
         assert template_app_settings()["PARITY_SCHEDULE"] == "paritySchedule"
+
+
+def test_every_log_alert_rule_runs_as_its_own_identity_with_read_on_what_it_queries():
+    """[issue: the rules ran as their last editor] Each scheduled query rule has a system-assigned identity;
+    main.bicep grants each one Log Analytics Reader on its scope: the workspace's rules on the workspace (at
+    its resource group, which may be another subscription's), Application Insights' rules on the component."""
+    path = INFRA / "modules" / "alerts.bicep"
+    tree = parsed(path)
+    rules = resources_of_type(tree, "Microsoft.Insights/scheduledQueryRules")
+    assert len(rules) == 5
+    for rule in rules:
+        assert body(rule)["identity"]["type"] == "SystemAssigned"
+    scopes = {}
+    for rule in rules:
+        (scope,) = body(rule)["properties"]["scopes"]
+        scopes.setdefault(scope, 0)
+        scopes[scope] += 2 if rule["config"].get("loop_type") else 1
+    outputs = tree["outputs"]
+    assert len(outputs["workspaceRulePrincipalIds"]["value"]) == scopes["workspaceResourceId"] == 3
+    assert len(outputs["appInsightsRulePrincipalIds"]["value"]) == scopes["appInsightsResourceId"] == 3
+    main = parsed(MAIN)
+    workspace = body(main["modules"]["alertRuleWorkspaceReaders"])
+    app = body(main["modules"]["alertRuleAppInsightsReaders"])
+    assert dotted(workspace["params"]["principalIds"]) == "alerts.outputs.workspaceRulePrincipalIds"
+    assert dotted(app["params"]["principalIds"]) == "alerts.outputs.appInsightsRulePrincipalIds"
+    module = parsed(INFRA / "modules" / "role-assignments-alert-rules.bicep")
+    assert "73c42c96-874c-492b-b04d-ab87d138a893" in json.dumps(module["variables"])  # Log Analytics Reader

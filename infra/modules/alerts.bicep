@@ -112,6 +112,9 @@ resource driftAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for 
   location: location
   tags: tags
   kind: 'LogAlert'
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     displayName: 'Compliance drift: ${level.severity} control New or Drifted'
     description: 'A ${level.severity} control became non-compliant (Transition New or Drifted) in ComplianceFindings_CL.'
@@ -171,6 +174,9 @@ resource overdueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   location: location
   tags: tags
   kind: 'LogAlert'
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     displayName: 'Compliance findings past their due date'
     description: 'Open findings (latest status NonCompliant in ComplianceSnapshot_CL or ComplianceFindings_CL) whose SLA due date (DueDate) has passed, per team.'
@@ -223,6 +229,9 @@ resource functionFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
   location: location
   tags: tags
   kind: 'LogAlert'
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     displayName: 'Compliance monitor: function failures'
     description: 'Pipeline health: function invocations failed. Failed ${functionName} runs are redelivered by Event Grid and dead-lettered after the last attempt; a failed drain_findings run leaves findings in the outbox.'
@@ -271,6 +280,9 @@ resource noEvents 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   location: location
   tags: tags
   kind: 'LogAlert'
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     displayName: 'Compliance monitor: no events processed'
     description: 'Pipeline health: ${functionName} processed no event in ${noEventsAlertHours} hour(s). Check the event subscriptions and the Function App.'
@@ -310,6 +322,9 @@ resource permanentRejections 'Microsoft.Insights/scheduledQueryRules@2023-12-01'
   location: location
   tags: tags
   kind: 'LogAlert'
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     displayName: 'Compliance monitor: events rejected permanently'
     description: 'Pipeline health: ${functionName} acknowledged events it can never process (malformed, forged, out of scope, or a state the table cannot hold). Their resources are not evaluated until the next event or reconciliation.'
@@ -343,6 +358,22 @@ resource permanentRejections 'Microsoft.Insights/scheduledQueryRules@2023-12-01'
     }
   }
 }
+
+// Each rule runs its query as its own system-assigned identity (not as whoever last edited it): main.bicep
+// grants each Log Analytics Reader on the scope it queries (role-assignments-alert-rules.bicep).
+@description('Principal ids of the rules that query the workspace (Log Analytics Reader on it).')
+output workspaceRulePrincipalIds array = [
+  driftAlerts[0].identity.principalId
+  driftAlerts[1].identity.principalId
+  overdueAlert.identity.principalId
+]
+
+@description('Principal ids of the rules that query Application Insights (Log Analytics Reader on it).')
+output appInsightsRulePrincipalIds array = [
+  functionFailures.identity.principalId
+  noEvents.identity.principalId
+  permanentRejections.identity.principalId
+]
 
 @description('The name of the action group.')
 output name string = actionGroup.name
