@@ -3,9 +3,10 @@
 Parse, call the service, and let transient failures raise so Event Grid
 redelivers. An event that can never be processed (malformed, out of scope, or a
 state the store can never hold) is a permanent rejection: logged at ERROR with
-its id and the reason as "rejected, not retried" (the line the pipeline-health
-alert counts, infra/queries/pipeline-permanent-rejections.kql), counted, and
-acknowledged.
+its id and the reason as "rejected, not retried" (structured fields beside the
+text), counted, recorded in ComplianceRejections_CL (not sampled; what the
+pipeline-health alert counts, infra/queries/pipeline-permanent-rejections.kql),
+and acknowledged.
 """
 from __future__ import annotations
 
@@ -26,10 +27,26 @@ bp = func.Blueprint()
 REJECTED: Counter[str] = Counter()  # rejections by kind in this process (EventRejected, OutOfScope, PermanentFailure)
 
 
-def _rejected(exc: EventRejected) -> None:
+def _rejected(exc: EventRejected, subject: str | None = None) -> None:
+    """Log the rejection with structured fields, and record it in ComplianceRejections_CL (not sampled, as
+    Application Insights traces are), where the pipeline-health alert counts rejections."""
     kind = type(exc).__name__
     REJECTED[kind] += 1
-    log.error("event %s rejected, not retried: %s (%s so far: %d)", exc.event_id, exc.reason, kind, REJECTED[kind])
+    log.error("event %s rejected, not retried: %s (%s so far: %d)", exc.event_id, exc.reason, kind, REJECTED[kind],
+              extra={"rejection_kind": kind, "event_id": exc.event_id, "rejections_so_far": REJECTED[kind]})
+    from datetime import datetime, timezone
+
+    from shared import bootstrap
+    from shared.domain.rejections import rejection_record
+
+    try:
+        deps = bootstrap.dependencies()
+        if deps.rejection_sink is not None:
+            deps.rejection_sink.send([rejection_record(exc.event_id, kind, exc.reason, subject,
+                                                       datetime.now(timezone.utc))])
+    except Exception as failure:  # the event stays acknowledged; the ERROR line above still tells
+        log.warning("rejection of event %s not recorded in ComplianceRejections_CL: %s", exc.event_id, failure,
+                    extra={"rejection_kind": kind, "event_id": exc.event_id})
 
 
 def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envelope:
@@ -54,12 +71,13 @@ def on_resource_change(event: func.EventGridEvent) -> None:
     try:
         change = parse_event(envelope_from_trigger(event))
     except EventRejected as exc:
-        _rejected(exc)
+        _rejected(exc, getattr(event, "subject", None))
         return
     except (RecursionError, OverflowError, MemoryError, ValueError, TypeError) as exc:
         # Parsing is pure (no I/O): whatever it raises, redelivering the same bytes raises again.
         log.debug("parse failure", exc_info=True)
-        _rejected(EventRejected(getattr(event, "id", None), f"event cannot be parsed: {type(exc).__name__}: {exc}"))
+        _rejected(EventRejected(getattr(event, "id", None), f"event cannot be parsed: {type(exc).__name__}: {exc}"),
+                  getattr(event, "subject", None))
         return
 
     from shared import bootstrap
@@ -68,7 +86,7 @@ def on_resource_change(event: func.EventGridEvent) -> None:
     try:
         outcome = handle_change(change, bootstrap.dependencies())
     except EventRejected as exc:
-        _rejected(exc)
+        _rejected(exc, change.subject.value)
         return
     except Exception:
         log.warning("event %s for %s failed; raising so Event Grid redelivers", change.event_id,

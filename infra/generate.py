@@ -20,13 +20,14 @@ INFRA = Path(__file__).resolve().parent
 COLUMNS_FILE = INFRA / "finding-columns.json"
 SNAPSHOT_COLUMNS_FILE = INFRA / "snapshot-columns.json"
 PARITY_COLUMNS_FILE = INFRA / "parity-columns.json"
+REJECTION_COLUMNS_FILE = INFRA / "rejections-columns.json"
 
 
 def render(which: str = "FINDING_COLUMNS") -> str:
     sys.path.insert(0, str(INFRA.parent))
-    from shared.domain import findings, parity
+    from shared.domain import findings, parity, rejections
 
-    module = parity if which == "PARITY_COLUMNS" else findings
+    module = {"PARITY_COLUMNS": parity, "REJECTION_COLUMNS": rejections}.get(which, findings)
     columns = [{"name": name, "type": kind} for name, kind in getattr(module, which).items()]
     return json.dumps(columns, indent=2) + "\n"
 
@@ -34,7 +35,7 @@ def render(which: str = "FINDING_COLUMNS") -> str:
 def main(argv: list[str]) -> int:
     status = 0
     for path, which in ((COLUMNS_FILE, "FINDING_COLUMNS"), (SNAPSHOT_COLUMNS_FILE, "SNAPSHOT_COLUMNS"),
-                        (PARITY_COLUMNS_FILE, "PARITY_COLUMNS")):
+                        (PARITY_COLUMNS_FILE, "PARITY_COLUMNS"), (REJECTION_COLUMNS_FILE, "REJECTION_COLUMNS")):
         expected = render(which)
         if "--check" in argv:
             current = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -328,6 +328,20 @@ module parityTable 'modules/parity-table.bicep' = {
   ]
 }
 
+module rejectionsTable 'modules/rejections-table.bicep' = {
+  name: 'compliance-rejections-table'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    tableName: 'ComplianceRejections_CL'
+    retentionInDays: findingsRetentionInDays
+    totalRetentionInDays: findingsTotalRetentionInDays
+  }
+  dependsOn: [
+    workspace
+  ]
+}
+
 module dataCollectionRule 'modules/data-collection-rule.bicep' = {
   name: 'compliance-dcr'
   scope: monitorGroup
@@ -340,6 +354,7 @@ module dataCollectionRule 'modules/data-collection-rule.bicep' = {
     streamName: findingsStreamName
     snapshotTableName: snapshotTable.outputs.name
     parityTableName: parityTable.outputs.name
+    rejectionsTableName: rejectionsTable.outputs.name
   }
 }
 
@@ -386,6 +401,7 @@ module functionApp 'modules/function-app.bicep' = {
     logsIngestionStreamName: dataCollectionRule.outputs.streamName
     logsIngestionSnapshotStreamName: dataCollectionRule.outputs.snapshotStreamName
     logsIngestionParityStreamName: dataCollectionRule.outputs.parityStreamName
+    logsIngestionRejectionStreamName: dataCollectionRule.outputs.rejectionsStreamName
     appInsightsConnectionString: appInsights.outputs.connectionString
     monitoredScopes: monitoredScopes
     outboxDrainSchedule: outboxDrainSchedule
@@ -478,6 +494,7 @@ module alerts 'modules/alerts.bicep' = {
   }
   dependsOn: [
     findingsTable
+    rejectionsTable
   ]
 }
 

@@ -82,10 +82,10 @@ INGESTION_CLIENT_OPTIONS = {"retry_total": 5, "retry_backoff_factor": 0.8, "retr
                             "connection_timeout": 5, "read_timeout": 30}
 
 
-def build_sink(settings: Settings, snapshot: bool = False, parity: bool = False):
-    """The findings sink, or the posture snapshot's (``snapshot``) or parity's (``parity``): the same rule,
-    each its own stream (or file)."""
-    kind = "snapshot" if snapshot else "parity" if parity else None
+def build_sink(settings: Settings, snapshot: bool = False, parity: bool = False, rejections: bool = False):
+    """The findings sink, or the posture snapshot's (``snapshot``), parity's (``parity``) or permanent
+    rejections' (``rejections``): the same rule, each its own stream (or file)."""
+    kind = "snapshot" if snapshot else "parity" if parity else "rejections" if rejections else None
     if settings.findings_sink == "jsonl":
         from pathlib import Path
 
@@ -99,8 +99,8 @@ def build_sink(settings: Settings, snapshot: bool = False, parity: bool = False)
     from .adapters.logs_ingestion import LogsIngestionSink
 
     client = LogsIngestionClient(settings.ingestion_endpoint, credential(), **INGESTION_CLIENT_OPTIONS)
-    stream = {"snapshot": settings.snapshot_stream, "parity": settings.parity_stream}.get(kind or "",
-                                                                                        settings.ingestion_stream)
+    stream = {"snapshot": settings.snapshot_stream, "parity": settings.parity_stream,
+              "rejections": settings.rejection_stream}.get(kind or "", settings.ingestion_stream)
     return LogsIngestionSink(client, settings.ingestion_rule_id, stream)
 
 
@@ -207,6 +207,7 @@ def build(settings: Settings | None = None) -> Dependencies:
                         ownership=OwnershipPolicy(settings.owner_tags, settings.team_tags),
                         exemptions=CachedExemptions(build_exemption_store(settings)),
                         snapshot_sink=build_sink(settings, snapshot=True),
+                        rejection_sink=build_sink(settings, rejections=True),
                         sla={k: timedelta(days=v) for k, v in settings.sla_days.items()}, assigned=assigned)
     log.info("compliance monitor ready: %d controls, sources %s, state=%s, findings=%s", len(catalog.controls),
              ",".join(settings.control_sources), settings.state_store, settings.findings_sink)

@@ -18,6 +18,7 @@ DEFAULT_ARM_SCOPE = "https://management.azure.com/.default"
 DEFAULT_STREAM = "Custom-ComplianceFindings"
 DEFAULT_SNAPSHOT_STREAM = "Custom-ComplianceSnapshot"
 DEFAULT_PARITY_STREAM = "Custom-ComplianceParity"
+DEFAULT_REJECTION_STREAM = "Custom-ComplianceRejections"
 DEFAULT_TABLE = "ComplianceState"
 DEFAULT_EXEMPTIONS_TABLE = "ComplianceExemptions"
 DEFAULT_SLA_DAYS = {"Critical": 1, "High": 7, "Medium": 30, "Low": 90}
@@ -41,6 +42,7 @@ class Settings:
     ingestion_stream: str = DEFAULT_STREAM
     snapshot_stream: str = DEFAULT_SNAPSHOT_STREAM
     parity_stream: str = DEFAULT_PARITY_STREAM
+    rejection_stream: str = DEFAULT_REJECTION_STREAM
     findings_path: str = "findings.jsonl"
     arm_endpoint: str = DEFAULT_ARM_ENDPOINT
     arm_token_scope: str = DEFAULT_ARM_SCOPE
@@ -122,6 +124,7 @@ class Settings:
             ingestion_stream=get("LOGS_INGESTION__streamName", DEFAULT_STREAM),
             snapshot_stream=get("LOGS_INGESTION__snapshotStreamName", DEFAULT_SNAPSHOT_STREAM),
             parity_stream=get("LOGS_INGESTION__parityStreamName", DEFAULT_PARITY_STREAM),
+            rejection_stream=get("LOGS_INGESTION__rejectionStreamName", DEFAULT_REJECTION_STREAM),
             findings_path=get("FINDINGS_JSONL_PATH", "findings.jsonl"),
             arm_endpoint=get("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT),
             arm_token_scope=get("ARM_TOKEN_SCOPE", DEFAULT_ARM_SCOPE),

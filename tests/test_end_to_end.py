@@ -177,7 +177,9 @@ def test_rejected_event_is_logged_with_its_id_and_not_redelivered(pipeline, capl
         assert pipeline.deliver(bad) is None  # returns normally: Event Grid must not retry it
     assert any("bad-1" in r.getMessage() and "not a valid resource" in r.getMessage().replace("no valid", "not a valid")
                for r in caplog.records)
-    assert pipeline.requests == []  # nothing was read or sent
+    assert [r.target for r in pipeline.requests if r.target != "identity"] == ["ingestion"]  # nothing read
+    [record] = pipeline.other_ingested["Custom-ComplianceRejections"]  # counted where the alert looks, unsampled
+    assert (record["EventId"], record["Kind"]) == ("bad-1", "EventRejected") and record["Subject"] == "not-an-arm-id"
 
 
 def test_ingestion_outage_keeps_the_finding_until_the_drain_delivers_it_once(pipeline):

@@ -28,6 +28,7 @@ from shared.domain.events import (ARM_ACTION, ARM_DELETE, ARM_WRITE, ARN_DELETE,
                            POLICY_STATE_CREATED, POLICY_STATE_DELETED, SUPPORTED_EVENT_TYPES)
 from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 from shared.domain.parity import PARITY_COLUMNS
+from shared.domain.rejections import REJECTION_COLUMNS
 from tests.test_bicep import (BICEP_FILES, INFRA, MAIN, PARAMS, REPO, bicep_parser, bicepparam_assignments, body,
                               functions_of_type, module, parsed, resources_of_type, variable, walk)
 
@@ -112,10 +113,11 @@ def test_dcr_stream_declares_the_finding_record_and_flows_to_the_table():
     config = body(dcr)
     assert config["kind"] == "Direct"
     props = config["properties"]
-    assert list(props["streamDeclarations"]) == ["'${streamName}'", "'${snapshotStreamName}'", "'${parityStreamName}'"]
+    assert list(props["streamDeclarations"]) == ["'${streamName}'", "'${snapshotStreamName}'", "'${parityStreamName}'",
+                                                 "'${rejectionsStreamName}'"]
     stream_key = "'${streamName}'"
     assert loaded_file(path, tree, props["streamDeclarations"][stream_key]["columns"], "load_json_content") == COLUMNS_FILE
-    flow, snapshot_flow, parity_flow = props["dataFlows"]
+    flow, snapshot_flow, parity_flow, rejections_flow = props["dataFlows"]
     assert flow["streams"] == ["streamName"] and flow["transformKql"] == "source"
     assert flow["outputStream"] == "Custom-${tableName}"
     assert flow["destinations"] == [d["name"] for d in props["destinations"]["logAnalytics"]]
@@ -123,6 +125,7 @@ def test_dcr_stream_declares_the_finding_record_and_flows_to_the_table():
     assert snapshot_flow["outputStream"] == "Custom-${snapshotTableName}"
     assert parity_flow["streams"] == ["parityStreamName"]
     assert parity_flow["outputStream"] == "Custom-${parityTableName}"
+    assert rejections_flow["outputStream"] == "Custom-${rejectionsTableName}"
     assert tree["parameters"]["streamName"]["default"] == DEFAULT_STREAM
     main = parsed(MAIN)
     assert variable(main, "findingsStreamName") == DEFAULT_STREAM
@@ -394,7 +397,7 @@ APP_INSIGHTS_TRACES = {
     "cloud_RoleName", "cloud_RoleInstance", "appId", "appName", "itemCount",
 }
 TABLE_COLUMNS = {FINDINGS_TABLE: set(FINDING_COLUMNS), SNAPSHOT_TABLE: set(SNAPSHOT_COLUMNS),
-                 "ComplianceParity_CL": set(PARITY_COLUMNS),
+                 "ComplianceParity_CL": set(PARITY_COLUMNS), "ComplianceRejections_CL": set(REJECTION_COLUMNS),
                  "requests": APP_INSIGHTS_REQUESTS, "traces": APP_INSIGHTS_TRACES}
 QUERY_FILES = sorted(QUERIES.glob("*.kql"))
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
@@ -537,13 +540,14 @@ def test_the_code_package_holds_the_app_and_nothing_else(tmp_path, indexed_funct
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == sorted(indexed_functions)
 
 
-@pytest.mark.parametrize("kind, table_name", [("snapshot", "ComplianceSnapshot_CL"), ("parity", "ComplianceParity_CL")])
+@pytest.mark.parametrize("kind, table_name", [("snapshot", "ComplianceSnapshot_CL"), ("parity", "ComplianceParity_CL"),
+                                              ("rejections", "ComplianceRejections_CL")])
 def test_snapshot_and_parity_tables_and_streams_are_their_records(kind, table_name):
     """ComplianceSnapshot_CL (SNAPSHOT_COLUMNS) and ComplianceParity_CL (shared/domain/parity.py
     PARITY_COLUMNS): the generated columns in the table, the DCR stream and the app setting naming it."""
     from shared.domain.findings import SNAPSHOT_COLUMNS
 
-    expected = {"snapshot": SNAPSHOT_COLUMNS, "parity": PARITY_COLUMNS}[kind]
+    expected = {"snapshot": SNAPSHOT_COLUMNS, "parity": PARITY_COLUMNS, "rejections": REJECTION_COLUMNS}[kind]
     columns_file = INFRA / f"{kind}-columns.json"
     columns = json.loads(columns_file.read_text(encoding="utf-8"))
     assert [(c["name"], c["type"]) for c in columns] == list(expected.items())
@@ -553,8 +557,9 @@ def test_snapshot_and_parity_tables_and_streams_are_their_records(kind, table_na
     assert loaded_file(path, tree, body(table)["properties"]["schema"]["columns"], "load_json_content") == columns_file
     dcr_path = INFRA / "modules" / "data-collection-rule.bicep"
     assert loaded_file(dcr_path, parsed(dcr_path), f"{kind}Columns", "load_json_content") == columns_file
-    title = kind.capitalize()
-    assert template_app_settings()[f"LOGS_INGESTION__{kind}StreamName"] == f"logsIngestion{title}StreamName"
+    setting = {"rejections": "rejection"}.get(kind, kind)
+    assert template_app_settings()[f"LOGS_INGESTION__{setting}StreamName"] == \
+        f"logsIngestion{setting.capitalize()}StreamName"
     main = parsed(MAIN)
     assert body(main["modules"][f"{kind}Table"])["params"]["tableName"] == table_name
     assert dotted(body(main["modules"]["dataCollectionRule"])["params"][f"{kind}TableName"]) == f"{kind}Table.outputs.name"
@@ -578,8 +583,8 @@ def test_every_log_alert_rule_runs_as_its_own_identity_with_read_on_what_it_quer
         scopes.setdefault(scope, 0)
         scopes[scope] += 2 if rule["config"].get("loop_type") else 1
     outputs = tree["outputs"]
-    assert len(outputs["workspaceRulePrincipalIds"]["value"]) == scopes["workspaceResourceId"] == 3
-    assert len(outputs["appInsightsRulePrincipalIds"]["value"]) == scopes["appInsightsResourceId"] == 3
+    assert len(outputs["workspaceRulePrincipalIds"]["value"]) == scopes["workspaceResourceId"] == 4
+    assert len(outputs["appInsightsRulePrincipalIds"]["value"]) == scopes["appInsightsResourceId"] == 2
     main = parsed(MAIN)
     workspace = body(main["modules"]["alertRuleWorkspaceReaders"])
     app = body(main["modules"]["alertRuleAppInsightsReaders"])

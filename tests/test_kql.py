@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - make install puts it in (requirements.
 
 from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 from shared.domain.parity import PARITY_COLUMNS
+from shared.domain.rejections import REJECTION_COLUMNS
 from tests.test_alert_ranges import log_alert_rules
 from tests.test_infra import APP_INSIGHTS_REQUESTS, APP_INSIGHTS_TRACES, QUERIES
 
@@ -40,6 +41,7 @@ TRACES_COLUMNS = {"timestamp": "datetime", "message": "string", "severityLevel":
 TABLES = {"ComplianceFindings_CL": (FINDING_COLUMNS, "TimeGenerated"),
           "ComplianceSnapshot_CL": (SNAPSHOT_COLUMNS, "TimeGenerated"),
           "ComplianceParity_CL": (PARITY_COLUMNS, "TimeGenerated"),
+          "ComplianceRejections_CL": (REJECTION_COLUMNS, "TimeGenerated"),
           "requests": (REQUESTS_COLUMNS, "timestamp"),
           "traces": (TRACES_COLUMNS, "timestamp")}
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -201,6 +203,7 @@ def test_every_query_file_runs_on_the_tables_it_reads(path: Path):
                                               transition="Resolved")],
             "ComplianceSnapshot_CL": [snapshot(NOW - timedelta(hours=3), rid("sa2"), due=NOW - timedelta(days=2))],
             "ComplianceParity_CL": [parity(NOW - timedelta(hours=1), rid("sa3"), "agree")],
+            "ComplianceRejections_CL": [rejection(NOW - timedelta(minutes=2), "e1")],
             "requests": [request(NOW - timedelta(minutes=3), success=False)],
             "traces": [trace(NOW - timedelta(minutes=2), "event e1 rejected, not retried: malformed (malformed so far: 1)")]}
     result = run_query(text, rows)
@@ -349,15 +352,25 @@ def test_no_events_fires_only_when_the_event_function_ran_not_once_in_the_window
     assert run_rule(rule, {"requests": quiet + [request(NOW - window + timedelta(minutes=5))]}) == {}
 
 
-def test_permanent_rejections_fire_on_error_lines_of_rejected_events_only():
+def rejection(at: datetime, event_id: str, kind: str = "EventRejected") -> dict:
+    """A ComplianceRejections_CL record as handlers/resource_events.py sends it (shared/domain/rejections.py)."""
+    from shared.domain.rejections import REJECTION_COLUMNS, rejection_record
+
+    record = rejection_record(event_id, kind, "subject does not match data.resourceInfo.id", "/subscriptions/x", at)
+    record["TimeGenerated"], record[INGESTED] = at, at + timedelta(seconds=40)
+    assert set(record) - {INGESTED} == set(REJECTION_COLUMNS)
+    return record
+
+
+def test_permanent_rejections_count_every_record_of_a_burst():
+    """[issue: the rule read sampled traces] 200 rejections within one minute are 200 records of an unsampled
+    table: the rule counts them all; those before its range, none."""
     rule = rule_named("permanentRejections")
-    rejected = "event e-{} rejected, not retried: subject does not match data.resourceInfo.id (forged so far: {})"
-    rows = [trace(NOW - timedelta(minutes=m), rejected.format(m, m)) for m in range(1, rule["threshold"] + 1)]
-    rows += [trace(NOW - timedelta(minutes=1), "event e-w rejected, not retried: ...", level=2),  # a warning
-             trace(NOW - timedelta(minutes=1), "event e-x failed, will be redelivered"),  # transient
-             trace(NOW - rule["range"] - timedelta(minutes=5), rejected.format("old", 0))]  # before the range
-    assert run_rule(rule, {"traces": rows}) == {(): rule["threshold"]}
-    assert run_rule(rule, {"traces": rows[rule["threshold"]:]}) == {}
+    burst = [rejection(NOW - timedelta(minutes=3, seconds=i / 10), f"e-{i}") for i in range(200)]
+    old = [rejection(NOW - rule["range"] - timedelta(minutes=5), "e-old")]
+    assert run_rule(rule, {"ComplianceRejections_CL": burst + old}) == {(): 200}
+    below = [rejection(NOW - timedelta(minutes=2), f"e-{i}") for i in range(rule["threshold"] - 1)]
+    assert run_rule(rule, {"ComplianceRejections_CL": below + old}) == {}
 
 
 # ----------------------------------------------------------------- the posture views: one row per resource

@@ -333,7 +333,7 @@ resource permanentRejections 'Microsoft.Insights/scheduledQueryRules@2023-12-01'
     evaluationFrequency: 'PT15M'
     windowSize: 'PT1H'
     scopes: [
-      appInsightsResourceId
+      workspaceResourceId
     ]
     skipQueryValidation: true
     autoMitigate: true
@@ -366,13 +366,13 @@ output workspaceRulePrincipalIds array = [
   driftAlerts[0].identity.principalId
   driftAlerts[1].identity.principalId
   overdueAlert.identity.principalId
+  permanentRejections.identity.principalId
 ]
 
 @description('Principal ids of the rules that query Application Insights (Log Analytics Reader on it).')
 output appInsightsRulePrincipalIds array = [
   functionFailures.identity.principalId
   noEvents.identity.principalId
-  permanentRejections.identity.principalId
 ]
 
 @description('The name of the action group.')

@@ -26,6 +26,12 @@ param snapshotTableName string
 @description('Optional. Name of the snapshot input stream (LOGS_INGESTION__snapshotStreamName).')
 param snapshotStreamName string = 'Custom-ComplianceSnapshot'
 
+@description('Required. Name of the custom table permanent rejections land in (ComplianceRejections_CL).')
+param rejectionsTableName string
+
+@description('Optional. Name of the rejections input stream (LOGS_INGESTION__rejectionStreamName).')
+param rejectionsStreamName string = 'Custom-ComplianceRejections'
+
 @description('Required. Name of the custom table parity records land in (ComplianceParity_CL).')
 param parityTableName string
 
@@ -35,6 +41,7 @@ param parityStreamName string = 'Custom-ComplianceParity'
 var findingColumns = loadJsonContent('../finding-columns.json')
 var snapshotColumns = loadJsonContent('../snapshot-columns.json')
 var parityColumns = loadJsonContent('../parity-columns.json')
+var rejectionsColumns = loadJsonContent('../rejections-columns.json')
 
 resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
   name: name
@@ -52,6 +59,9 @@ resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
       }
       '${parityStreamName}': {
         columns: parityColumns
+      }
+      '${rejectionsStreamName}': {
+        columns: rejectionsColumns
       }
     }
     destinations: {
@@ -93,6 +103,16 @@ resource dcr 'Microsoft.Insights/dataCollectionRules@2023-03-11' = {
         transformKql: 'source'
         outputStream: 'Custom-${parityTableName}'
       }
+      {
+        streams: [
+          rejectionsStreamName
+        ]
+        destinations: [
+          'findingsWorkspace'
+        ]
+        transformKql: 'source'
+        outputStream: 'Custom-${rejectionsTableName}'
+      }
     ]
   }
 }
@@ -117,3 +137,6 @@ output snapshotStreamName string = snapshotStreamName
 
 @description('The parity input stream: LOGS_INGESTION__parityStreamName.')
 output parityStreamName string = parityStreamName
+
+@description('The rejections input stream: LOGS_INGESTION__rejectionStreamName.')
+output rejectionsStreamName string = rejectionsStreamName

@@ -45,6 +45,9 @@ param logsIngestionSnapshotStreamName string
 @description('Required. The parity stream of the rule: LOGS_INGESTION__parityStreamName.')
 param logsIngestionParityStreamName string
 
+@description('Required. The permanent rejections stream of the rule: LOGS_INGESTION__rejectionStreamName.')
+param logsIngestionRejectionStreamName string
+
 @description('Required. Connection string of the Application Insights component.')
 param appInsightsConnectionString string
 
@@ -141,6 +144,7 @@ var appSettings = {
   LOGS_INGESTION__streamName: logsIngestionStreamName
   LOGS_INGESTION__snapshotStreamName: logsIngestionSnapshotStreamName
   LOGS_INGESTION__parityStreamName: logsIngestionParityStreamName
+  LOGS_INGESTION__rejectionStreamName: logsIngestionRejectionStreamName
   ARM_ENDPOINT: armEndpoint
   MONITORED_SCOPES: join(monitoredScopes, ',')
   OUTBOX_DRAIN_SCHEDULE: outboxDrainSchedule

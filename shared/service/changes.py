@@ -54,6 +54,7 @@ class Dependencies:
     group_tags: "GroupTags | None" = None  # resource-group tags for the ownership fallback (cached)
     exemptions: Any = None  # CachedExemptions (or anything with for_subscription(sub, now)); None: none
     snapshot_sink: FindingsSink | None = None  # where reconciliation sends the posture snapshot; None: not sent
+    rejection_sink: FindingsSink | None = None  # where permanent rejections are recorded; None: logged only
     assigned: Any = None  # AssignedPolicy (shared.service.assigned_policy): Azure Policy assignments; None: not a source
 
     def __post_init__(self) -> None:

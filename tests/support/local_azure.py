@@ -57,6 +57,7 @@ from azure.core.credentials import AccessToken
 
 from shared.domain.findings import FINDING_COLUMNS, SNAPSHOT_COLUMNS
 from shared.domain.parity import PARITY_COLUMNS
+from shared.domain.rejections import REJECTION_COLUMNS
 
 INGESTION_API_VERSION = "2023-01-01"
 GRAPH_API_VERSION = "2021-03-01"  # what azure-mgmt-resourcegraph 8.x sends
@@ -169,7 +170,8 @@ class LocalAzure:
         self.columns: list[str] = list(FINDING_COLUMNS)  # the stream's declared columns
         # further streams of the same rule (the posture snapshot), and what each received
         self.other_streams: dict[str, list[str]] = {"Custom-ComplianceSnapshot": list(SNAPSHOT_COLUMNS),
-                                                    "Custom-ComplianceParity": list(PARITY_COLUMNS)}
+                                                    "Custom-ComplianceParity": list(PARITY_COLUMNS),
+                                                    "Custom-ComplianceRejections": list(REJECTION_COLUMNS)}
         self.other_ingested: dict[str, list[dict]] = {}
         self.token = secrets.token_urlsafe(32)
         self.identity_header = secrets.token_hex(16)
