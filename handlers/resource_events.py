@@ -66,18 +66,23 @@ def envelope_from_trigger(event: func.EventGridEvent | func.CloudEvent) -> Envel
 @bp.function_name("on_resource_change")
 @bp.event_grid_trigger(arg_name="event")
 def on_resource_change(event: func.EventGridEvent) -> None:
+    process(lambda: envelope_from_trigger(event), getattr(event, "id", None), getattr(event, "subject", None))
+
+
+def process(envelope, event_id: str | None, subject: str | None) -> None:
+    """One delivered event, whatever delivered it (the Event Grid trigger, or a Storage Queue with queue
+    delivery): parse, handle, acknowledge a permanent rejection, raise a transient failure."""
     from shared.domain.events import EventRejected, parse_event
 
     try:
-        change = parse_event(envelope_from_trigger(event))
+        change = parse_event(envelope())
     except EventRejected as exc:
-        _rejected(exc, getattr(event, "subject", None))
+        _rejected(exc, subject)
         return
     except (RecursionError, OverflowError, MemoryError, ValueError, TypeError) as exc:
         # Parsing is pure (no I/O): whatever it raises, redelivering the same bytes raises again.
         log.debug("parse failure", exc_info=True)
-        _rejected(EventRejected(getattr(event, "id", None), f"event cannot be parsed: {type(exc).__name__}: {exc}"),
-                  getattr(event, "subject", None))
+        _rejected(EventRejected(event_id, f"event cannot be parsed: {type(exc).__name__}: {exc}"), subject)
         return
 
     from shared import bootstrap
@@ -89,7 +94,7 @@ def on_resource_change(event: func.EventGridEvent) -> None:
         _rejected(exc, change.subject.value)
         return
     except Exception:
-        log.warning("event %s for %s failed; raising so Event Grid redelivers", change.event_id,
+        log.warning("event %s for %s failed; raising so it is delivered again", change.event_id,
                     change.resource.value, exc_info=True)
         raise
     log.info("event %s (%s %s): %d finding(s)%s", change.event_id, change.kind, change.resource.value,
