@@ -49,6 +49,13 @@ param enablePolicyStateEvents bool = false
 ])
 param eventDeliverySchema string = 'EventGridSchema'
 
+@description('Optional. How Event Grid delivers to the function: webhook (the Event Grid trigger), or queue (to the Storage Queue compliance-events with the topics\' identities, read by a queue trigger: no webhook handshake, works with private networking; adds up to the queue polling interval of latency, see DEPLOY.md).')
+@allowed([
+  'webhook'
+  'queue'
+])
+param eventDelivery string = 'webhook'
+
 @description('Optional. Delivery attempts before an event is dead-lettered (Event Grid retries with back-off).')
 @minValue(1)
 @maxValue(30)
@@ -254,6 +261,11 @@ var names = {
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host leases, timer state, function keys
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // the code package
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // ComplianceState, ComplianceExemptions
+var storageQueueDataReader = '19e7f393-937e-4f77-808e-94535e297925' // queue delivery: the trigger reads the queues
+var storageQueueDataMessageProcessor = '8a0f0c08-91a1-4084-bc3d-661d67233fed' // ... takes and deletes messages
+var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a' // ... moves a failing one to -poison
+var useQueueDelivery = eventDelivery == 'queue'
+var eventsQueueName = useQueueDelivery ? 'compliance-events' : ''
 
 // The function refuses events for resources outside these scopes (MONITORED_SCOPES).
 var monitoredScopes = [for subscriptionId in monitoredSubscriptionIds: '/subscriptions/${subscriptionId}']
@@ -380,6 +392,7 @@ module storage 'modules/storage.bicep' = {
     stateTableName: stateTableName
     deploymentContainerName: deploymentContainerName
     deadLetterContainerName: deadLetterContainerName
+    eventsQueueName: eventsQueueName
   }
 }
 
@@ -408,6 +421,8 @@ module functionApp 'modules/function-app.bicep' = {
     reconcileSchedule: reconcileSchedule
     assignmentsSchedule: assignmentsSchedule
     paritySchedule: paritySchedule
+    eventsQueueName: eventsQueueName
+    eventsQueueServiceUri: useQueueDelivery ? storage.outputs.queueServiceUri : ''
     controlSources: controlSources
     assignmentsRefreshMinutes: assignmentsRefreshMinutes
     ownerTagNames: ownerTagNames
@@ -462,6 +477,24 @@ module storageRoles 'modules/role-assignments-storage.bicep' = {
         roleDefinitionId: storageTableDataContributor
       }
     ]
+    queueRoles: useQueueDelivery ? [
+      {
+        queueName: eventsQueueName
+        roleDefinitionId: storageQueueDataReader
+      }
+      {
+        queueName: eventsQueueName
+        roleDefinitionId: storageQueueDataMessageProcessor
+      }
+      {
+        queueName: '${eventsQueueName}-poison'
+        roleDefinitionId: storageQueueDataReader
+      }
+      {
+        queueName: '${eventsQueueName}-poison'
+        roleDefinitionId: storageQueueDataMessageSender
+      }
+    ] : []
   }
 }
 
@@ -551,6 +584,7 @@ module monitored 'modules/monitored-subscription.bicep' = [for subscriptionId in
     storageResourceGroupName: monitorGroup.name
     storageAccountName: storage.outputs.name
     deadLetterContainerName: storage.outputs.deadLetterContainerName
+    eventsQueueName: eventsQueueName
     deployEventSubscriptions: deployEventSubscriptions
     enableResourceNotifications: enableResourceNotifications
     enablePolicyStateEvents: enablePolicyStateEvents

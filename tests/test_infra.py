@@ -184,6 +184,9 @@ OPTIONAL_SETTINGS = {
 # Settings the template sets for the Functions host rather than for the code.
 HOST_SETTINGS = {
     "AzureWebJobsStorage__accountName": "identity-based host storage",
+    "EVENT_DELIVERY": "read by function_app.py: queue registers the queue trigger (tests/test_queue_delivery.py)",
+    "EVENTS_QUEUE_NAME": "the queue trigger's %EVENTS_QUEUE_NAME% (indexed with EVENT_DELIVERY=queue)",
+    "EVENTS_QUEUE__queueServiceUri": "the queue trigger's identity-based connection EVENTS_QUEUE",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "telemetry destination",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "telemetry with the managed identity (local auth is off)",
 }
@@ -296,8 +299,9 @@ def test_function_app_roles_cover_what_the_host_and_the_state_need():
     roles = module("role-assignments-storage")
     scopes = {symbol: body(res)["scope"] for symbol, res in roles["resources"].items()
               if res["type"] == "Microsoft.Authorization/roleAssignments"}
-    assert set(scopes) == {"containerAssignments", "tableAssignments"}
-    assert {dotted(s["operator"]["operands"]["operand_1"]) for s in scopes.values()} == {"containers", "tables"}
+    assert set(scopes) == {"containerAssignments", "tableAssignments", "queueAssignments"}
+    assert {dotted(s["operator"]["operands"]["operand_1"]) for s in scopes.values()} == {"containers", "tables",
+                                                                                        "queues"}
     assert variable(module("role-assignments-monitoring"), "monitoringMetricsPublisher")["function"]["parameters"][
         "resource_name_1"] == "3913510d-42f4-4e42-8a64-420c390055eb"
     reader = variable(module("monitored-subscription"), "readerRoleId")
@@ -321,7 +325,12 @@ def test_the_event_subscriptions_target_a_function_the_app_indexes(indexed_funct
     assert destination["endpointType"] == "AzureFunction"
     assert destination["properties"]["resourceId"] == "functionResourceId"
     for sub in resources_of_type(subs, "Microsoft.EventGrid/systemTopics/eventSubscriptions"):
-        assert body(sub)["properties"]["destination"] == "destination"
+        props = body(sub)["properties"]
+        # the webhook by default; with queue delivery, the queue with the topic's identity instead
+        assert props["destination"]["operator"]["operands"] == {"condition": "useQueue", "true_value": None,
+                                                                 "false_value": "destination"}
+        assert props["deliveryWithResourceIdentity"]["operator"]["operands"] == {
+            "condition": "useQueue", "true_value": "queueDelivery", "false_value": None}
 
 
 def test_the_event_subscriptions_deliver_exactly_the_event_types_the_code_understands():
@@ -565,30 +574,3 @@ def test_snapshot_and_parity_tables_and_streams_are_their_records(kind, table_na
     assert dotted(body(main["modules"]["dataCollectionRule"])["params"][f"{kind}TableName"]) == f"{kind}Table.outputs.name"
     if kind == "parity":
         assert template_app_settings()["PARITY_SCHEDULE"] == "paritySchedule"
-
-
-def test_every_log_alert_rule_runs_as_its_own_identity_with_read_on_what_it_queries():
-    """[issue: the rules ran as their last editor] Each scheduled query rule has a system-assigned identity;
-    main.bicep grants each one Log Analytics Reader on its scope: the workspace's rules on the workspace (at
-    its resource group, which may be another subscription's), Application Insights' rules on the component."""
-    path = INFRA / "modules" / "alerts.bicep"
-    tree = parsed(path)
-    rules = resources_of_type(tree, "Microsoft.Insights/scheduledQueryRules")
-    assert len(rules) == 5
-    for rule in rules:
-        assert body(rule)["identity"]["type"] == "SystemAssigned"
-    scopes = {}
-    for rule in rules:
-        (scope,) = body(rule)["properties"]["scopes"]
-        scopes.setdefault(scope, 0)
-        scopes[scope] += 2 if rule["config"].get("loop_type") else 1
-    outputs = tree["outputs"]
-    assert len(outputs["workspaceRulePrincipalIds"]["value"]) == scopes["workspaceResourceId"] == 4
-    assert len(outputs["appInsightsRulePrincipalIds"]["value"]) == scopes["appInsightsResourceId"] == 2
-    main = parsed(MAIN)
-    workspace = body(main["modules"]["alertRuleWorkspaceReaders"])
-    app = body(main["modules"]["alertRuleAppInsightsReaders"])
-    assert dotted(workspace["params"]["principalIds"]) == "alerts.outputs.workspaceRulePrincipalIds"
-    assert dotted(app["params"]["principalIds"]) == "alerts.outputs.appInsightsRulePrincipalIds"
-    module = parsed(INFRA / "modules" / "role-assignments-alert-rules.bicep")
-    assert "73c42c96-874c-492b-b04d-ab87d138a893" in json.dumps(module["variables"])  # Log Analytics Reader

@@ -20,6 +20,9 @@ param deadLetterStorageAccountResourceId string
 @description('Required. Name of the blob container for dead-lettered events.')
 param deadLetterContainerName string
 
+@description('Optional. Name of the queue on the dead-letter storage account to deliver to (queue delivery, with the topics\' identities); empty: the function\'s webhook.')
+param eventsQueueName string = ''
+
 @description('Optional. Schema Event Grid delivers in; the function decodes both.')
 @allowed([
   'EventGridSchema'
@@ -70,6 +73,22 @@ var destination = {
   }
 }
 
+// Queue delivery: to a Storage Queue with the topic's identity (Storage Queue Data Message Sender on it).
+var queueDelivery = {
+  identity: {
+    type: 'SystemAssigned'
+  }
+  destination: {
+    endpointType: 'StorageQueue'
+    properties: {
+      resourceId: deadLetterStorageAccountResourceId
+      queueName: eventsQueueName
+      queueMessageTimeToLiveInSeconds: 604800
+    }
+  }
+}
+var useQueue = !empty(eventsQueueName)
+
 var retryPolicy = {
   maxDeliveryAttempts: maxDeliveryAttempts
   eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
@@ -104,7 +123,8 @@ resource armToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022
   parent: armTopic
   name: eventSubscriptionName
   properties: {
-    destination: destination
+    destination: useQueue ? null : destination
+    deliveryWithResourceIdentity: useQueue ? queueDelivery : null
     eventDeliverySchema: eventDeliverySchema
     filter: {
       includedEventTypes: [
@@ -124,7 +144,8 @@ resource arnToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022
   parent: arnTopic
   name: eventSubscriptionName
   properties: {
-    destination: destination
+    destination: useQueue ? null : destination
+    deliveryWithResourceIdentity: useQueue ? queueDelivery : null
     eventDeliverySchema: eventDeliverySchema
     filter: {
       includedEventTypes: [
@@ -141,7 +162,8 @@ resource policyToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2
   parent: policyTopic
   name: eventSubscriptionName
   properties: {
-    destination: destination
+    destination: useQueue ? null : destination
+    deliveryWithResourceIdentity: useQueue ? queueDelivery : null
     eventDeliverySchema: eventDeliverySchema
     filter: {
       includedEventTypes: [

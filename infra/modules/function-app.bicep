@@ -79,6 +79,12 @@ param controlSources array = [
 @maxValue(1440)
 param assignmentsRefreshMinutes int = 10
 
+@description('Optional. The queue Event Grid delivers to (queue delivery: EVENT_DELIVERY=queue, EVENTS_QUEUE_NAME); empty: the webhook.')
+param eventsQueueName string = ''
+
+@description('Optional. The queue service URI of the storage account (EVENTS_QUEUE__queueServiceUri), with queue delivery.')
+param eventsQueueServiceUri string = ''
+
 @description('Optional. Tag names that name a resource\'s owner: OWNER_TAGS.')
 param ownerTagNames array = [
   'owner'
@@ -150,6 +156,9 @@ var appSettings = {
   OUTBOX_DRAIN_SCHEDULE: outboxDrainSchedule
   RECONCILE_SCHEDULE: reconcileSchedule
   ASSIGNMENTS_SCHEDULE: assignmentsSchedule
+  EVENT_DELIVERY: empty(eventsQueueName) ? 'webhook' : 'queue'
+  EVENTS_QUEUE_NAME: empty(eventsQueueName) ? 'compliance-events' : eventsQueueName
+  EVENTS_QUEUE__queueServiceUri: eventsQueueServiceUri
   PARITY_SCHEDULE: paritySchedule
   CONTROL_SOURCES: join(controlSources, ',')
   ASSIGNMENTS_REFRESH_MINUTES: string(assignmentsRefreshMinutes)

@@ -32,6 +32,9 @@ param storageAccountName string
 @description('Required. Name of the blob container for dead-lettered events.')
 param deadLetterContainerName string
 
+@description('Optional. The queue on the central storage account events are delivered to (queue delivery); empty: the webhook.')
+param eventsQueueName string = ''
+
 @description('Optional. Create the event subscriptions. False in step 1 (the function code is not published yet), true in step 2.')
 param deployEventSubscriptions bool = false
 
@@ -107,6 +110,7 @@ module deadLetterRole 'role-assignments-dead-letter.bicep' = {
   params: {
     storageAccountName: storageAccountName
     containerName: deadLetterContainerName
+    queueName: eventsQueueName
     principalIds: topics.outputs.principalIds
   }
 }
@@ -121,6 +125,7 @@ module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscript
     functionResourceId: functionResourceId
     deadLetterStorageAccountResourceId: deadLetterRole.outputs.resourceId
     deadLetterContainerName: deadLetterContainerName
+    eventsQueueName: eventsQueueName
     eventDeliverySchema: eventDeliverySchema
     maxDeliveryAttempts: maxDeliveryAttempts
     eventTimeToLiveInMinutes: eventTimeToLiveInMinutes

@@ -21,6 +21,9 @@ param containerRoles array = []
 @description('Optional. Roles on tables: [{ tableName, roleDefinitionId }] (role definition GUIDs). The tables must exist.')
 param tableRoles array = []
 
+@description('Optional. Roles on queues: [{ queueName, roleDefinitionId }] (role definition GUIDs). The queues must exist.')
+param queueRoles array = []
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -34,6 +37,26 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-0
   parent: storage
   name: 'default'
 }
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = [for grant in queueRoles: {
+  parent: queueService
+  name: grant.queueName
+}]
+
+resource queueAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (grant, i) in queueRoles: {
+  name: guid(queues[i].id, principalId, subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.roleDefinitionId))
+  scope: queues[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', grant.roleDefinitionId)
+    principalId: principalId
+    principalType: principalType
+  }
+}]
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = [for grant in containerRoles: {
   parent: blobService

@@ -46,6 +46,9 @@ param hostContainerNames array = [
 @maxValue(365)
 param deleteRetentionInDays int = 7
 
+@description('Optional. Name of the queue Event Grid delivers events to (queue delivery); empty: no queue.')
+param eventsQueueName string = ''
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -135,6 +138,17 @@ resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containe
   }
 }]
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = if (!empty(eventsQueueName)) {
+  parent: storage
+  name: 'default'
+}
+
+// The events queue and the poison queue the Functions host moves a message to after maxDequeueCount tries.
+resource eventQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queueName in (empty(eventsQueueName) ? [] : [eventsQueueName, '${eventsQueueName}-poison']): {
+  parent: queueService
+  name: queueName
+}]
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -176,3 +190,9 @@ output deploymentContainerName string = deploymentContainer.name
 
 @description('The names of the Functions host\'s containers.')
 output hostContainerNames array = [for (containerName, i) in hostContainerNames: hostContainers[i].name]
+
+@description('The queue Event Grid delivers to (queue delivery), and its poison queue; empty without queue delivery.')
+output eventQueueNames array = [for (queueName, i) in (empty(eventsQueueName) ? [] : [eventsQueueName, '${eventsQueueName}-poison']): eventQueues[i].name]
+
+@description('The queue service URI (identity-based queue trigger connection: EVENTS_QUEUE__queueServiceUri).')
+output queueServiceUri string = 'https://${storage.name}.queue.${environment().suffixes.storage}'
