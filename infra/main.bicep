@@ -49,6 +49,9 @@ param enablePolicyStateEvents bool = false
 ])
 param eventDeliverySchema string = 'EventGridSchema'
 
+@description('Optional. Put CanNotDelete locks on the storage account (state, outbox, dead letters) and on the system topics of every monitored subscription. Removing a lock needs Owner or User Access Administrator.')
+param enableResourceLocks bool = false
+
 @description('Optional. How Event Grid delivers to the function: webhook (the Event Grid trigger), or queue (to the Storage Queue compliance-events with the topics\' identities, read by a queue trigger: no webhook handshake, works with private networking; adds up to the queue polling interval of latency, see DEPLOY.md).')
 @allowed([
   'webhook'
@@ -393,6 +396,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     deadLetterContainerName: deadLetterContainerName
     eventsQueueName: eventsQueueName
+    enableResourceLocks: enableResourceLocks
   }
 }
 
@@ -585,6 +589,7 @@ module monitored 'modules/monitored-subscription.bicep' = [for subscriptionId in
     storageAccountName: storage.outputs.name
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     eventsQueueName: eventsQueueName
+    enableResourceLocks: enableResourceLocks
     deployEventSubscriptions: deployEventSubscriptions
     enableResourceNotifications: enableResourceNotifications
     enablePolicyStateEvents: enablePolicyStateEvents

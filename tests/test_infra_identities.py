@@ -65,3 +65,15 @@ def test_queue_delivery_wires_the_queue_the_topics_the_roles_and_the_trigger():
 
     (binding,) = [b.get_dict_repr() for b in on_resource_change_queued.build().get_bindings()]
     assert binding["queueName"] == "%EVENTS_QUEUE_NAME%" and binding["connection"] == "EVENTS_QUEUE"
+
+
+def test_resource_locks_are_a_parameter_on_the_storage_account_and_every_topic():
+    """enableResourceLocks (off by default): CanNotDelete on the storage account and on each system topic."""
+    main = parsed(MAIN)
+    assert main["parameters"]["enableResourceLocks"]["default"] is False
+    assert body(main["modules"]["storage"])["params"]["enableResourceLocks"] == "enableResourceLocks"
+    assert body(main["modules"]["monitored"])["params"]["enableResourceLocks"] == "enableResourceLocks"
+    for name, targets in (("storage", {"storage"}), ("event-topics", {"armTopic", "arnTopic", "policyTopic"})):
+        locks = resources_of_type(module(name), "Microsoft.Authorization/locks")
+        assert {body(lock)["scope"] for lock in locks} == targets, name
+        assert all(body(lock)["properties"]["level"] == "CanNotDelete" for lock in locks)

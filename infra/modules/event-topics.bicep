@@ -23,6 +23,9 @@ param actionGroupResourceId string = ''
 @description('Optional. Resource id of the Log Analytics workspace the topics send their delivery failures to (DeliveryFailures); empty for none.')
 param diagnosticsWorkspaceResourceId string = ''
 
+@description('Optional. Put a CanNotDelete lock on the system topics (deleting one silently stops the events).')
+param enableResourceLocks bool = false
+
 @description('Optional. Name of the ARM events system topic.')
 param armTopicName string = 'evgt-compliance-monitor-arm'
 
@@ -83,6 +86,33 @@ var deliveryFailureLogs = [
     enabled: true
   }
 ]
+
+resource armTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks) {
+  name: 'compliance-monitor-do-not-delete'
+  scope: armTopic
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'The compliance monitor receives this subscription\'s resource changes through this topic.'
+  }
+}
+
+resource arnTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks && enableResourceNotifications) {
+  name: 'compliance-monitor-do-not-delete'
+  scope: arnTopic
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'The compliance monitor receives resource notifications through this topic.'
+  }
+}
+
+resource policyTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks && enablePolicyStateEvents) {
+  name: 'compliance-monitor-do-not-delete'
+  scope: policyTopic
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'The compliance monitor receives Azure Policy state changes through this topic.'
+  }
+}
 
 resource armTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(diagnosticsWorkspaceResourceId)) {
   name: 'compliance-monitor-self'

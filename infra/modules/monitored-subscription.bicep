@@ -32,6 +32,9 @@ param storageAccountName string
 @description('Required. Name of the blob container for dead-lettered events.')
 param deadLetterContainerName string
 
+@description('Optional. Put a CanNotDelete lock on the system topics.')
+param enableResourceLocks bool = false
+
 @description('Optional. The queue on the central storage account events are delivered to (queue delivery); empty: the webhook.')
 param eventsQueueName string = ''
 
@@ -101,6 +104,7 @@ module topics 'event-topics.bicep' = {
     enablePolicyStateEvents: enablePolicyStateEvents
     actionGroupResourceId: actionGroupResourceId
     diagnosticsWorkspaceResourceId: diagnosticsWorkspaceResourceId
+    enableResourceLocks: enableResourceLocks
   }
 }
 

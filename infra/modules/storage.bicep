@@ -49,6 +49,9 @@ param deleteRetentionInDays int = 7
 @description('Optional. Name of the queue Event Grid delivers events to (queue delivery); empty: no queue.')
 param eventsQueueName string = ''
 
+@description('Optional. Put a CanNotDelete lock on the storage account (it holds the compliance state and the dead letters).')
+param enableResourceLocks bool = false
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -148,6 +151,15 @@ resource eventQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   parent: queueService
   name: queueName
 }]
+
+resource storageLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks) {
+  name: 'compliance-monitor-do-not-delete'
+  scope: storage
+  properties: {
+    level: 'CanNotDelete'
+    notes: 'Holds the compliance monitor\'s state, outbox and dead-lettered events.'
+  }
+}
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
