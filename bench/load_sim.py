@@ -43,17 +43,11 @@ def account(index: int, secure: bool) -> dict:
                            "keyPolicy": {"keyExpirationPeriodInDays": 90}}}
 
 
-def notification(event_id: str, payload: dict, at: datetime) -> dict:
-    when = at.isoformat().replace("+00:00", "Z")
-    return {"id": event_id, "topic": f"/subscriptions/{SUB}", "subject": payload["id"],
-            "eventType": "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated", "eventTime": when,
-            "dataVersion": "1", "data": {"resourceInfo": payload, "apiVersion": "2023-05-01",
-                                         "operationalInfo": {"resourceEventTime": when}}}
-
-
 def burst(kind: str, events: int) -> list[dict]:
     """One resource flipping between secure and not (every worker on one partition), or a subscription's
     resources each changed a few times; in time order per resource, delivered as they come."""
+    from shared.devtools.events import notification
+
     out = []
     if kind == "one resource":
         for seq in range(events):

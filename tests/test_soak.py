@@ -25,6 +25,7 @@ from shared.adapters.logs_ingestion import LogsIngestionSink
 from shared.adapters.memory import StaticResourceReader
 from shared.adapters.table_store import TableStateStore
 from shared.catalog import load_catalog
+from shared.devtools.events import notification
 from shared.domain.events import envelope_from_dict, parse_event
 from shared.service.changes import Dependencies, drain_outbox, handle_change
 from tests.support.local_azure import LocalAzure
@@ -52,14 +53,6 @@ def storage_payload(index: int, rng: random.Random) -> dict:
             "keyPolicy": {"keyExpirationPeriodInDays": 90},
         },
     }
-
-
-def notification(event_id: str, payload: dict, at: datetime) -> dict:
-    when = at.isoformat().replace("+00:00", "Z")
-    return {"id": event_id, "topic": f"/subscriptions/{SUB}", "subject": payload["id"],
-            "eventType": "Microsoft.ResourceNotifications.Resources.CreatedOrUpdated", "eventTime": when,
-            "dataVersion": "1", "data": {"resourceInfo": payload, "apiVersion": "2023-05-01",
-                                         "operationalInfo": {"resourceEventTime": when}}}
 
 
 class FaultyStore:

@@ -34,40 +34,34 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.definitions or args.exemptions:
         raise InputError("--definitions and --exemptions go with --assignments")
     catalog = catalog_from_settings(settings)
-    templates, others = _split_templates(args.paths)
-    locations: dict = {}
-    resources = resources_in(others, locations) if others or not templates else []
-    rows: list[dict] = []
-    for resource in resources:
-        rows.extend(results_as_json(resource["id"], catalog.evaluate(resource)))
-    if templates:  # a deployment template: its declared resources, as scan-template judges them (no parameters)
-        from ..templates import judge
-        from .scan_template import template_rows
-
-        more, where = template_rows(templates, args, lambda d, others: results_as_json(
-            d.resource["id"], judge(catalog, d, siblings=others)))
-        rows += more
-        locations.update(where)
-    total = len(resources) + len(locations if templates else ())
-    return output(rows, args, catalog.by_id(), locations, lambda counts, shown: (
-        f"{total} resource(s), {shown} control evaluation(s): {counts['NonCompliant']} non-compliant, "
-        f"{counts['NotEvaluated']} not evaluated"))
-
-
-def _split_templates(paths: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
-    """Deployment templates among the files given ((path, text): judged as scan-template does) and the rest."""
     from ..templates import is_template
     from .inputs import read_text
 
-    docs, unusable = json_documents(paths)
-    templates = [(origin, read_text(origin)) for origin, doc in docs if is_template(doc)]
-    if not templates:
-        return [], paths
+    docs, unusable = json_documents(args.paths)
     if unusable:
         raise InputError("; ".join(unusable))
-    template_paths = {origin for origin, _ in templates}
-    others = [origin for origin, _ in docs if origin not in template_paths]
-    return templates, others
+    # a deployment template is judged as scan-template judges it (no parameters); the rest are resources
+    templates = [(origin, read_text(origin)) for origin, doc in docs if is_template(doc)]
+    others = [(origin, doc) for origin, doc in docs if not is_template(doc)]
+    locations: dict = {}
+    resources = resources_in(args.paths, locations, others) if others or not templates else []
+    rows: list[dict] = []
+    for resource in resources:
+        rows.extend(results_as_json(resource["id"], catalog.evaluate(resource)))
+    declared: dict = {}
+    if templates:
+        from ..templates import judge
+        from .scan_template import template_rows
+
+        more, declared = template_rows(templates, args, lambda d, siblings: results_as_json(
+            d.resource["id"], judge(catalog, d, siblings=siblings)))
+        rows += more
+        for key, where in declared.items():
+            locations.setdefault(key, where)
+    total = len(resources) + len(declared)
+    return output(rows, args, catalog.by_id(), locations, lambda counts, shown: (
+        f"{total} resource(s), {shown} control evaluation(s): {counts['NonCompliant']} non-compliant, "
+        f"{counts['NotEvaluated']} not evaluated"))
 
 
 def assigned_rows(args: argparse.Namespace):

@@ -76,13 +76,15 @@ def resources_from_document(doc: Any, origin: str) -> list[Mapping[str, Any]]:
     return out
 
 
-def resources_in(paths: list[str], locations: dict | None = None) -> list[Mapping[str, Any]]:
-    """The resources of every file given and of every *.json below a folder given; none at all is an
-    error naming the inputs (an empty list in CI is a mistake, not a pass). ``locations`` (given) gets
-    the file and line of each resource, by lower-case id."""
-    docs, unusable = json_documents(paths)
-    if unusable:
-        raise InputError("; ".join(unusable))
+def resources_in(paths: list[str], locations: dict | None = None,
+                 docs: list[tuple[str, Any]] | None = None) -> list[Mapping[str, Any]]:
+    """The resources of every file given and of every *.json below a folder given (or of ``docs``, those
+    files already read); none at all is an error naming the inputs (an empty list in CI is a mistake, not
+    a pass). ``locations`` (given) gets the file and line of each resource, by lower-case id."""
+    if docs is None:
+        docs, unusable = json_documents(paths)
+        if unusable:
+            raise InputError("; ".join(unusable))
     resources: list[Mapping[str, Any]] = []
     for origin, doc in docs:
         found = resources_from_document(doc, origin)

@@ -68,6 +68,7 @@ def refresh_assignments(deps: Dependencies, lister: Any, subscriptions: Iterable
             log.info("subscription %s: %s (%d assignment(s), %d exemption(s)); re-evaluation queued", subscription,
                      why, len(view.policy.assignments), len(view.policy.exemptions))
     marks = deps.store.due_scopes(started - settle)
+    stored = _assigned_states(deps, {m.subscription_id.lower() for m in marks}) if marks else {}
     for index, mark in enumerate(marks):
         if deps.clock() - started >= budget:
             outcome.left = len(marks) - index
@@ -75,7 +76,8 @@ def refresh_assignments(deps: Dependencies, lister: Any, subscriptions: Iterable
                         budget, outcome.left)
             break
         try:
-            reevaluate_subscription(deps, lister, mark.subscription_id, outcome)
+            reevaluate_subscription(deps, lister, mark.subscription_id, outcome,
+                                    stored.get(mark.subscription_id.lower(), []))
         except ResourceUnreadable as exc:
             outcome.errors += 1
             log.warning("subscription %s not re-evaluated (%s); its mark stays for the next run", mark.subscription_id,
@@ -90,7 +92,23 @@ def refresh_assignments(deps: Dependencies, lister: Any, subscriptions: Iterable
     return outcome
 
 
-def reevaluate_subscription(deps: Dependencies, lister: Any, subscription: str, outcome: ScopesOutcome) -> None:
+def _assigned_states(deps: Dependencies, subscriptions: set[str]) -> dict[str, list[str]]:
+    """Per subscription, the stored resources with a decided assigned control: one pass over the store for
+    the whole run, however many subscriptions it re-evaluates."""
+    found: dict[str, list[str]] = {}
+    for state in deps.store.states():
+        if state.deleted or not any(cs.policy is not None and cs.status is not None for cs in state.controls.values()):
+            continue
+        subscription = parse_resource_id(state.resource_id).subscription_id.lower()
+        if subscription in subscriptions:
+            found.setdefault(subscription, []).append(state.resource_id)
+    return found
+
+
+def reevaluate_subscription(deps: Dependencies, lister: Any, subscription: str, outcome: ScopesOutcome,
+                            stored: Iterable[str] | None = None) -> None:
+    """One Resource Graph listing of the subscription, each row through the event path; then ``stored``
+    (resources with assigned controls: found in the store when not given) that the listing did not reach."""
     run_id = f"assigned-{deps.clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     view = deps.assigned.view(subscription)
     types = sorted(set(covered_types(deps.catalog)) | set(covered_types(view.catalog)), key=str.lower)
@@ -103,13 +121,13 @@ def reevaluate_subscription(deps: Dependencies, lister: Any, subscription: str, 
             outcome.listed += 1
             listed.add(str(row.get("id", "")).lower())
             _evaluate(deps, row, run_id, as_of, outcome)
-    for state in deps.store.states():
-        rid = parse_resource_id(state.resource_id)
-        if (state.deleted or rid.subscription_id.lower() != subscription or state.resource_id.lower() in listed
-                or not any(cs.policy is not None and cs.status is not None for cs in state.controls.values())):
+    if stored is None:
+        stored = _assigned_states(deps, {subscription.lower()}).get(subscription.lower(), [])
+    for resource_id in stored:
+        if resource_id.lower() in listed:
             continue
         outcome.rechecked += 1
-        _evaluate(deps, None, run_id, deps.clock(), outcome, resource_id=state.resource_id)
+        _evaluate(deps, None, run_id, deps.clock(), outcome, resource_id=resource_id)
     outcome.reevaluated.append(subscription)
 
 
