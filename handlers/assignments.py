@@ -21,10 +21,11 @@ def refresh_assignments_timer(timer: func.TimerRequest) -> None:
     deps = bootstrap.dependencies()
     if deps.assigned is None:
         return  # CONTROL_SOURCES leaves out 'assignments'
-    if not deps.scopes.subscriptions:
+    subscriptions = deps.scopes.subscriptions  # with management groups: listed from ARM (kept 15 minutes)
+    if not subscriptions:
         log.error("the assignments timer needs the subscriptions in MONITORED_SCOPES ('*' names none); "
                   "assignment changes at management groups are not noticed")
-    elif timer.past_due:
+        return
+    if timer.past_due:
         log.warning("assignments timer is running late (past due)")
-    if deps.scopes.subscriptions:
-        refresh_assignments(deps, bootstrap.graph_lister(), deps.scopes.subscriptions)
+    refresh_assignments(deps, bootstrap.graph_lister(), subscriptions)

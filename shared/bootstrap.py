@@ -173,13 +173,9 @@ def build_assigned_policy(settings: Settings, resolver):
                           refresh=timedelta(minutes=settings.assignments_refresh_minutes))
 
 
-def build(settings: Settings | None = None) -> Dependencies:
-    from .catalog import load_catalog
-
-    settings = settings or Settings.from_env()
-    catalog = load_catalog(settings.control_directories(), disabled=settings.disabled_controls,
-                           parameters=settings.control_parameters,
-                           alias_fallback=lambda alias: build_alias_source_once(settings)(alias))
+def monitored_scopes(settings: Settings):
+    """``MONITORED_SCOPES`` parsed; with management groups in it, a ``MonitoredScopes`` that lists their
+    subscriptions from ARM (Reader on the groups covers it). A malformed setting is a ``ConfigurationError``."""
     from .domain.scopes import InvalidScope, Scopes
 
     try:
@@ -188,6 +184,22 @@ def build(settings: Settings | None = None) -> Dependencies:
         raise ConfigurationError(str(exc)) from None
     if scopes.unrestricted:
         log.warning("MONITORED_SCOPES=*: events for any resource are evaluated (development only)")
+    if not scopes.management_groups:
+        return scopes
+    from .adapters.arm import ArmManagementGroups
+    from .service.monitored_scopes import MonitoredScopes
+
+    return MonitoredScopes(scopes, ArmManagementGroups(_resource_client(settings, NO_SUBSCRIPTION)))
+
+
+def build(settings: Settings | None = None) -> Dependencies:
+    from .catalog import load_catalog
+
+    settings = settings or Settings.from_env()
+    catalog = load_catalog(settings.control_directories(), disabled=settings.disabled_controls,
+                           parameters=settings.control_parameters,
+                           alias_fallback=lambda alias: build_alias_source_once(settings)(alias))
+    scopes = monitored_scopes(settings)
     from datetime import timedelta
 
     from .adapters.exemption_store import CachedExemptions

@@ -18,6 +18,7 @@ import logging
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import quote
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.paging import ItemPaged
@@ -46,12 +47,15 @@ def pick_api_version(versions: list[str]) -> str | None:
 
 
 def _paged(client: ResourceManagementClient, method: str, first: str, next_key: str, what: str,
-           bad_request_is_final: bool = False) -> ItemPaged:
+           bad_request_is_final: bool = False, missing: str | None = None) -> ItemPaged:
     """An ARM collection through the client's pipeline (auth, retries), paged by ``ItemPaged`` on ``next_key``.
-    404: empty; 403: ``ResourceAccessDenied``; other errors raise for a retry."""
+    404: empty (``missing``: ``ResourceUnreadable`` with that message); 403: ``ResourceAccessDenied``; other
+    errors raise for a retry."""
 
     def get_next(next_link: str | None):
         response = client.send_request(HttpRequest(method, next_link or first))
+        if response.status_code == 404 and missing:
+            raise ResourceUnreadable(missing)
         if response.status_code == 404:
             return None
         if response.status_code == 403:
@@ -346,3 +350,30 @@ class ArmPolicyStates:
                  f"?api-version={self.API_VERSION}&$from={since}")
         return iter(_paged(self._client, "POST", first, "@odata.nextLink",
                            f"reading Azure Policy states of subscription {subscription_id}", bad_request_is_final=True))
+
+
+class ArmManagementGroups:
+    """The subscriptions below a management group: "Management Groups - Get Descendants" (``GET
+    /providers/Microsoft.Management/managementGroups/{groupId}/descendants``), paged by ``nextLink``; every
+    level below the group, subscriptions typed ``/subscriptions``. Reader on the group covers it; 403 raises
+    ``ResourceAccessDenied``, 404 (no such group) ``ResourceUnreadable``."""
+
+    API_VERSION = "2020-05-01"
+    SUBSCRIPTION_TYPE = "/subscriptions"
+
+    def __init__(self, client: ResourceManagementClient) -> None:
+        self._client = client
+
+    def subscriptions_below(self, group_id: str) -> list[str]:
+        group = quote(group_id, safe="()")
+        first = f"/providers/Microsoft.Management/managementGroups/{group}/descendants?api-version={self.API_VERSION}"
+        found = []
+        for item in _paged(self._client, "GET", first, "nextLink",
+                           f"listing the descendants of management group {group_id} (Reader on the group is needed)",
+                           missing=f"management group {group_id!r} does not exist (404): check MONITORED_SCOPES"):
+            if not isinstance(item, dict) or str(item.get("type", "")).lower() != self.SUBSCRIPTION_TYPE:
+                continue  # a management group below: its subscriptions are listed too
+            name = item.get("name") or str(item.get("id", "")).rstrip("/").rsplit("/", 1)[-1]
+            if isinstance(name, str) and name:
+                found.append(name.lower())
+        return found

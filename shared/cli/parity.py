@@ -75,15 +75,14 @@ def _offline(args: argparse.Namespace):
 
 def _in_azure(settings: Settings):
     from .. import bootstrap
-    from ..domain.scopes import InvalidScope, Scopes
     from ..service.parity import run_parity
 
     if not has_state_table(settings):
         raise InputError("parity without --states reads the state table: set STATE_STORAGE__tableServiceUri "
                          "(or __connectionString), or give --states with --assignments and RESOURCES")
     try:
-        subscriptions = Scopes.parse(settings.monitored_scopes).subscriptions
-    except InvalidScope as exc:
+        subscriptions = bootstrap.monitored_scopes(settings).subscriptions
+    except bootstrap.ConfigurationError as exc:
         raise InputError(f"MONITORED_SCOPES: {exc}") from None
     if not subscriptions:
         raise InputError("parity without --states compares the subscriptions in MONITORED_SCOPES; none is set")

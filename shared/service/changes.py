@@ -48,7 +48,7 @@ class Dependencies:
     store: StateStore
     sink: FindingsSink
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    scopes: Scopes = field(default_factory=Scopes)
+    scopes: Scopes = field(default_factory=Scopes)  # or a MonitoredScopes (management groups listed from ARM)
     ownership: OwnershipPolicy = field(default_factory=OwnershipPolicy)
     sla: Mapping[str, timedelta] = field(default_factory=lambda: dict(DEFAULT_SLA))
     group_tags: "GroupTags | None" = None  # resource-group tags for the ownership fallback (cached)
@@ -247,7 +247,7 @@ def _policy_changed(change: ResourceChange, deps: Dependencies, outcome: Outcome
     are read again at their next use, and its resources are marked for re-evaluation (the assignments
     timer takes the mark: a burst of changes costs one listing of the subscription)."""
     subscription = change.resource.subscription_id
-    if not subscription or not deps.scopes.unrestricted and subscription.lower() not in deps.scopes.subscriptions:
+    if not subscription or not deps.scopes.allows_subscription(subscription):
         raise OutOfScope(change.event_id, f"{change.subject.value} is outside the monitored subscriptions")
     deps.assigned.changed(subscription, change.subject.resource_type)
     deps.store.mark_scope(subscription, deps.clock(), f"{change.kind} of {change.subject.value} "

@@ -76,6 +76,15 @@ class ResourceReader(Protocol):
         """
 
 
+class ManagementGroupDirectory(Protocol):
+    def subscriptions_below(self, group_id: str) -> list[str]:
+        """The ids of every subscription below the management group, at any depth.
+
+        Raises ``ResourceAccessDenied`` when the identity may not read the group, ``ResourceUnreadable``
+        when it does not exist; other errors are transient.
+        """
+
+
 class StateStore(Protocol):
     def load(self, resource_id: ResourceId) -> ResourceState | None:
         """The stored state with its concurrency token, or None when never stored."""

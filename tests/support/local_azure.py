@@ -64,6 +64,7 @@ GRAPH_API_VERSION = "2021-03-01"  # what azure-mgmt-resourcegraph 8.x sends
 GRAPH_PATH = "/providers/microsoft.resourcegraph/resources"
 GRAPH_MAX_ROWS = 1000  # per page ($top)
 POLICY_INSIGHTS_API_VERSION = "2019-10-01"
+MANAGEMENT_GROUPS_API_VERSION = "2020-05-01"  # shared/adapters/arm.py ArmManagementGroups
 POLICY_STATES_SUFFIX = "/providers/microsoft.policyinsights/policystates/latest/queryresults"
 GRAPH_MAX_SUBSCRIPTIONS = 1000  # per request
 # Types Resource Graph keeps in ResourceContainers; every other row is in Resources.
@@ -192,6 +193,7 @@ class LocalAzure:
         # lower-case subscription id -> the management groups above it (names): what ARM's unfiltered
         # list of a subscription's policy assignments and exemptions inherits
         self.management_groups: dict[str, list[str]] = {}
+        self.descendants_page = 1000  # items per page of a management group's descendants
         self._faults: dict[str, deque] = {"arm": deque(), "graph": deque(), "ingestion": deque()}
         self._lock = threading.Lock()
         self._servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
@@ -366,6 +368,10 @@ class LocalAzure:
         if "api-version" not in query:
             return _error(400, "MissingApiVersionParameter",
                           "The api-version query parameter (?api-version=) is required for all requests.")
+        lowered_path = [p.lower() for p in parts]
+        if len(parts) == 5 and lowered_path[:3] == ["providers", "microsoft.management", "managementgroups"] \
+                and lowered_path[4] == "descendants":
+            return self._descendants(parts[3], query)
         if len(parts) == 1 and parts[0].lower() == "providers":  # every provider at tenant scope, one page
             with self._lock:
                 names = list(self.providers)
@@ -405,6 +411,32 @@ class LocalAzure:
         if resource is None:
             return _error(404, "ResourceNotFound", f"The Resource '{rtype}/{parts[-1]}' was not found.")
         return _Reply(200, resource)
+
+    def _descendants(self, group: str, query: dict[str, str]) -> _Reply:
+        """"Management Groups - Get Descendants": the subscriptions whose ``management_groups`` hold ``group``
+        (typed ``/subscriptions``) and the other groups above them (typed as management groups), pages of
+        ``descendants_page`` with ``nextLink``; 404 for a group no subscription is below."""
+        if query.get("api-version") != MANAGEMENT_GROUPS_API_VERSION:
+            return _error(400, "InvalidApiVersionParameter", f"The api-version '{query.get('api-version')}' is invalid.")
+        name = group.lower()
+        with self._lock:
+            chains = {sub: [g.lower() for g in groups] for sub, groups in self.management_groups.items()}
+        if not any(name in chain for chain in chains.values()):
+            return _error(404, "NotFound", f"Management group '{group}' not found.")
+        mg = "/providers/Microsoft.Management/managementGroups/"
+        items: list[dict] = []
+        for other in sorted({g for chain in chains.values() if name in chain for g in chain} - {name}):
+            items.append({"id": mg + other, "type": "Microsoft.Management/managementGroups", "name": other,
+                          "properties": {"displayName": other, "parent": {"id": mg + name}}})
+        for sub in sorted(s for s, chain in chains.items() if name in chain):
+            items.append({"id": f"/subscriptions/{sub}", "type": "/subscriptions", "name": sub,
+                          "properties": {"displayName": f"subscription {sub[:8]}", "parent": {"id": mg + name}}})
+        start = int(query.get("$skiptoken") or 0)
+        body: dict[str, Any] = {"value": items[start:start + self.descendants_page]}
+        if start + self.descendants_page < len(items):
+            body["nextLink"] = (f"{self.url}{mg}{group}/descendants?api-version={MANAGEMENT_GROUPS_API_VERSION}"
+                                f"&$skiptoken={start + self.descendants_page}")
+        return _Reply(200, body)
 
     def _policy_collection(self, parts: list[str]) -> list[dict] | None:
         """``/subscriptions/{s}/providers/Microsoft.Authorization/policyAssignments`` (or ``policyExemptions``)
