@@ -8,7 +8,9 @@ Who called: only a principal App Service Authentication validated. With it on
 ``WEBSITE_AUTH_ENABLED=True``) App Service injects ``X-MS-CLIENT-PRINCIPAL`` and
 refuses it from outside, so it is trusted; without it any such header is a
 claim by whoever holds the function key, and ignored (``Caller`` is
-"api (function key)").
+"api (function key)"). With ``API_REQUIRE_AUTHENTICATION=true`` a request App
+Service Authentication did not validate is refused (401) whatever key it has
+(``shared/domain/api_access.py``).
 """
 from __future__ import annotations
 
@@ -90,12 +92,28 @@ def _too_large(req: func.HttpRequest) -> func.HttpResponse | None:
     return None
 
 
+def _unauthenticated(req: func.HttpRequest) -> func.HttpResponse | None:
+    """401 when API_REQUIRE_AUTHENTICATION is on and App Service Authentication validated no caller."""
+    from shared.config import Settings
+    from shared.domain.api_access import refusal
+
+    reason = refusal(Settings.from_env().api_require_authentication, authentication_enabled(),
+                     req.headers.get("x-ms-client-principal"))
+    if reason:
+        log.warning("HTTP request refused: %s", reason)
+        return _error(401, reason)
+    return None
+
+
 def _checked(req: func.HttpRequest):
     """(ResourceId, deps) or an error response."""
     from shared import bootstrap
     from shared.domain.events import printable
     from shared.domain.resource_ids import InvalidResourceId, parse_resource_id, tracked_resource
 
+    unauthenticated = _unauthenticated(req)
+    if unauthenticated:
+        return None, unauthenticated
     too_large = _too_large(req)
     if too_large:
         return None, too_large

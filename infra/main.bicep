@@ -15,9 +15,11 @@ metadata description = 'Event Grid resource-change events -> Azure Function -> T
 
 // ------------------------------------------------------------------ where and what
 
-@description('Required. Subscription ids to monitor. Each gets Reader for the function and an Event Grid system topic. May include this subscription.')
-@minLength(1)
-param monitoredSubscriptionIds array
+@description('Optional. Subscription ids to monitor. Each gets Reader for the function and an Event Grid system topic. May include this subscription. Give these, or monitoredManagementGroupIds, or both.')
+param monitoredSubscriptionIds array = []
+
+@description('Optional. Management group ids whose subscriptions are monitored (MONITORED_SCOPES names the groups; the function lists their subscriptions from ARM). Nothing is deployed in those subscriptions here: infra/management-group.bicep assigns Reader at the groups and deploys each subscription\'s part with infra/subscription.bicep (docs/DEPLOY.md).')
+param monitoredManagementGroupIds array = []
 
 @description('Optional. Azure region of the resource group and its resources (must offer the Flex Consumption plan). Defaults to the deployment\'s location.')
 param location string = deployment().location
@@ -58,6 +60,13 @@ param enableResourceLocks bool = false
   'queue'
 ])
 param eventDelivery string = 'webhook'
+
+@description('Optional. The identities: SystemAssigned (the app\'s and each system topic\'s own), or UserAssigned (one for the app and one shared by every monitored subscription\'s topics, created in the monitor\'s resource group: role assignments outlive a recreated app, and the topics\' dead-letter and queue roles are assigned once instead of per topic). With enablePrivateNetworking the topics keep system-assigned identities: Event Grid cannot deliver to a storage firewall with a user-assigned one.')
+@allowed([
+  'SystemAssigned'
+  'UserAssigned'
+])
+param identityType string = 'SystemAssigned'
 
 @description('Optional. Delivery attempts before an event is dead-lettered (Event Grid retries with back-off).')
 @minValue(1)
@@ -238,6 +247,45 @@ param deployWorkbook bool = true
 @description('Optional. Send the monitor\'s own logs (storage, Function App, data collection rule, system topic delivery failures) to the workspace.')
 param deployDiagnosticSettings bool = true
 
+// ------------------------------------------------------------------ private networking
+
+@description('Optional. The private option (docs/DEPLOY.md, "Private networking"): VNet integration of the Function App, private endpoints for the storage account (blob, table, queue), the storage firewall closed to all but trusted Azure services (Event Grid delivers and dead-letters with its topics\' identities), and access restrictions on the app (Event Grid\'s service tag and apiAllowedIpRanges only, default Deny). Off: everything public, as in the quick start.')
+param enablePrivateNetworking bool = false
+
+@description('Optional. Address space of the virtual network created for the private option (not used with existing subnets).')
+param virtualNetworkAddressPrefix string = '10.100.0.0/26'
+
+@description('Optional. Address range of the created integration subnet, delegated to Microsoft.App/environments (/27: Microsoft\'s recommendation for one Flex Consumption app).')
+param integrationSubnetAddressPrefix string = '10.100.0.0/27'
+
+@description('Optional. Address range of the created private endpoint subnet (three endpoints).')
+param privateEndpointSubnetAddressPrefix string = '10.100.0.32/28'
+
+@description('Optional. Bring your own network: resource id of an existing subnet in this region, delegated to Microsoft.App/environments, for the app\'s VNet integration. Give it with existingPrivateEndpointSubnetId: then no virtual network is created.')
+param existingIntegrationSubnetId string = ''
+
+@description('Optional. Bring your own network: resource id of an existing subnet for the storage private endpoints.')
+param existingPrivateEndpointSubnetId string = ''
+
+@description('Optional. Bring your own DNS: existing private DNS zone ids by service, e.g. {"blob": ".../privatelink.blob.core.windows.net", "table": ..., "queue": ...} (a hub\'s central zones); no zone or link is created for a service given here.')
+param existingPrivateDnsZoneIds object = {}
+
+@description('Optional. With private networking: public IP ranges (CIDR) allowed to call the HTTP API and to publish through the SCM site (your operators\' and your build agents\' egress). Empty: only Event Grid gets in, and nobody can publish from outside.')
+param apiAllowedIpRanges array = []
+
+@description('Optional. With private networking and eventDelivery queue: turn the Function App\'s public network access off (Event Grid then needs no inbound path). The HTTP API and publishing need a private endpoint for the app then, which these templates do not create. Ignored with webhook delivery.')
+param disableFunctionPublicNetworkAccess bool = false
+
+@description('Optional. Refuse HTTP API calls that did not pass App Service Authentication (401), even with a valid function key (API_REQUIRE_AUTHENTICATION). Set apiAuthClientId with it; recommended in production.')
+param requireApiAuthentication bool = false
+
+var useExistingSubnets = !(empty(existingIntegrationSubnetId) && empty(existingPrivateEndpointSubnetId))
+var createNetwork = enablePrivateNetworking && !useExistingSubnets
+// The virtual network of an existing subnet: its id up to /virtualNetworks/<name>.
+var existingVirtualNetworkId = empty(existingIntegrationSubnetId) ? '' : join(take(split(existingIntegrationSubnetId, '/'), 9), '/')
+// The subnet the app integrates with: the created one, the given one, or none.
+var functionSubnetId = enablePrivateNetworking ? (createNetwork ? network!.outputs.integrationSubnetId : existingIntegrationSubnetId) : ''
+
 // ------------------------------------------------------------------ names
 
 // The function Event Grid delivers to: handlers/resource_events.py (tests check it).
@@ -270,8 +318,16 @@ var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a' // ..
 var useQueueDelivery = eventDelivery == 'queue'
 var eventsQueueName = useQueueDelivery ? 'compliance-events' : ''
 
-// The function refuses events for resources outside these scopes (MONITORED_SCOPES).
-var monitoredScopes = [for subscriptionId in monitoredSubscriptionIds: '/subscriptions/${subscriptionId}']
+// The function refuses events for resources outside these scopes (MONITORED_SCOPES); an empty list fails the
+// deployment (function-app.bicep's monitoredScopes has @minLength(1)).
+var monitoredSubscriptionScopes = [for subscriptionId in monitoredSubscriptionIds: '/subscriptions/${subscriptionId}']
+var monitoredGroupScopes = [for groupId in monitoredManagementGroupIds: '/providers/Microsoft.Management/managementGroups/${groupId}']
+var monitoredScopes = concat(monitoredSubscriptionScopes, monitoredGroupScopes)
+var useUserAssignedIdentities = identityType == 'UserAssigned'
+// Event Grid delivers to a storage account behind a firewall only with the topic's system-assigned identity
+// (https://learn.microsoft.com/azure/event-grid/handler-storage-queues): with private networking the topics
+// keep their own identities, and their roles are assigned per subscription.
+var shareTopicIdentity = useUserAssignedIdentities && !enablePrivateNetworking
 
 var findingsTotalRetentionInDays = findingsRetentionInDays + findingsLongTermRetentionInDays
 
@@ -384,6 +440,19 @@ module appInsights 'modules/app-insights.bicep' = {
   }
 }
 
+module identities 'modules/identities.bicep' = if (useUserAssignedIdentities) {
+  name: 'compliance-identities'
+  scope: monitorGroup
+  params: {
+    appIdentityName: 'id-cm-app-${resourceToken}'
+    topicIdentityName: shareTopicIdentity ? 'id-cm-topics-${resourceToken}' : ''
+    location: location
+    tags: tags
+  }
+}
+
+var topicIdentityResourceId = shareTopicIdentity ? identities!.outputs.topicResourceId : ''
+
 module storage 'modules/storage.bicep' = {
   name: 'compliance-storage'
   scope: monitorGroup
@@ -397,6 +466,33 @@ module storage 'modules/storage.bicep' = {
     deadLetterContainerName: deadLetterContainerName
     eventsQueueName: eventsQueueName
     enableResourceLocks: enableResourceLocks
+    denyPublicNetworkAccess: enablePrivateNetworking
+  }
+}
+
+module network 'modules/network.bicep' = if (createNetwork) {
+  name: 'compliance-network'
+  scope: monitorGroup
+  params: {
+    name: 'vnet-cm-${resourceToken}'
+    location: location
+    tags: tags
+    addressPrefix: virtualNetworkAddressPrefix
+    integrationSubnetPrefix: integrationSubnetAddressPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetAddressPrefix
+  }
+}
+
+module storagePrivateEndpoints 'modules/storage-private-endpoints.bicep' = if (enablePrivateNetworking) {
+  name: 'compliance-storage-private-endpoints'
+  scope: monitorGroup
+  params: {
+    storageAccountName: storage.outputs.name
+    location: location
+    tags: tags
+    subnetId: createNetwork ? network!.outputs.privateEndpointSubnetId : existingPrivateEndpointSubnetId
+    virtualNetworkId: createNetwork ? network!.outputs.resourceId : existingVirtualNetworkId
+    existingPrivateDnsZoneIds: existingPrivateDnsZoneIds
   }
 }
 
@@ -437,6 +533,14 @@ module functionApp 'modules/function-app.bicep' = {
     controlsPath: controlsPath
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
+    userAssignedIdentityResourceId: useUserAssignedIdentities ? identities!.outputs.appResourceId : ''
+    userAssignedIdentityClientId: useUserAssignedIdentities ? identities!.outputs.appClientId : ''
+    userAssignedIdentityPrincipalId: useUserAssignedIdentities ? identities!.outputs.appPrincipalId : ''
+    virtualNetworkSubnetId: functionSubnetId
+    restrictPublicAccess: enablePrivateNetworking
+    allowedIpRanges: apiAllowedIpRanges
+    disablePublicNetworkAccess: enablePrivateNetworking && useQueueDelivery && disableFunctionPublicNetworkAccess
+    requireApiAuthentication: requireApiAuthentication
   }
 }
 
@@ -499,6 +603,21 @@ module storageRoles 'modules/role-assignments-storage.bicep' = {
         roleDefinitionId: storageQueueDataMessageSender
       }
     ] : []
+  }
+}
+
+// The shared topic identity's roles, once for every monitored subscription: Storage Blob Data Contributor on
+// the dead-letter container and, with queue delivery, Storage Queue Data Message Sender on the queue.
+module topicRoles 'modules/role-assignments-dead-letter.bicep' = if (shareTopicIdentity) {
+  name: 'compliance-topic-identity-roles'
+  scope: monitorGroup
+  params: {
+    storageAccountName: storage.outputs.name
+    containerName: storage.outputs.deadLetterContainerName
+    queueName: eventsQueueName
+    principalIds: [
+      identities!.outputs.topicPrincipalId
+    ]
   }
 }
 
@@ -590,6 +709,7 @@ module monitored 'modules/monitored-subscription.bicep' = [for subscriptionId in
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     eventsQueueName: eventsQueueName
     enableResourceLocks: enableResourceLocks
+    topicIdentityResourceId: topicIdentityResourceId
     deployEventSubscriptions: deployEventSubscriptions
     enableResourceNotifications: enableResourceNotifications
     enablePolicyStateEvents: enablePolicyStateEvents
@@ -634,3 +754,34 @@ output actionGroupResourceId string = alerts.outputs.resourceId
 
 @description('Whether the event subscriptions were deployed (step 2).')
 output eventSubscriptionsDeployed bool = deployEventSubscriptions
+
+@description('The principal id (object id) of the Function App\'s identity: give it Reader where it monitors.')
+output appPrincipalId string = functionApp.outputs.principalId
+
+@description('The resource id of the identity the monitored subscriptions\' topics share; empty with system-assigned identities.')
+output topicIdentityResourceId string = topicIdentityResourceId
+
+@description('The parameters of infra/subscription.bicep for a monitored subscription (with identityType UserAssigned and eventDelivery queue): a vending pipeline passes them as they are.')
+output subscriptionParameters object = {
+  location: location
+  storageAccountResourceId: storage.outputs.resourceId
+  topicIdentityResourceId: topicIdentityResourceId
+  eventsQueueName: eventsQueueName
+  deadLetterContainerName: storage.outputs.deadLetterContainerName
+  eventResourceGroupName: eventResourceGroupName
+  tags: tags
+  enableResourceNotifications: enableResourceNotifications
+  enablePolicyStateEvents: enablePolicyStateEvents
+  enableResourceLocks: enableResourceLocks
+  eventDeliverySchema: eventDeliverySchema
+  maxDeliveryAttempts: maxDeliveryAttempts
+  eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+  ignoredOperationNamePrefixes: ignoredOperationNamePrefixes
+  ignoredOperationNameSuffixes: ignoredOperationNameSuffixes
+  actionGroupResourceId: alerts.outputs.resourceId
+  diagnosticsWorkspaceResourceId: deployDiagnosticSettings ? workspaceResourceId : ''
+}
+
+@description('The subnet the Function App integrates with (private networking); empty without it.')
+output integrationSubnetId string = functionSubnetId
+

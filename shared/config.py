@@ -56,6 +56,8 @@ class Settings:
     control_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     control_sources: tuple[str, ...] = CONTROL_SOURCES
     assignments_refresh_minutes: float = DEFAULT_ASSIGNMENTS_REFRESH_MINUTES
+    # The HTTP API refuses a call App Service Authentication did not validate (API_REQUIRE_AUTHENTICATION).
+    api_require_authentication: bool = False
 
     @property
     def assignments_enabled(self) -> bool:
@@ -138,6 +140,7 @@ class Settings:
             control_parameters=params,
             control_sources=sources,
             assignments_refresh_minutes=refresh,
+            api_require_authentication=choice("API_REQUIRE_AUTHENTICATION", "false", ("true", "false")) == "true",
         )
 
     def require(self, *names: str) -> None:

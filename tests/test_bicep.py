@@ -25,6 +25,9 @@ from pycep import BicepParser
 REPO = Path(__file__).resolve().parents[1]
 INFRA = REPO / "infra"
 MAIN = INFRA / "main.bicep"
+# What is deployed directly: the monitor (one subscription for many), the management-group deployment, and
+# one monitored subscription's part of it (docs/DEPLOY.md).
+ENTRY_POINTS = ("main.bicep", "management-group.bicep", "subscription.bicep")
 PARAMS = INFRA / "main.bicepparam"
 CHECKOV_CONFIG = REPO / ".checkov.yaml"
 
@@ -84,7 +87,8 @@ def variable(tree: dict, name: str) -> Any:
 def test_the_templates_are_where_the_docs_say():
     names = {p.relative_to(INFRA).as_posix() for p in BICEP_FILES}
     assert "main.bicep" in names and PARAMS.exists()
-    assert all(n == "main.bicep" or n.startswith("modules/") for n in names), names
+    assert set(ENTRY_POINTS) <= names
+    assert all(n in ENTRY_POINTS or n.startswith("modules/") for n in names), names
     assert not (INFRA / "dcr.json").exists() and not (INFRA / "findings-table.json").exists(), \
         "the hand-written DCR and table JSON are replaced by the Bicep"
 
@@ -104,7 +108,7 @@ def test_main_targets_the_subscription_and_every_module_exists():
             target = (path.parent / mod["detail"]["path"]).resolve()
             assert target.exists(), f"{path.name} references a missing module {mod['detail']['path']}"
             referenced.add(target)
-    orphans = {p.resolve() for p in BICEP_FILES} - referenced - {MAIN.resolve()}
+    orphans = {p.resolve() for p in BICEP_FILES} - referenced - {(INFRA / n).resolve() for n in ENTRY_POINTS}
     assert not orphans, f"modules nothing deploys: {sorted(p.name for p in orphans)}"
 
 
@@ -210,9 +214,13 @@ def test_role_assignment_names_come_from_scope_principal_and_role():
             if "scope" in config:
                 assert scope_arg == {"operator": {"type": "property_accessor",
                                                   "operands": {"operand_1": config["scope"], "operand_2": "id"}}}, where
-            else:  # a subscription-scope deployment assigns at the subscription
-                assert scope_arg["function"]["type"] == "subscription", where
-            assert principal_arg == config["properties"]["principalId"] and "principalid" in principal_arg.lower(), where
+            else:  # a deployment assigns at its own scope: subscription(), managementGroup(), resourceGroup()
+                target = parsed(path).get("globals", {}).get("scope", {}).get("value", "resourceGroup")
+                call = scope_arg["operator"]["operands"]["operand_1"] if "operator" in scope_arg else scope_arg
+                kind = call["function"]["type"].lower().replace("_", "")
+                assert kind == target.lower(), f"{where}: assigned at {kind}, the file deploys at {target}"
+            assert principal_arg == config["properties"]["principalId"] and "principalid" in json.dumps(
+                principal_arg).lower(), where
             assert role_arg == config["properties"]["roleDefinitionId"], where
             assert config["properties"]["principalType"] in ("ServicePrincipal", "principalType"), where
     assert found >= 5
@@ -244,11 +252,20 @@ def test_function_app_runs_on_flex_consumption_with_a_managed_identity():
     assert body(plan)["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
     (site,) = resources_of_type(fa, "Microsoft.Web/sites")
     site = body(site)
-    assert site["identity"]["type"] == "SystemAssigned"
+    # System-assigned by default; the user-assigned identity when one is given (its roles outlive the app).
+    assert site["identity"]["type"]["operator"]["operands"] == {
+        "condition": "useUserAssignedIdentity", "true_value": "UserAssigned", "false_value": "SystemAssigned"}
+    assert site["identity"]["userAssignedIdentities"]["operator"]["operands"]["true_value"] == {
+        "'${userAssignedIdentityResourceId}'": {}}
+    assert variable(fa, "useUserAssignedIdentity") == {"operator": {"type": "not", "operands": {
+        "bool_value": {"function": {"type": "empty", "parameters": {"item_to_test": "userAssignedIdentityResourceId"}}}}}}
     config = site["properties"]["functionAppConfig"]
     assert config["runtime"]["name"] == "python"
     assert fa["parameters"]["pythonVersion"]["default"] == "3.11"
-    assert config["deployment"]["storage"]["authentication"]["type"] == "SystemAssignedIdentity"
+    authentication = config["deployment"]["storage"]["authentication"]["operator"]["operands"]
+    assert authentication["false_value"] == {"type": "SystemAssignedIdentity"}
+    assert authentication["true_value"] == {"type": "UserAssignedIdentity",
+                                            "userAssignedIdentityResourceId": "userAssignedIdentityResourceId"}
     assert site["properties"]["httpsOnly"] is True
 
 

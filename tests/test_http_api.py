@@ -77,3 +77,47 @@ def test_evaluating_a_resource_that_does_not_exist_is_404(deps):
     deps.reader.remove(SA_ID)
     status, body = call(evaluate, "POST", body={"resourceId": SA_ID})
     assert status == 404 and "does not exist" in body["error"]
+
+
+def principal_header(name: str = "ops@contoso.com") -> dict:
+    principal = {"auth_typ": "aad", "name_typ": "name", "claims": [{"typ": "name", "val": name}]}
+    return {"x-ms-client-principal": base64.b64encode(json.dumps(principal).encode()).decode()}
+
+
+def test_required_authentication_refuses_a_function_key_alone(deps, monkeypatch):
+    """API_REQUIRE_AUTHENTICATION=true (requireApiAuthentication in the templates): a call App Service
+    Authentication did not validate is 401 on both endpoints, before anything is read or recorded; with
+    App Service Authentication not even enabled the message says what to deploy."""
+    monkeypatch.setenv("API_REQUIRE_AUTHENTICATION", "true")
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED", raising=False)
+    status, body = call(evaluate, "POST", body={"resourceId": SA_ID}, headers=principal_header())
+    assert status == 401 and "App Service Authentication is not enabled" in body["error"]
+    assert "apiAuthClientId" in body["error"]
+
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    for function, method, kwargs in ((evaluate, "POST", {"body": {"resourceId": SA_ID}}),
+                                     (compliance, "GET", {"params": {"resourceId": SA_ID}})):
+        status, body = call(function, method, **kwargs)
+        assert status == 401 and "requires a Microsoft Entra ID token" in body["error"], body
+    assert deps.reader.reads == 0 and deps.sink.records == []
+
+    status, body = call(evaluate, "POST", body={"resourceId": SA_ID}, headers=principal_header())
+    assert status == 200, body
+    assert [f["Caller"] for f in body["findings"]] == ["ops@contoso.com"]
+
+
+def test_authentication_is_not_required_unless_the_setting_says_so(deps, monkeypatch):
+    """The default (the quick start): the function key alone is enough, as before."""
+    monkeypatch.delenv("API_REQUIRE_AUTHENTICATION", raising=False)
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED", raising=False)
+    status, body = call(evaluate, "POST", body={"resourceId": SA_ID})
+    assert status == 200 and [f["Caller"] for f in body["findings"]] == ["api (function key)"]
+
+
+def test_an_invalid_require_authentication_setting_names_the_setting():
+    from shared.config import ConfigurationError, Settings
+
+    assert Settings.from_env({"API_REQUIRE_AUTHENTICATION": "TRUE"}).api_require_authentication is True
+    assert Settings.from_env({}).api_require_authentication is False
+    with pytest.raises(ConfigurationError, match="API_REQUIRE_AUTHENTICATION='yes'"):
+        Settings.from_env({"API_REQUIRE_AUTHENTICATION": "yes"})

@@ -177,7 +177,6 @@ OPTIONAL_SETTINGS = {
                                        "keys and the app uses STATE_STORAGE__tableServiceUri with its identity",
     "STATE_STORAGE": "older name of STATE_STORAGE__connectionString (Azurite, development): same reason",
     "STATE_STORAGE__clientId": "only for a user-assigned identity; the Function App uses its system-assigned one",
-    "AZURE_CLIENT_ID": "only for a user-assigned identity; unset means the system-assigned identity",
     "FINDINGS_JSONL_PATH": "only for FINDINGS_SINK=jsonl (local runs); the template sets FINDINGS_SINK=logsIngestion",
     "ARM_TOKEN_SCOPE": "only for sovereign clouds; the default is the public cloud's Resource Manager audience",
 }
@@ -189,16 +188,27 @@ HOST_SETTINGS = {
     "EVENTS_QUEUE__queueServiceUri": "the queue trigger's identity-based connection EVENTS_QUEUE",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "telemetry destination",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "telemetry with the managed identity (local auth is off)",
+    "AzureWebJobsStorage__credential": "the host storage connection uses a managed identity (user-assigned)",
+    "AzureWebJobsStorage__clientId": "... the user-assigned one with this client id",
+    "EVENTS_QUEUE__credential": "the queue trigger's connection uses a managed identity (user-assigned)",
+    "EVENTS_QUEUE__clientId": "... the user-assigned one with this client id",
 }
 
 
-def template_app_settings() -> dict[str, Any]:
+def template_app_settings(user_assigned: bool = True) -> dict[str, Any]:
+    """The app settings the template sets: ``appSettings``, and with a user-assigned identity the settings
+    that name it (``userAssignedIdentitySettings``, merged in by the loop)."""
     tree = module("function-app")
     (site,) = resources_of_type(tree, "Microsoft.Web/sites")
     loop = body(site)["properties"]["siteConfig"]["appSettings"]
-    assert loop["loop_type"] == {"type": "object", "detail": {"item_name": "setting", "object_name": "appSettings"}}
+    assert loop["loop_type"]["detail"]["item_name"] == "setting"
+    assert loop["loop_type"]["detail"]["object_name"] == str(
+        {"function": {"type": "union", "parameters": {"arg_1": "appSettings", "arg_2": "userAssignedIdentitySettings"}}})
     assert loop["config"] == {"name": dotted_expr("setting", "key"), "value": dotted_expr("setting", "value")}
-    return variable(tree, "appSettings")
+    settings = dict(variable(tree, "appSettings"))
+    identity = variable(tree, "userAssignedIdentitySettings")["operator"]["operands"]
+    assert identity["condition"] == "useUserAssignedIdentity" and identity["false_value"] == {}
+    return {**settings, **identity["true_value"]} if user_assigned else settings
 
 
 def dotted_expr(a: str, b: str) -> dict:
@@ -234,10 +244,10 @@ def test_monitored_scopes_and_drain_schedule_are_values_the_code_accepts():
     from shared.domain.scopes import Scopes
 
     main = parsed(MAIN)
-    loop = variable(main, "monitoredScopes")
+    loop = variable(main, "monitoredSubscriptionScopes")
     assert loop["loop_type"]["detail"] == {"item_name": "subscriptionId", "array_name": "monitoredSubscriptionIds"}
     scope = loop["config"].replace("${subscriptionId}", "00000000-0000-0000-0000-000000000000")
-    assert Scopes.parse([scope]).prefixes, scope
+    assert Scopes.parse([scope]).prefixes, scope  # management groups: tests/test_infra_scale.py
     assert body(main["modules"]["functionApp"])["params"]["monitoredScopes"] == "monitoredScopes"
     settings = template_app_settings()
     assert settings["MONITORED_SCOPES"]["function"]["type"] == "join"
@@ -249,7 +259,9 @@ def test_monitored_scopes_and_drain_schedule_are_values_the_code_accepts():
 def test_template_settings_point_the_code_at_the_deployed_resources():
     settings = template_app_settings()
     assert settings["STATE_STORE"] == "table" and settings["FINDINGS_SINK"] == "logsIngestion"
-    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+    auth = settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]["operator"]["operands"]
+    assert auth["false_value"] == "Authorization=AAD"
+    assert auth["true_value"] == "Authorization=AAD;ClientId=${userAssignedIdentityClientId}"
     assert dotted(settings["AzureWebJobsStorage__accountName"]) == "storage.name"
     # The values the code gets are accepted by it.
     parsed_settings = Settings.from_env({"STATE_STORE": "table", "FINDINGS_SINK": "logsIngestion",
@@ -353,13 +365,19 @@ def test_the_event_subscriptions_retry_and_dead_letter_with_the_topic_identity()
     subs = module("event-subscriptions")
     assert set(variable(subs, "retryPolicy")) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
     dead_letter = variable(subs, "deadLetter")
-    assert dead_letter["identity"] == {"type": "SystemAssigned"}
+    assert dead_letter["identity"] == "deliveryIdentity"
+    assert variable(subs, "deliveryIdentity")["operator"]["operands"] == {
+        "condition": {"function": {"type": "empty", "parameters": {"item_to_test": "topicIdentityResourceId"}}},
+        "true_value": {"type": "SystemAssigned"},
+        "false_value": {"type": "UserAssigned", "userAssignedIdentity": "topicIdentityResourceId"}}
     assert dead_letter["deadLetterDestination"]["endpointType"] == "StorageBlob"
     for sub in resources_of_type(subs, "Microsoft.EventGrid/systemTopics/eventSubscriptions"):
         props = body(sub)["properties"]
         assert props["retryPolicy"] == "retryPolicy" and props["deadLetterWithResourceIdentity"] == "deadLetter"
-    for topic in resources_of_type(module("event-topics"), "Microsoft.EventGrid/systemTopics"):
-        assert body(topic)["identity"] == {"type": "SystemAssigned"}
+    topics = module("event-topics")
+    for topic in resources_of_type(topics, "Microsoft.EventGrid/systemTopics"):
+        assert body(topic)["identity"] == "topicIdentity"
+    assert variable(topics, "topicIdentity")["operator"]["operands"]["true_value"] == {"type": "SystemAssigned"}
     role = variable(module("role-assignments-dead-letter"), "blobDataContributor")
     assert role["function"]["parameters"]["resource_name_1"] == "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
     wiring = module("monitored-subscription")

@@ -46,7 +46,7 @@ def test_queue_delivery_wires_the_queue_the_topics_the_roles_and_the_trigger():
         "condition": "useQueueDelivery", "true_value": "compliance-events", "false_value": ""}
     subs = module("event-subscriptions")
     queue = variable(subs, "queueDelivery")
-    assert queue["destination"]["endpointType"] == "StorageQueue" and queue["identity"]["type"] == "SystemAssigned"
+    assert queue["destination"]["endpointType"] == "StorageQueue" and queue["identity"] == "deliveryIdentity"
     assert queue["destination"]["properties"]["queueName"] == "eventsQueueName"
     grants = {(g["queueName"], g["roleDefinitionId"])
               for g in body(main["modules"]["storageRoles"])["params"]["queueRoles"]["operator"]["operands"]["true_value"]}

@@ -87,6 +87,16 @@ def test_what_only_the_deployment_knows_is_unknown_with_why(expression, why):
     assert isinstance(value, Unknown) and why in value.why
 
 
+def test_property_names_may_be_expressions_as_bicep_writes_user_assigned_identities():
+    """[STRUCTURE] Bicep compiles {'${id}': {}} to an expression as the property name; ARM evaluates it."""
+    identity = {"type": "UserAssigned", "userAssignedIdentities": {"[parameters('id')]": {}, "[[literal]": 1}}
+    assert evaluate(identity, ctx(id="/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/"
+                                      "userAssignedIdentities/app"))["userAssignedIdentities"] == {
+        "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app": {},
+        "[literal]": 1}
+    assert evaluate({"[reference('x').id]": 1}, ctx()) == {"[reference('x').id]": 1}, "not known: kept as written"
+
+
 def test_an_if_with_a_known_condition_does_not_wait_for_the_other_branch():
     assert evaluate("[if(true(), 'ok', reference('x').id)]", ctx()) == "ok"
     assert isinstance(evaluate("[if(equals(reference('x').sku, 'a'), 1, 2)]", ctx()), Unknown)

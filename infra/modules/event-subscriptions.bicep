@@ -64,6 +64,18 @@ var noiseFilters = concat(empty(ignoredOperationNamePrefixes) ? [] : [
   }
 ])
 
+@description('Optional. Resource id of the user-assigned identity the topics share (deliveryWithResourceIdentity, deadLetterWithResourceIdentity); empty: each topic\'s system-assigned identity.')
+param topicIdentityResourceId string = ''
+
+// https://learn.microsoft.com/azure/event-grid/managed-service-identity: a system topic delivers and
+// dead-letters with its system-assigned identity, or with a user-assigned one assigned to the topic.
+var deliveryIdentity = empty(topicIdentityResourceId) ? {
+  type: 'SystemAssigned'
+} : {
+  type: 'UserAssigned'
+  userAssignedIdentity: topicIdentityResourceId
+}
+
 var destination = {
   endpointType: 'AzureFunction'
   properties: {
@@ -75,9 +87,7 @@ var destination = {
 
 // Queue delivery: to a Storage Queue with the topic's identity (Storage Queue Data Message Sender on it).
 var queueDelivery = {
-  identity: {
-    type: 'SystemAssigned'
-  }
+  identity: deliveryIdentity
   destination: {
     endpointType: 'StorageQueue'
     properties: {
@@ -95,9 +105,7 @@ var retryPolicy = {
 }
 
 var deadLetter = {
-  identity: {
-    type: 'SystemAssigned'
-  }
+  identity: deliveryIdentity
   deadLetterDestination: {
     endpointType: 'StorageBlob'
     properties: {

@@ -1,5 +1,6 @@
-// The Event Grid system topics of one subscription, with a system-assigned identity each
-// (it writes dead-lettered events to the central storage account), and an alert on each
+// The Event Grid system topics of one subscription, with a system-assigned identity each, or one
+// user-assigned identity shared by every subscription's topics (it writes dead-lettered events to the
+// central storage account and, with queue delivery, the events to its queue), and an alert on each
 // topic's dead-lettered events.
 //
 // Only one system topic per source and topic type can exist: if the subscription already
@@ -26,6 +27,9 @@ param diagnosticsWorkspaceResourceId string = ''
 @description('Optional. Put a CanNotDelete lock on the system topics (deleting one silently stops the events).')
 param enableResourceLocks bool = false
 
+@description('Optional. Resource id of a user-assigned identity all the topics share (it holds the dead-letter and queue roles once); empty: a system-assigned identity per topic.')
+param identityResourceId string = ''
+
 @description('Optional. Name of the ARM events system topic.')
 param armTopicName string = 'evgt-compliance-monitor-arm'
 
@@ -34,6 +38,15 @@ param resourceNotificationsTopicName string = 'evgt-compliance-monitor-arn'
 
 @description('Optional. Name of the Azure Policy state changes system topic.')
 param policyStatesTopicName string = 'evgt-compliance-monitor-policy'
+
+var topicIdentity = empty(identityResourceId) ? {
+  type: 'SystemAssigned'
+} : {
+  type: 'UserAssigned'
+  userAssignedIdentities: {
+    '${identityResourceId}': {}
+  }
+}
 
 var alertActions = empty(actionGroupResourceId) ? [] : [
   {
@@ -45,9 +58,7 @@ resource armTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   name: armTopicName
   location: 'global'
   tags: tags
-  identity: {
-    type: 'SystemAssigned'
-  }
+  identity: topicIdentity
   properties: {
     source: '/subscriptions/${subscriptionId}'
     topicType: 'Microsoft.Resources.Subscriptions'
@@ -58,9 +69,7 @@ resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableReso
   name: resourceNotificationsTopicName
   location: 'global'
   tags: tags
-  identity: {
-    type: 'SystemAssigned'
-  }
+  identity: topicIdentity
   properties: {
     source: '/subscriptions/${subscriptionId}'
     topicType: 'Microsoft.ResourceNotifications.Resources'
@@ -71,9 +80,7 @@ resource policyTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableP
   name: policyStatesTopicName
   location: 'global'
   tags: tags
-  identity: {
-    type: 'SystemAssigned'
-  }
+  identity: topicIdentity
   properties: {
     source: '/subscriptions/${subscriptionId}'
     topicType: 'Microsoft.PolicyInsights.PolicyStates'
@@ -255,8 +262,8 @@ output resourceNotificationsTopicName string = enableResourceNotifications ? arn
 @description('The name of the Azure Policy state changes system topic; empty when it is not enabled.')
 output policyStatesTopicName string = enablePolicyStateEvents ? policyTopic.name : ''
 
-@description('The principal ids of the topics\' managed identities (they write dead-lettered events).')
-output principalIds array = concat([
+@description('The principal ids of the topics\' system-assigned identities (they write dead-lettered events); empty with a shared user-assigned identity, whose roles are assigned once.')
+output principalIds array = !empty(identityResourceId) ? [] : concat([
   armTopic.identity.principalId
 ], enableResourceNotifications ? [
   arnTopic!.identity.principalId

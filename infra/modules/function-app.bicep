@@ -1,5 +1,6 @@
 // The Function App on the Flex Consumption plan (Python 3.11, v2 programming model) with a
-// system-assigned managed identity. Every connection is identity-based: the host storage
+// system-assigned managed identity, or a user-assigned one (its role assignments outlive the app:
+// recreating the app orphans none of them). Every connection is identity-based: the host storage
 // (AzureWebJobsStorage__accountName), the code package container, the state table,
 // Logs Ingestion and Application Insights. Role assignments: role-assignments-*.bicep.
 
@@ -131,6 +132,44 @@ param instanceMemoryMB int = 2048
 ])
 param pythonVersion string = '3.11'
 
+@description('Optional. Resource id of the subnet the app integrates with (delegated to Microsoft.App/environments); empty: no VNet integration. A Flex Consumption app then sends all its outbound traffic through the virtual network (no Route All setting needed).')
+param virtualNetworkSubnetId string = ''
+
+@description('Optional. Access restrictions: the app admits only Event Grid (service tag AzureEventGrid, webhook delivery only) and allowedIpRanges, default action Deny; the SCM (publishing) site admits only allowedIpRanges.')
+param restrictPublicAccess bool = false
+
+@description('Optional. With restrictPublicAccess: public IP ranges (CIDR) allowed to call the HTTP API and to publish through the SCM site.')
+param allowedIpRanges array = []
+
+@description('Optional. Turn the app\'s public network access off (no inbound from the internet, Event Grid included): only with queue delivery, and the HTTP API and publishing then need a private endpoint for the app.')
+param disablePublicNetworkAccess bool = false
+
+@description('Optional. Refuse HTTP API calls that did not pass App Service Authentication (API_REQUIRE_AUTHENTICATION).')
+param requireApiAuthentication bool = false
+
+@description('Optional. Resource id of a user-assigned managed identity for the app (host storage, code package, ARM, tables, Logs Ingestion); empty: the system-assigned identity.')
+param userAssignedIdentityResourceId string = ''
+
+@description('Optional. Client id of that identity (AZURE_CLIENT_ID and the connections\' __clientId).')
+param userAssignedIdentityClientId string = ''
+
+@description('Optional. Principal id (object id) of that identity, returned as principalId.')
+param userAssignedIdentityPrincipalId string = ''
+
+var useUserAssignedIdentity = !empty(userAssignedIdentityResourceId)
+
+// With a user-assigned identity every identity-based connection names it: the host's (AzureWebJobsStorage,
+// the queue trigger's EVENTS_QUEUE) by __credential and __clientId, the code's (DefaultAzureCredential) by
+// AZURE_CLIENT_ID, Application Insights by ClientId in its authentication string.
+// https://learn.microsoft.com/azure/azure-functions/functions-reference#common-properties-for-identity-based-connections
+var userAssignedIdentitySettings = useUserAssignedIdentity ? {
+  AZURE_CLIENT_ID: userAssignedIdentityClientId
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: userAssignedIdentityClientId
+  EVENTS_QUEUE__credential: 'managedidentity'
+  EVENTS_QUEUE__clientId: userAssignedIdentityClientId
+} : {}
+
 // Trailing slash trimmed: the code joins paths onto ARM_ENDPOINT.
 var resourceManager = environment().resourceManager
 var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
@@ -139,7 +178,7 @@ var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0,
 var appSettings = {
   AzureWebJobsStorage__accountName: storage.name
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: useUserAssignedIdentity ? 'Authorization=AAD;ClientId=${userAssignedIdentityClientId}' : 'Authorization=AAD'
   STATE_STORE: 'table'
   STATE_TABLE_NAME: stateTableName
   EXEMPTIONS_TABLE_NAME: exemptionsTableName
@@ -168,7 +207,30 @@ var appSettings = {
   CONTROLS_PATH: controlsPath
   DISABLED_CONTROLS: join(disabledControls, ',')
   CONTROL_PARAMETERS: string(controlParameters)
+  API_REQUIRE_AUTHENTICATION: requireApiAuthentication ? 'true' : 'false'
 }
+
+// Access restrictions (https://learn.microsoft.com/azure/app-service/app-service-ip-restrictions): the
+// webhook admits Event Grid's service tag (Event Grid authenticates with the extension's system key on top);
+// with queue delivery nothing inbound is needed from Event Grid, so only the operators' ranges remain. The
+// SCM site does not share the main rules (scmIpSecurityRestrictionsUseMain false): Event Grid never
+// publishes code, so it gets the operators' ranges alone.
+var operatorRules = [for (range, i) in allowedIpRanges: {
+  name: 'operators-${i}'
+  action: 'Allow'
+  priority: 200 + i
+  ipAddress: range
+}]
+var eventGridRule = {
+  name: 'event-grid'
+  action: 'Allow'
+  priority: 100
+  tag: 'ServiceTag'
+  ipAddress: 'AzureEventGrid'
+}
+var accessRules = concat(empty(eventsQueueName) ? [
+  eventGridRule
+] : [], operatorRules)
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -189,24 +251,34 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_16: the identity type is an expression (system- or user-assigned) checkov cannot read; tests/test_infra_scale.py checks the app has an identity either way.
   name: name
   location: location
   tags: tags
   kind: 'functionapp,linux'
   identity: {
-    type: 'SystemAssigned'
+    type: useUserAssignedIdentity ? 'UserAssigned' : 'SystemAssigned'
+    userAssignedIdentities: useUserAssignedIdentity ? {
+      '${userAssignedIdentityResourceId}': {}
+    } : null
   }
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
     clientAffinityEnabled: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: disablePublicNetworkAccess ? 'Disabled' : 'Enabled'
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: [for setting in items(appSettings): {
+      ipSecurityRestrictionsDefaultAction: restrictPublicAccess ? 'Deny' : null
+      ipSecurityRestrictions: restrictPublicAccess ? accessRules : null
+      scmIpSecurityRestrictionsUseMain: restrictPublicAccess ? false : null
+      scmIpSecurityRestrictionsDefaultAction: restrictPublicAccess ? 'Deny' : null
+      scmIpSecurityRestrictions: restrictPublicAccess ? operatorRules : null
+      appSettings: [for setting in items(union(appSettings, userAssignedIdentitySettings)): {
         name: setting.key
         value: setting.value
       }]
@@ -216,7 +288,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         storage: {
           type: 'blobContainer'
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
-          authentication: {
+          authentication: useUserAssignedIdentity ? {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: userAssignedIdentityResourceId
+          } : {
             type: 'SystemAssignedIdentity'
           }
         }
@@ -257,8 +332,8 @@ output name string = site.name
 @description('The resource id of the Function App.')
 output resourceId string = site.id
 
-@description('The principal id of the app\'s system-assigned managed identity.')
-output principalId string = site.identity.principalId
+@description('The principal id of the app\'s managed identity (the user-assigned one when given).')
+output principalId string = useUserAssignedIdentity ? userAssignedIdentityPrincipalId : site.identity.principalId
 
 @description('The default host name of the app.')
 output defaultHostName string = site.properties.defaultHostName

@@ -3,6 +3,10 @@
 // with the Event Grid system topic(s), the dead-letter role for the topics' identities on
 // the central storage account, and - in step 2 of the deployment, once the function code
 // is published - the event subscriptions to the function.
+//
+// With a shared topic identity (topicIdentityResourceId) the dead-letter and queue roles are held
+// once, centrally, and none is assigned here; with assignReader false Reader comes from a management
+// group above. That is what infra/subscription.bicep (the management-group deployment) deploys.
 targetScope = 'subscription'
 
 @description('Required. Principal id (object id) of the Function App\'s managed identity.')
@@ -76,9 +80,18 @@ param actionGroupResourceId string = ''
 @description('Optional. Resource id of the Log Analytics workspace the system topics send their delivery failures to; empty for none.')
 param diagnosticsWorkspaceResourceId string = ''
 
+@description('Optional. Assign Reader on this subscription to the Function App\'s identity; false when Reader is assigned at a management group above it.')
+param assignReader bool = true
+
+@description('Optional. Resource id of the user-assigned identity every monitored subscription\'s topics share (its dead-letter and queue roles are assigned once, centrally); empty: each topic\'s system-assigned identity, with its roles assigned here.')
+param topicIdentityResourceId string = ''
+
+var sharedTopicIdentity = !empty(topicIdentityResourceId)
+var storageAccountResourceId = resourceId(storageSubscriptionId, storageResourceGroupName, 'Microsoft.Storage/storageAccounts', storageAccountName)
+
 var readerRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')
 
-resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (assignReader) {
   name: guid(subscription().id, functionPrincipalId, readerRoleId)
   properties: {
     roleDefinitionId: readerRoleId
@@ -105,10 +118,11 @@ module topics 'event-topics.bicep' = {
     actionGroupResourceId: actionGroupResourceId
     diagnosticsWorkspaceResourceId: diagnosticsWorkspaceResourceId
     enableResourceLocks: enableResourceLocks
+    identityResourceId: topicIdentityResourceId
   }
 }
 
-module deadLetterRole 'role-assignments-dead-letter.bicep' = {
+module deadLetterRole 'role-assignments-dead-letter.bicep' = if (!sharedTopicIdentity) {
   name: take('compliance-dead-letter-${subscription().subscriptionId}', 64)
   scope: resourceGroup(storageSubscriptionId, storageResourceGroupName)
   params: {
@@ -127,7 +141,8 @@ module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscript
     resourceNotificationsTopicName: topics.outputs.resourceNotificationsTopicName
     policyStatesTopicName: topics.outputs.policyStatesTopicName
     functionResourceId: functionResourceId
-    deadLetterStorageAccountResourceId: deadLetterRole.outputs.resourceId
+    deadLetterStorageAccountResourceId: storageAccountResourceId
+    topicIdentityResourceId: topicIdentityResourceId
     deadLetterContainerName: deadLetterContainerName
     eventsQueueName: eventsQueueName
     eventDeliverySchema: eventDeliverySchema
@@ -136,6 +151,9 @@ module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscript
     ignoredOperationNamePrefixes: ignoredOperationNamePrefixes
     ignoredOperationNameSuffixes: ignoredOperationNameSuffixes
   }
+  dependsOn: [
+    deadLetterRole // Event Grid checks the destination's role when the subscription is created
+  ]
 }
 
 @description('The name of the resource group that holds the system topics.')

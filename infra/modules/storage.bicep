@@ -52,6 +52,19 @@ param eventsQueueName string = ''
 @description('Optional. Put a CanNotDelete lock on the storage account (it holds the compliance state and the dead letters).')
 param enableResourceLocks bool = false
 
+@description('Optional. Close the public endpoint to everything but trusted Azure services (networkAcls defaultAction Deny): the app reaches the account through private endpoints (storage-private-endpoints.bicep), Event Grid delivers and dead-letters as a trusted service with its topics\' identities.')
+param denyPublicNetworkAccess bool = false
+
+// With denyPublicNetworkAccess the public endpoint stays enabled but refuses every request except those of
+// trusted Azure services (bypass AzureServices): Event Grid is one, and it cannot use a private endpoint
+// ("with push delivery it isn't possible to deliver events using private endpoints"), so its system topics
+// write dead letters and (queue delivery) events through the public endpoint with their system-assigned
+// identities, which Event Grid supports behind a storage firewall only with the trusted-services exception.
+// publicNetworkAccess 'Disabled' would refuse those too: events would fail and could not even be dead-lettered.
+// https://learn.microsoft.com/azure/event-grid/consume-private-endpoints
+// https://learn.microsoft.com/azure/event-grid/handler-storage-queues
+// https://learn.microsoft.com/azure/storage/common/storage-network-security#grant-access-to-trusted-azure-services
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -73,7 +86,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     publicNetworkAccess: 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: denyPublicNetworkAccess ? 'Deny' : 'Allow'
     }
     encryption: {
       keySource: 'Microsoft.Storage'

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .expressions import Context, TemplateError, Unknown, evaluate, unknown_in
+from .expressions import Context, TemplateError, Unknown, evaluate, property_name, unknown_in
 
 DEPLOYMENTS = "microsoft.resources/deployments"
 PLACEHOLDER_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -140,7 +140,7 @@ def evaluate_copies(value: Any, ctx: Context) -> Any:
     """``evaluate`` with property iteration: ``"copy": [{"name", "count", "input"}]`` in an object
     becomes the property ``name``, an array of ``input`` for each index."""
     if isinstance(value, Mapping) and isinstance(value.get("copy"), list):
-        out = {k: evaluate_copies(v, ctx) for k, v in value.items() if k != "copy"}
+        out = {property_name(k, ctx): evaluate_copies(v, ctx) for k, v in value.items() if k != "copy"}
         for loop in value["copy"]:
             if not isinstance(loop, Mapping) or "name" not in loop or "input" not in loop:
                 raise TemplateError("each property copy entry needs a name, a count and an input")
@@ -152,7 +152,7 @@ def evaluate_copies(value: Any, ctx: Context) -> Any:
                 out[name] = [evaluate_copies(loop["input"], ctx.within(**{name.lower(): i})) for i in range(int(count))]
         return out
     if isinstance(value, Mapping):
-        return {k: evaluate_copies(v, ctx) for k, v in value.items()}
+        return {property_name(k, ctx): evaluate_copies(v, ctx) for k, v in value.items()}
     if isinstance(value, list):
         return [evaluate_copies(v, ctx) for v in value]
     return evaluate(value, ctx)

@@ -78,7 +78,8 @@ def is_expression(value: Any) -> bool:
 
 
 def evaluate(value: Any, ctx: Context) -> Any:
-    """A template value with its expressions evaluated (objects and arrays throughout; ``[[`` escapes)."""
+    """A template value with its expressions evaluated (objects and arrays throughout, property names
+    too; ``[[`` escapes)."""
     if isinstance(value, str):
         if is_expression(value):
             return Expression(value).run(ctx)
@@ -86,8 +87,17 @@ def evaluate(value: Any, ctx: Context) -> Any:
     if isinstance(value, list):
         return [evaluate(v, ctx) for v in value]
     if isinstance(value, Mapping):
-        return {k: evaluate(v, ctx) for k, v in value.items()}
+        return {property_name(k, ctx): evaluate(v, ctx) for k, v in value.items()}
     return value
+
+
+def property_name(key: Any, ctx: Context) -> Any:
+    """An object's property name, which may be an expression (as Bicep writes ``{'${id}': {}}``: a user-assigned
+    identity's resource id as the key); kept as written when its value is not known before deployment."""
+    if not isinstance(key, str) or not key.startswith("["):
+        return key
+    value = evaluate(key, ctx)
+    return value if isinstance(value, str) else key
 
 
 def unknown_in(value: Any) -> Unknown | None:
