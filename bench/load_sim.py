@@ -27,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.sections import replace_section  # noqa: E402
+
 SUB = "10ad0000-0000-4000-8000-000000000001"
 T0 = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
 
@@ -209,15 +211,8 @@ def main(argv: list[str]) -> int:
     print(table)
     if args.write:
         path = Path(args.write)
-        text = path.read_text(encoding="utf-8")
-        start, end = "<!-- load-sim -->", "<!-- /load-sim -->"
-        if start not in text or end not in text:
-            print(f"{path}: no {start} ... {end} section to replace", file=sys.stderr)
-            return 2
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
         stamp = f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {os.cpu_count()} cores, Azurite from npm."
-        path.write_text(f"{head}{start}\n{stamp}\n\n{table}\n{end}{tail}", encoding="utf-8")
+        replace_section(path, "load-sim", f"{stamp}\n\n{table}")
         print(f"wrote {path}")
     bad = [r for r in rows if r["lost"] or r["doubled"]]
     return 1 if bad else 0

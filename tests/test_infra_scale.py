@@ -159,6 +159,63 @@ def test_the_policy_deployment_creates_the_topic_and_the_queue_delivery_with_the
     assert len(with_arn["microsoft.eventgrid/systemtopics"]) == 2 and "microsoft.authorization/locks" not in with_arn
 
 
+def conforms(model, value, path: str = "") -> list[str]:
+    """Property names (and discriminators) of ``value`` the REST API's model does not know: the models of
+    azure-mgmt-eventgrid, generated from the API's specification, with their flattened ``properties.x`` keys
+    and polymorphic types chosen by their discriminator, as the service reads them."""
+    from azure.mgmt.eventgrid import models
+
+    subtypes = getattr(model, "_subtype_map", None) or {}
+    for discriminator, kinds in subtypes.items():
+        key = model._attribute_map[discriminator]["key"]
+        if value.get(key) not in kinds:
+            return [f"{path}.{key}: {value.get(key)!r} is not one of {sorted(kinds)}"]
+        model = getattr(models, kinds[value[key]])
+    tree: dict = {}
+    for spec in model._attribute_map.values():
+        node = tree
+        *parents, leaf = spec["key"].split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = spec["type"]
+    return _against(tree, value, path, models)
+
+
+def _against(tree: dict, value: dict, path: str, models) -> list[str]:
+    wrong = []
+    for key, item in value.items():
+        where = f"{path}.{key}"
+        if key not in tree:
+            wrong.append(f"{where}: not a property of the API")
+        elif isinstance(tree[key], dict):
+            wrong += _against(tree[key], item, where, models)
+        elif tree[key].startswith("[") and hasattr(models, tree[key][1:-1]):
+            wrong += [w for i, x in enumerate(item) for w in conforms(getattr(models, tree[key][1:-1]), x, f"{where}[{i}]")]
+        elif hasattr(models, tree[key]) and isinstance(item, dict):
+            wrong += conforms(getattr(models, tree[key]), item, where)
+    return wrong
+
+
+def test_what_the_policy_deploys_is_what_the_event_grid_api_defines():
+    """[EG-MSI] every property of the topic and the event subscription (and identity types) is the Event Grid
+    REST API's, API version 2022-06-15's models in azure-mgmt-eventgrid; the destinations are its types."""
+    from azure.mgmt.eventgrid import models
+
+    found = expanded(enableResourceNotifications=True)
+    for topic in found["microsoft.eventgrid/systemtopics"]:
+        body_ = {k: v for k, v in topic.items() if k not in ("apiVersion", "id")}
+        assert conforms(models.SystemTopic, body_) == [], topic["name"]
+        assert topic["identity"]["type"] in {t.value for t in models.IdentityType}
+    for sub in found["microsoft.eventgrid/systemtopics/eventsubscriptions"]:
+        assert conforms(models.EventSubscription, {k: v for k, v in sub.items() if k not in ("apiVersion", "id")}) == []
+        for route in ("deliveryWithResourceIdentity", "deadLetterWithResourceIdentity"):
+            assert sub["properties"][route]["identity"]["type"] in {t.value for t in models.EventSubscriptionIdentityType}
+    broken = json.loads(json.dumps(found["microsoft.eventgrid/systemtopics/eventsubscriptions"][0]))
+    broken["properties"]["deliveryWithResourceIdentity"]["destination"]["properties"]["queue"] = "x"
+    broken["properties"]["filter"]["advancedFilters"][0]["operatorType"] = "StringNotStartsWith"
+    assert len(conforms(models.EventSubscription, {k: v for k, v in broken.items() if k not in ("apiVersion", "id")})) == 2
+
+
 def test_the_policy_template_and_the_bicep_modules_deliver_the_same_events_the_same_way():
     """The ARM JSON twin keeps what event-subscriptions.bicep and event-topics.bicep deploy: the event types,
     the noise filters (same defaults as main.bicep and subscription.bicep), retry, names and queue TTL."""

@@ -1,4 +1,10 @@
-"""ResourceGraphLister with the real azure-mgmt-resourcegraph client against a local Resource Graph over real HTTPS."""
+"""ResourceGraphLister with the real azure-mgmt-resourcegraph client against a local Resource Graph over real HTTPS.
+
+[GRAPH-QUOTA] "Guidance for throttled requests in Azure Resource Graph"
+              (https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests):
+              every reply carries x-ms-user-quota-remaining and x-ms-user-quota-resets-after; a client should
+              wait for the reset when none is left rather than be throttled.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,9 +14,9 @@ import uuid
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.resourcegraph import ResourceGraphClient
-from azure.mgmt.resourcegraph.models import QueryRequest, QueryResponse
+from azure.mgmt.resourcegraph.models import QueryRequest
 
-from shared.adapters.resource_graph import COLUMNS, GraphPage, IncompleteListing, ResourceGraphLister
+from shared.adapters.resource_graph import COLUMNS, GraphPage, IncompleteListing, ResourceGraphLister, quota_wait
 from shared.service.ports import ResourceAccessDenied
 from tests.support.local_azure import GRAPH_MAX_SUBSCRIPTIONS, LocalAzure, graph_row
 
@@ -194,6 +200,29 @@ def test_a_429_with_retry_after_is_retried_by_azure_core(local):
     assert [c.status for c in local.calls("graph")] == [429, 200, 200, 200]
 
 
+@pytest.mark.parametrize("remaining, resets, wait", [
+    ("0", "00:00:03", 3.0), ("0", "00:00:04.5", 4.5), ("7", "00:00:03", 0.0), (None, None, 0.0),
+    ("0", "01:00:00", 60.0), ("0", "soon", 0.0), ("many", "00:00:03", 0.0)])
+def test_the_quota_headers_say_how_long_to_wait(remaining, resets, wait):
+    """[GRAPH-QUOTA] "Guidance for throttled requests in Azure Resource Graph": x-ms-user-quota-remaining and
+    x-ms-user-quota-resets-after (hh:mm:ss); a long or unreadable header neither stalls nor breaks a listing."""
+    headers = {k: v for k, v in (("x-ms-user-quota-remaining", remaining),
+                                 ("x-ms-user-quota-resets-after", resets)) if v is not None}
+    assert quota_wait(headers) == wait
+
+
+def test_a_listing_waits_for_the_quota_window_instead_of_being_throttled(local):
+    """[GRAPH-QUOTA] 3 requests per 0.4 s window, a listing of 10 pages: it waits for each reset the headers
+    announce, so no request is refused with 429 and the whole listing arrives."""
+    local.graph_quota = (3, 0.4)
+    lister = make_lister(local, page_size=300)
+    rows = [r for page in lister.pages([SUB_A, SUB_B], TYPES) for r in page.resources]
+    assert len(rows) == 2500
+    calls = local.calls("graph")
+    assert len(calls) == 9 and all(c.status == 200 for c in calls), [c.status for c in calls]
+    assert len(lister.quota_waits) >= 2 and all(0 < w <= 0.4 + 0.2 for w in lister.quota_waits)
+
+
 def test_403_is_reported_as_access_denied_naming_the_subscriptions(local):
     local.fail_next(1, status=403, target="graph", code="AuthorizationFailed")
 
@@ -236,13 +265,8 @@ def test_the_local_graph_refuses_more_than_1000_subscriptions_like_the_service(l
     assert caught.value.status_code == 400
 
 
-class TruncatingGraph:
-    """Answers as Graph does for a query it cannot page (e.g. one with ``take``): truncated, no skip token."""
-
-    def resources(self, request: QueryRequest) -> QueryResponse:
-        return QueryResponse(total_records=5000, count=1000, result_truncated="true", data=[graph_row(ESTATE[0])])
-
-
-def test_a_truncated_result_without_skip_token_is_an_error_not_a_short_listing():
-    with pytest.raises(IncompleteListing, match="1000 of 5000"):
-        list(ResourceGraphLister(TruncatingGraph()).pages([SUB_A], TYPES))  # type: ignore[arg-type]
+def test_a_truncated_result_without_skip_token_is_an_error_not_a_short_listing(local):
+    """Graph answers a query it cannot page (e.g. one with ``take``) truncated, with no skip token."""
+    local.graph_truncated = True
+    with pytest.raises(IncompleteListing, match="1000 of 1250"):
+        list(make_lister(local).pages([SUB_A], TYPES))

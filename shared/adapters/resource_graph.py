@@ -37,8 +37,22 @@ order), else ValueError. Rows are in id order within one query (one subscription
 one table), not across queries. Graph is eventually consistent and pages are read at
 different moments: a resource missing from a listing is a hint, not proof of deletion.
 
+Requests. Each query is the SDK's own ``QueryRequest`` body, sent by ``client.send_request`` through the
+client's pipeline (auth, retries) to "Resources - Resources" (``POST
+/providers/Microsoft.ResourceGraph/resources``, the api-version the SDK sends), and the reply is read
+as JSON: the SDK's model deserialization walks every value of every row and cost about 0.5 s per page
+of 1,000 rows here, more than the query itself (docs/SCALE.md).
+
 Errors: 403 raises ``ResourceAccessDenied``; 429 and 5xx are retried by the client's
-azure-core retry policy; any other ``HttpResponseError`` propagates.
+azure-core retry policy; any other status raises ``HttpResponseError``.
+
+Quota. Resource Graph allows each user a number of requests per time window and says on every
+reply how many are left (``x-ms-user-quota-remaining``) and when the window resets
+(``x-ms-user-quota-resets-after``, ``hh:mm:ss``) ("Guidance for throttled requests in Azure
+Resource Graph", https://learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
+When none is left, the next query waits for the reset (at most ``MAX_QUOTA_WAIT``) instead of
+being refused with 429: a listing of thousands of subscriptions spreads itself over the windows.
+Headers that do not parse are ignored (the 429 retry still protects the service).
 """
 from __future__ import annotations
 
@@ -48,16 +62,19 @@ import hashlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.rest import HttpRequest
 from azure.mgmt.resourcegraph import ResourceGraphClient
-from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions, QueryResponse
+from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 from ..service.ports import ResourceAccessDenied
 
 MAX_PAGE_SIZE = 1000
+API_VERSION = "2021-03-01"  # what azure-mgmt-resourcegraph 8.x sends for Resources - Resources
+RESOURCES_PATH = f"/providers/Microsoft.ResourceGraph/resources?api-version={API_VERSION}"
 MAX_SUBSCRIPTIONS_PER_REQUEST = 1000
 RESOURCE_GROUP_TYPE = "Microsoft.Resources/resourceGroups"
 GRAPH_RESOURCE_GROUP_TYPE = "microsoft.resources/subscriptions/resourcegroups"
@@ -100,12 +117,37 @@ def _arm_shape(row: dict, type_names: dict[str, str]) -> dict:
     return shaped
 
 
+QUOTA_MARGIN = 0.1  # seconds added to a wait for the quota window
+MAX_QUOTA_WAIT = 60.0  # seconds; a longer reset announced by a header is capped (the 429 retry remains)
+_RESETS_AFTER = re.compile(r"(\d{1,2}):(\d{2}):(\d{2}(?:\.\d{1,7})?)")
+
+
+def quota_wait(headers: Any) -> float:
+    """Seconds to wait before the next query, from a reply's quota headers: 0 while requests are left."""
+    remaining = (headers or {}).get("x-ms-user-quota-remaining")
+    resets = (headers or {}).get("x-ms-user-quota-resets-after")
+    try:
+        if remaining is None or int(remaining) > 0:
+            return 0.0
+    except ValueError:
+        return 0.0
+    match = _RESETS_AFTER.fullmatch(str(resets or "").strip())
+    if not match:
+        return 0.0
+    hours, minutes, seconds = int(match.group(1)), int(match.group(2)), float(match.group(3))
+    return min(MAX_QUOTA_WAIT, hours * 3600 + minutes * 60 + seconds)
+
+
 class ResourceGraphLister:
-    def __init__(self, client: ResourceGraphClient, page_size: int = MAX_PAGE_SIZE) -> None:
+    def __init__(self, client: ResourceGraphClient, page_size: int = MAX_PAGE_SIZE,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         self._client = client
         self._page_size = page_size
+        self._sleep, self._clock = sleep, clock
+        self._not_before = 0.0  # the quota window's reset, when the last reply left no request
+        self.quota_waits: list[float] = []  # seconds waited for the quota (logs, benchmarks, tests)
 
     def pages(self, subscriptions: list[str], resource_types: list[str] | None,
               skip_token: str | None = None) -> Iterator[GraphPage]:
@@ -144,8 +186,8 @@ class ResourceGraphLister:
             rows: list[dict] = []
             if index < len(plan):
                 response = self._query(plan[index], graph_token)
-                rows = [_arm_shape(row, type_names) for row in response.data or []]
-                graph_token = response.skip_token or None
+                rows = [_arm_shape(row, type_names) for row in response.get("data") or []]
+                graph_token = response.get("$skipToken") or None
                 if graph_token is None:
                     index += 1
             last = index >= len(plan)
@@ -159,21 +201,34 @@ class ResourceGraphLister:
             if last:
                 return
 
-    def _query(self, query: _Query, graph_token: str | None) -> QueryResponse:
+    def _query(self, query: _Query, graph_token: str | None) -> dict:
         request = QueryRequest(subscriptions=query.subscriptions, query=query.kql, options=QueryRequestOptions(
             top=self._page_size, skip_token=graph_token, result_format="objectArray"))
-        try:
-            response = self._client.resources(request)
-        except HttpResponseError as exc:
-            if exc.status_code == 403:
-                shown = ", ".join(query.subscriptions[:10])
-                more = f" and {len(query.subscriptions) - 10} more" if len(query.subscriptions) > 10 else ""
-                raise ResourceAccessDenied(f"Resource Graph refused to list subscriptions {shown}{more} "
-                                           f"(403): {exc.message}") from exc
-            raise
-        if (response.result_truncated or "").lower() == "true" and not response.skip_token:
-            raise IncompleteListing(f"Resource Graph truncated the result at {response.count} of "
-                                    f"{response.total_records} rows and gave no skip token: {query.kql}")
+        wait = self._not_before - self._clock()
+        if wait > 0:
+            log.info("Resource Graph quota used up: waiting %.1f s for its window to reset", wait)
+            self.quota_waits.append(wait)
+            self._sleep(wait)
+
+        # The generated client's documented way to send a request through its pipeline: ``_send_request`` in
+        # azure-mgmt-resourcegraph 8 (its docstring's example), ``send_request`` in newer generations.
+        send = getattr(self._client, "send_request", None) or self._client._send_request
+        reply = send(HttpRequest("POST", RESOURCES_PATH, json=request.serialize()))
+        # The margin covers a reset given in whole seconds and the clocks on both ends.
+        pause = quota_wait(reply.headers)
+        self._not_before = self._clock() + pause + (QUOTA_MARGIN if pause else 0.0)
+        if reply.status_code == 403:
+            shown = ", ".join(query.subscriptions[:10])
+            more = f" and {len(query.subscriptions) - 10} more" if len(query.subscriptions) > 10 else ""
+            raise ResourceAccessDenied(f"Resource Graph refused to list subscriptions {shown}{more} "
+                                       f"(403): {reply.text()[:300]}")
+        reply.raise_for_status()
+        response = reply.json()
+        if not isinstance(response, dict):
+            raise IncompleteListing(f"Resource Graph answered with no result object: {reply.text()[:200]}")
+        if str(response.get("resultTruncated") or "").lower() == "true" and not response.get("$skipToken"):
+            raise IncompleteListing(f"Resource Graph truncated the result at {response.get('count')} of "
+                                    f"{response.get('totalRecords')} rows and gave no skip token: {query.kql}")
         return response
 
 

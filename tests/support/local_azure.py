@@ -194,6 +194,12 @@ class LocalAzure:
         # list of a subscription's policy assignments and exemptions inherits
         self.management_groups: dict[str, list[str]] = {}
         self.descendants_page = 1000  # items per page of a management group's descendants
+        # Resource Graph's per-user quota, (requests, window seconds), or None for none: every reply carries
+        # x-ms-user-quota-remaining and x-ms-user-quota-resets-after, a request over it gets 429.
+        self.graph_quota: tuple[int, float] | None = None
+        self._graph_listing: dict = {}
+        self.graph_truncated = False  # answer as Graph does a query it cannot page: truncated, no $skipToken
+        self._graph_times: deque = deque()
         self._faults: dict[str, deque] = {"arm": deque(), "graph": deque(), "ingestion": deque()}
         self._lock = threading.Lock()
         self._servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
@@ -472,6 +478,41 @@ class LocalAzure:
         """
         if method != "POST":
             return _error(405, "MethodNotAllowed", f"{method} is not served here")
+        quota = self._graph_quota_headers()
+        if quota is not None and quota["x-ms-user-quota-remaining"] == "-1":
+            quota["x-ms-user-quota-remaining"] = "0"
+            return _error(429, "RateLimiting", "Please provide below info when asking for support: quota exceeded",
+                          {**quota, "Retry-After": str(max(1, round(self._graph_reset_seconds())))})
+        reply = self._graph_answer(query, body)
+        reply.headers.update(quota or {})
+        return reply
+
+    def _graph_reset_seconds(self) -> float:
+        limit, window = self.graph_quota or (0, 0.0)
+        return max(0.0, self._graph_times[0] + window - time.monotonic()) if self._graph_times else 0.0
+
+    def _graph_quota_headers(self) -> dict[str, str] | None:
+        """Count this request against the quota window ("Guidance for throttled requests in Azure Resource
+        Graph": a fixed number of requests per window per user); remaining -1 means over it."""
+        if self.graph_quota is None:
+            return None
+        limit, window = self.graph_quota
+        now = time.monotonic()
+        with self._lock:
+            while self._graph_times and self._graph_times[0] <= now - window:
+                self._graph_times.popleft()
+            if len(self._graph_times) >= limit:
+                remaining = -1
+            else:
+                self._graph_times.append(now)
+                remaining = limit - len(self._graph_times)
+            reset = self._graph_reset_seconds()
+        seconds = int(reset)
+        return {"x-ms-user-quota-remaining": str(remaining),
+                "x-ms-user-quota-resets-after": f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+                                                f".{int((reset - seconds) * 1000):03d}"}
+
+    def _graph_answer(self, query: dict[str, str], body: bytes) -> _Reply:
         if query.get("api-version") != GRAPH_API_VERSION:
             return _error(400, "InvalidApiVersionParameter", f"api-version {query.get('api-version')!r} is not "
                                                              f"supported here (only {GRAPH_API_VERSION})")
@@ -498,15 +539,24 @@ class LocalAzure:
                 return _error(400, "InvalidSkipToken", "the $skipToken is not valid")
         wanted = {s.lower() for s in subscriptions}
         with self._lock:
-            rows = [r for r in self.graph_resources
-                    if (("resourcecontainers" if r["type"].lower() in GRAPH_CONTAINER_TYPES else "resources") == table
-                        and (types is None or r["type"].lower() in types)
-                        and (not wanted or r.get("subscriptionId", r["id"].split("/")[2]).lower() in wanted))]
-            rows.sort(key=lambda r: r["id"])
+            # The filtered, sorted rows of one listing are kept while graph_resources holds the same rows
+            # (a page of a large listing then costs its own rows, not a sort of everything).
+            key = (table, frozenset(types) if types is not None else None, frozenset(wanted),
+                   tuple(map(id, self.graph_resources)))
+            rows = self._graph_listing.get(key)
+            if rows is None:
+                rows = [r for r in self.graph_resources
+                        if (("resourcecontainers" if r["type"].lower() in GRAPH_CONTAINER_TYPES else "resources") == table
+                            and (types is None or r["type"].lower() in types)
+                            and (not wanted or r.get("subscriptionId", r["id"].split("/")[2]).lower() in wanted))]
+                rows.sort(key=lambda r: r["id"])
+                self._graph_listing = {key: rows}
             page = [{c: r.get(c) for c in columns} if columns is not None else r for r in rows[offset:offset + top]]
             page = json.loads(json.dumps(page))  # a copy: later changes to graph_resources do not alter a reply
         reply = {"totalRecords": len(rows), "count": len(page), "data": page, "resultTruncated": "false", "facets": []}
-        if offset + top < len(rows):
+        if self.graph_truncated and offset + top < len(rows):
+            reply["resultTruncated"] = "true"
+        elif offset + top < len(rows):
             reply["$skipToken"] = base64.b64encode(str(offset + top).encode()).decode()
         return _Reply(200, reply)
 
