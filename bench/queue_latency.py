@@ -67,6 +67,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.load_sim import SUB, account  # noqa: E402  (the load simulation's storage accounts)
 from bench.sections import replace_section  # noqa: E402
+from shared.devtools.events import resource_write  # noqa: E402
 from shared.devtools.azurite import (  # noqa: E402
     ACCOUNT, ACCOUNT_KEY, STARTUP_TIMEOUT, AzuriteProcess, AzuriteUnavailable, _wait_for_port, azurite)
 
@@ -223,21 +224,6 @@ class StorageQueue:
 
 
 # --- the real handler, events, an estate of storage accounts -----------------------------------------
-
-def resource_write(event_id: str, resource_id: str, at: datetime) -> dict:
-    """An ARM ``ResourceWriteSuccess`` as the Microsoft.Resources.Subscriptions system topic delivers it
-    (EventGrid schema), shaped as tests/test_end_to_end.py's ``arm_event``: no properties, a hint to re-read."""
-    return {"id": event_id, "topic": f"/subscriptions/{SUB}", "subject": resource_id,
-            "eventType": "Microsoft.Resources.ResourceWriteSuccess", "eventTime": at.isoformat().replace("+00:00", "Z"),
-            "dataVersion": "2", "metadataVersion": "1",
-            "data": {"authorization": {"scope": resource_id, "action": "Microsoft.Storage/storageAccounts/write",
-                                       "evidence": {"role": "Contributor",
-                                                    "principalId": "0c1d2e3f-0000-4000-8000-000000000001"}},
-                     "claims": {"appid": "1950a258-227b-4e31-a9cf-717495945fc2"}, "correlationId": f"corr-{event_id}",
-                     "resourceProvider": "Microsoft.Storage", "resourceUri": resource_id,
-                     "operationName": "Microsoft.Storage/storageAccounts/write", "status": "Succeeded",
-                     "subscriptionId": SUB, "tenantId": "9a8b7c6d-0000-4000-8000-00000000000a"}}
-
 
 class Estate:
     """Storage accounts, a ring of ``ring`` per lane; each event flips one between secure and not first

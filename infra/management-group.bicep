@@ -63,6 +63,9 @@ param tags object = {}
 @description('Optional. Also subscribe to Azure Resource Notifications, whose events carry the resource.')
 param enableResourceNotifications bool = false
 
+@description('Optional. Also subscribe to Azure Policy state changes, for controls that take Azure Policy\'s verdict.')
+param enablePolicyStateEvents bool = false
+
 @description('Optional. Put CanNotDelete locks on the storage account and on every subscription\'s system topics.')
 param enableResourceLocks bool = false
 
@@ -126,6 +129,7 @@ module monitor 'main.bicep' = {
     eventResourceGroupName: eventResourceGroupName
     tags: tags
     enableResourceNotifications: enableResourceNotifications
+    enablePolicyStateEvents: enablePolicyStateEvents
     enableResourceLocks: enableResourceLocks
     eventDeliverySchema: eventDeliverySchema
     existingLogAnalyticsWorkspaceId: existingLogAnalyticsWorkspaceId
@@ -240,6 +244,10 @@ resource onboardingPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01'
         type: 'Boolean'
         defaultValue: false
       }
+      enablePolicyStateEvents: {
+        type: 'Boolean'
+        defaultValue: false
+      }
       enableResourceLocks: {
         type: 'Boolean'
         defaultValue: false
@@ -313,6 +321,9 @@ resource onboardingPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01'
                 enableResourceNotifications: {
                   value: '[parameters(\'enableResourceNotifications\')]'
                 }
+                enablePolicyStateEvents: {
+                  value: '[parameters(\'enablePolicyStateEvents\')]'
+                }
                 enableResourceLocks: {
                   value: '[parameters(\'enableResourceLocks\')]'
                 }
@@ -363,6 +374,9 @@ module onboarding 'modules/subscription-onboarding.bicep' = [for groupId in moni
       }
       enableResourceNotifications: {
         value: templateParameters.enableResourceNotifications
+      }
+      enablePolicyStateEvents: {
+        value: templateParameters.enablePolicyStateEvents
       }
       enableResourceLocks: {
         value: templateParameters.enableResourceLocks

@@ -157,6 +157,11 @@ def test_the_policy_deployment_creates_the_topic_and_the_queue_delivery_with_the
     assert "microsoft.authorization/roleassignments" not in found, "no role per subscription"
     with_arn = expanded(enableResourceNotifications=True)
     assert len(with_arn["microsoft.eventgrid/systemtopics"]) == 2 and "microsoft.authorization/locks" not in with_arn
+    everything = expanded(enableResourceNotifications=True, enablePolicyStateEvents=True)
+    assert sorted(t["properties"]["topicType"] for t in everything["microsoft.eventgrid/systemtopics"]) == [
+        "Microsoft.PolicyInsights.PolicyStates", "Microsoft.ResourceNotifications.Resources",
+        "Microsoft.Resources.Subscriptions"]
+    assert len(everything["microsoft.eventgrid/systemtopics/eventsubscriptions"]) == 3
 
 
 def conforms(model, value, path: str = "") -> list[str]:
@@ -201,7 +206,7 @@ def test_what_the_policy_deploys_is_what_the_event_grid_api_defines():
     REST API's, API version 2022-06-15's models in azure-mgmt-eventgrid; the destinations are its types."""
     from azure.mgmt.eventgrid import models
 
-    found = expanded(enableResourceNotifications=True)
+    found = expanded(enableResourceNotifications=True, enablePolicyStateEvents=True)
     for topic in found["microsoft.eventgrid/systemtopics"]:
         body_ = {k: v for k, v in topic.items() if k not in ("apiVersion", "id")}
         assert conforms(models.SystemTopic, body_) == [], topic["name"]
@@ -219,8 +224,14 @@ def test_what_the_policy_deploys_is_what_the_event_grid_api_defines():
 def test_the_policy_template_and_the_bicep_modules_deliver_the_same_events_the_same_way():
     """The ARM JSON twin keeps what event-subscriptions.bicep and event-topics.bicep deploy: the event types,
     the noise filters (same defaults as main.bicep and subscription.bicep), retry, names and queue TTL."""
-    (sub,) = expanded()["microsoft.eventgrid/systemtopics/eventsubscriptions"]
+    subs = expanded(enableResourceNotifications=True, enablePolicyStateEvents=True)[
+        "microsoft.eventgrid/systemtopics/eventsubscriptions"]
     bicep_subs = module("event-subscriptions")
+    kinds = {"arm": "armToFunction", "arn": "arnToFunction", "policy": "policyToFunction"}
+    for each in subs:  # evgt-compliance-monitor-<kind>/compliance-monitor
+        bicep = body(bicep_subs["resources"][kinds[each["name"].split("/")[0].rsplit("-", 1)[1]]])["properties"]
+        assert each["properties"]["filter"]["includedEventTypes"] == bicep["filter"]["includedEventTypes"]
+    (sub,) = [s for s in subs if s["name"].startswith("evgt-compliance-monitor-arm/")]
     arm = body(bicep_subs["resources"]["armToFunction"])["properties"]
     assert sub["properties"]["filter"]["includedEventTypes"] == arm["filter"]["includedEventTypes"]
     assert sub["properties"]["filter"]["enableAdvancedFilteringOnArrays"] is arm["filter"]["enableAdvancedFilteringOnArrays"]
