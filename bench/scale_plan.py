@@ -122,12 +122,101 @@ def meters(resources_per_subscription: int, events_per_subscription_day: int, co
     return "\n".join(lines)
 
 
+# The unit prices a --prices file gives (your region's list prices: the Azure pricing calculator or the
+# Azure Retail Prices API), and their free monthly grants where the meter has one.
+PRICE_KEYS = {
+    "functions_per_million_executions": "Functions executions, per million",
+    "functions_per_gb_second": "Functions on-demand execution time, per GB-s",
+    "functions_free_executions": "free executions a month",
+    "functions_free_gb_seconds": "free GB-s a month",
+    "table_per_10k_transactions": "Table Storage transactions, per 10,000",
+    "queue_per_10k_transactions": "Queue Storage transactions, per 10,000",
+    "logs_per_gb": "Logs Ingestion (Analytics logs), per GB",
+    "event_grid_per_million_operations": "Event Grid operations, per million",
+    "event_grid_free_operations": "free Event Grid operations a month",
+}
+
+
+class PriceError(ValueError):
+    pass
+
+
+def read_prices(path: Path) -> dict[str, float]:
+    """The --prices file: a JSON object of PRICE_KEYS to non-negative numbers (missing grants count as 0)."""
+    import json
+
+    try:
+        given = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PriceError(f"{path}: not readable JSON: {exc}") from None
+    if not isinstance(given, dict):
+        raise PriceError(f"{path}: expected a JSON object of unit prices")
+    unknown = sorted(set(given) - set(PRICE_KEYS))
+    if unknown:
+        raise PriceError(f"{path}: unknown keys {', '.join(unknown)} (known: {', '.join(PRICE_KEYS)})")
+    missing = sorted(k for k in PRICE_KEYS if "_free_" not in k and k not in given)
+    if missing:
+        raise PriceError(f"{path}: missing unit prices for {', '.join(missing)}")
+    bad = sorted(k for k, v in given.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0)
+    if bad:
+        raise PriceError(f"{path}: {', '.join(bad)} must be non-negative numbers")
+    return {k: float(given.get(k, 0)) for k in PRICE_KEYS}
+
+
+def monthly_cost(subscriptions: int, resources_per_subscription: int, events_per_subscription_day: int,
+                 prices: dict[str, float], queue_delivery: bool = False) -> dict[str, tuple[float, float]]:
+    """(low, high) per meter for one month: low with the measured handler time and no changed verdict,
+    high with the billing minimum per execution and every event changing one."""
+    p = plan(subscriptions, resources_per_subscription, events_per_subscription_day)
+    events = p["events"] * DAYS_PER_MONTH
+    gb_s = (p["instance_seconds"] * DAYS_PER_MONTH * INSTANCE_GB, events * BILLED_MINIMUM_SECONDS * INSTANCE_GB)
+    billable = lambda quantity, free: max(0.0, quantity - free)  # noqa: E731
+    cost = {
+        "functions executions": (billable(events, prices["functions_free_executions"]) / 1e6
+                                 * prices["functions_per_million_executions"],) * 2,
+        "functions execution time": tuple(billable(g, prices["functions_free_gb_seconds"])
+                                          * prices["functions_per_gb_second"] for g in gb_s),
+        "table transactions": tuple(t * DAYS_PER_MONTH / 1e4 * prices["table_per_10k_transactions"] for t in p["table"]),
+        "logs ingestion": (0.0, p["ingested_mb"] * DAYS_PER_MONTH / 1000 * prices["logs_per_gb"]),
+        "event grid": (billable(events, prices["event_grid_free_operations"]) / 1e6
+                       * prices["event_grid_per_million_operations"],) * 2,
+    }
+    if queue_delivery:
+        cost["queue transactions"] = (p["queue"] * DAYS_PER_MONTH / 1e4 * prices["queue_per_10k_transactions"],) * 2
+    return cost
+
+
+def cost_table(resources_per_subscription: int, events_per_subscription_day: int, prices: dict[str, float],
+               queue_delivery: bool = False) -> str:
+    lines = ["| subscriptions | " + " | ".join(monthly_cost(10, 1, 1, prices, queue_delivery)) + " | in all |",
+             "|---:|" + "---:|" * (len(monthly_cost(10, 1, 1, prices, queue_delivery)) + 1)]
+    for subscriptions in SUBSCRIPTIONS:
+        cost = monthly_cost(subscriptions, resources_per_subscription, events_per_subscription_day, prices,
+                            queue_delivery)
+        cells = [f"{low:,.2f}" if low == high else f"{low:,.2f} to {high:,.2f}" for low, high in cost.values()]
+        total = (sum(c[0] for c in cost.values()), sum(c[1] for c in cost.values()))
+        lines.append(f"| {subscriptions:,} | {' | '.join(cells)} | {total[0]:,.2f} to {total[1]:,.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources-per-subscription", type=int, default=1000)
     parser.add_argument("--events-per-subscription-day", type=int, default=1000)
     parser.add_argument("--write", type=Path, help="replace the scale-plan section of this document")
+    parser.add_argument("--prices", type=Path, help="a JSON file of your region's unit prices (keys: "
+                        + ", ".join(PRICE_KEYS) + "): prints the monthly cost per meter, low to high")
+    parser.add_argument("--queue-delivery", action="store_true", help="price the queue transactions too")
     args = parser.parse_args(argv)
+    if args.prices:
+        try:
+            prices = read_prices(args.prices)
+        except PriceError as exc:
+            print(f"scale_plan: {exc}", file=sys.stderr)
+            return 2
+        print(cost_table(args.resources_per_subscription, args.events_per_subscription_day, prices,
+                         args.queue_delivery))
+        return 0
     text = table(args.resources_per_subscription, args.events_per_subscription_day)
     costs = meters(args.resources_per_subscription, args.events_per_subscription_day)
     print(text + "\n\n" + costs)
