@@ -125,7 +125,13 @@ def _checked(req: func.HttpRequest):
     except InvalidResourceId as exc:
         return None, _error(400, f"not an Azure resource id: {printable(exc)}")
     deps = bootstrap.dependencies()
-    if not deps.scopes.allows(rid):
+    try:
+        allowed = deps.scopes.allows(rid)
+    except Exception as exc:  # the management groups could not be listed: the caller may try again
+        log.warning("HTTP request for %s: the monitored scopes could not be checked: %s", printable(rid.value), exc)
+        return None, _error(503, "the monitor could not list the subscriptions below its management groups "
+                                 f"(Reader on each group is needed): {printable(str(exc).splitlines()[0][:300])}")
+    if not allowed:
         log.warning("HTTP request for %s refused: outside the monitored scopes", printable(rid.value))
         return None, _error(403, "the resource is outside the monitored scopes")
     return (rid, deps), None

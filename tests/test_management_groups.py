@@ -197,3 +197,19 @@ def test_without_reader_on_the_group_events_are_redelivered_not_refused(grouped)
     with pytest.raises(ResourceAccessDenied, match="Reader on the group"):
         grouped.deliver(arm_event("mg-3", SA_ID))
     assert "Custom-ComplianceRejections" not in grouped.other_ingested and grouped.ingested == []
+
+
+def test_the_http_api_answers_503_when_the_groups_cannot_be_listed_and_403_outside_them(grouped):
+    """The HTTP API asks the same question; a listing ARM refuses is a 503 naming the role, not a 500."""
+    from tests.test_http_api import call
+    from handlers.http_api import compliance
+
+    grouped.fail_next(1, status=403)
+    status, body = call(compliance, "GET", {"resourceId": SA_ID})
+    assert status == 503 and "Reader on each group" in body["error"]
+    status, body = call(compliance, "GET", {"resourceId": SA_ID})
+    assert status == 503, "asked again within the minute: still unknown, still a 503 (no call to ARM)"
+    bootstrap.override(None)  # a new process: the groups are listed afresh
+    status, body = call(compliance, "GET", {"resourceId": SA_ID.replace(SUB, OUTSIDE)})
+    assert status == 403 and "outside the monitored scopes" in body["error"]
+    assert len(grouped.calls("arm", "/descendants")) == 2
