@@ -16,9 +16,10 @@
 //   redeployment, and a failure stays in its own subscription's deployment.
 //
 // The deployment's management group must hold the monitored groups and the monitor's subscription (the
-// policy definition and the onboarding role are defined here). The private option of main.bicep is not
-// offered here: Event Grid delivers to a storage firewall only with each topic's system-assigned identity,
-// which would bring back a role assignment per topic (docs/DEPLOY.md). See docs/DEPLOY.md, "Management groups:
+// policy definition and the onboarding role are defined here). The private option of main.bicep comes only
+// with a vending pipeline (subscriptionOnboarding 'pipelinePrivate'): Event Grid delivers to a storage
+// firewall only with each topic's system-assigned identity, so each subscription's deployment assigns its
+// topics' storage roles, which the policy's identity may not do. See docs/DEPLOY.md, "Management groups:
 // 500 subscriptions and more".
 targetScope = 'managementGroup'
 
@@ -34,10 +35,11 @@ param monitoredManagementGroupIds array = [
   managementGroup().name
 ]
 
-@description('Optional. How each subscription gets its system topic: policy (a deployIfNotExists assignment at each monitored group; existing subscriptions by a remediation task) or pipeline (your subscription vending pipeline deploys infra/subscription.bicep with the subscriptionParameters output).')
+@description('Optional. How each subscription gets its system topic: policy (a deployIfNotExists assignment at each monitored group; existing subscriptions by a remediation task), pipeline (your subscription vending pipeline deploys infra/subscription.bicep with the subscriptionParameters output), or pipelinePrivate (the same with main.bicep\'s private networking; the topics keep system-assigned identities and each subscription\'s deployment assigns their storage roles).')
 @allowed([
   'policy'
   'pipeline'
+  'pipelinePrivate'
 ])
 param subscriptionOnboarding string = 'policy'
 
@@ -111,7 +113,20 @@ param apiAuthClientId string = ''
 @description('Optional. Refuse HTTP API calls that did not pass App Service Authentication.')
 param requireApiAuthentication bool = false
 
+@description('Optional. With pipelinePrivate: an existing subnet (delegated to Microsoft.App/environments) for the app; give it with existingPrivateEndpointSubnetId, or neither to create a network (main.bicep).')
+param existingIntegrationSubnetId string = ''
+
+@description('Optional. With pipelinePrivate: an existing subnet for the storage private endpoints.')
+param existingPrivateEndpointSubnetId string = ''
+
+@description('Optional. With pipelinePrivate: existing private DNS zone ids by service (blob, table, queue).')
+param existingPrivateDnsZoneIds object = {}
+
+@description('Optional. With pipelinePrivate: public IP ranges allowed to call the HTTP API and to publish.')
+param apiAllowedIpRanges array = []
+
 var usePolicy = subscriptionOnboarding == 'policy'
+var usePrivateNetworking = subscriptionOnboarding == 'pipelinePrivate'
 var readerRoleId = tenantResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')
 var onboardingRoleName = guid(managementGroup().id, 'compliance-monitor-subscription-onboarding')
 // A custom role's id in the form role assignments and a policy's roleDefinitionIds take.
@@ -139,6 +154,11 @@ module monitor 'main.bicep' = {
     functionMaximumInstanceCount: functionMaximumInstanceCount
     apiAuthClientId: apiAuthClientId
     requireApiAuthentication: requireApiAuthentication
+    enablePrivateNetworking: usePrivateNetworking
+    existingIntegrationSubnetId: existingIntegrationSubnetId
+    existingPrivateEndpointSubnetId: existingPrivateEndpointSubnetId
+    existingPrivateDnsZoneIds: existingPrivateDnsZoneIds
+    apiAllowedIpRanges: apiAllowedIpRanges
   }
 }
 

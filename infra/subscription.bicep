@@ -8,8 +8,10 @@
 //     --template-file infra/subscription.bicep --parameters @subscription.parameters.json
 //
 // The parameters come from the monitor's output `subscriptionParameters` (docs/DEPLOY.md,
-// "Management groups: 500 subscriptions and more"). Nothing here assigns a role: Reader comes from
-// the management groups, and the shared topic identity holds its storage roles once, centrally.
+// "Management groups: 500 subscriptions and more"). Reader comes from the management groups, and the
+// shared topic identity holds its storage roles once, centrally, so nothing here assigns a role; without
+// a shared identity (the monitor's private networking: topicIdentityResourceId empty) the topics use their
+// system-assigned identities and this deployment gives them their roles on the monitor's storage account.
 targetScope = 'subscription'
 
 metadata name = 'Compliance monitor: one monitored subscription'
@@ -21,7 +23,7 @@ param location string
 @description('Required. Resource id of the monitor\'s storage account (events queue, dead-letter container).')
 param storageAccountResourceId string
 
-@description('Required. Resource id of the user-assigned identity every monitored subscription\'s topics share.')
+@description('Required. Resource id of the user-assigned identity every monitored subscription\'s topics share; empty (the monitor\'s private networking): each topic\'s system-assigned identity, with its storage roles assigned by this deployment.')
 param topicIdentityResourceId string
 
 @description('Optional. The queue events are delivered to.')
