@@ -79,7 +79,7 @@ def run(rows: list[dict], subscriptions: list[str], quota: tuple[int, float] | N
             "waited": sum(lister.quota_waits)}
 
 
-def table(results: list[tuple[int, str, dict]], subscriptions: int, quota_text: str) -> str:
+def table(results: list[tuple[int, str, str, dict]], subscriptions: int) -> str:
     lines = [f"Measured {date.today().isoformat()} on 2 cores: {subscriptions:,} subscriptions in every request; "
              "quotas in requests/seconds.", "",
              "| resources per subscription | resources | what | quota | Graph requests | 429 answers | quota waits "
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {result['requests']} requests, {result['waits']} waits, {result['seconds']:.1f} s",
                   file=sys.stderr, flush=True)
             results.append((per, label, mode, result))
-    text = table(results, args.subscriptions, args.quota)
+    text = table(results, args.subscriptions)
     print(text)
     if args.write:
         replace_section(args.write, MARK, text)

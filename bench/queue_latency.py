@@ -50,7 +50,6 @@ import math
 import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -69,7 +68,7 @@ from bench.load_sim import SUB, account  # noqa: E402  (the load simulation's st
 from bench.sections import replace_section  # noqa: E402
 from shared.devtools.events import resource_write  # noqa: E402
 from shared.devtools.azurite import (  # noqa: E402
-    ACCOUNT, ACCOUNT_KEY, STARTUP_TIMEOUT, AzuriteProcess, AzuriteUnavailable, _wait_for_port, azurite)
+    ACCOUNT, ACCOUNT_KEY, AzuriteProcess, azurite)
 
 MARK = "queue-latency"  # docs/SCALE.md: <!-- queue-latency --> ... <!-- /queue-latency -->
 MINIMUM_INTERVAL = 0.1  # [FN-QUEUE-POLL] the wait after a message is found; QueuePollingIntervals.Minimum
@@ -162,33 +161,6 @@ def ramp_seconds(maximum: float) -> float:
 
 
 # --- Azurite's Queue service and a small REST client -------------------------------------------------
-
-class QueueService(AzuriteProcess):
-    """Azurite's queue service from this repo's npm install, managed as the table service is
-    (shared/devtools/azurite.py: its own process group, a free port, in memory)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.binary = self.binary.with_name("azurite-queue")
-        if not self.binary.exists():
-            raise AzuriteUnavailable(f"{self.binary} not found: run 'npm install' (or 'make install')")
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
-
-    def start(self) -> "QueueService":
-        self.process = subprocess.Popen(
-            [str(self.binary), "--queueHost", "127.0.0.1", "--queuePort", str(self.port), "--inMemoryPersistence",
-             "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            _wait_for_port("127.0.0.1", self.port, self.process, STARTUP_TIMEOUT)
-        except AzuriteUnavailable:
-            self.stop()
-            raise
-        return self
-
 
 class Message(NamedTuple):
     id: str
@@ -521,7 +493,7 @@ def main(argv: list[str]) -> int:
     print(f"maxPollingInterval {settings.max_polling:g} s, batchSize {settings.batch_size}, newBatchThreshold "
           f"{settings.new_batch_threshold} (host.json)", file=sys.stderr, flush=True)
     results: dict = {}
-    service = QueueService().start()
+    service = AzuriteProcess(service="queue").start()
     try:
         with azurite() as conn, tempfile.TemporaryDirectory(prefix="queue-latency-") as out:
             handler = wire_handler(conn, Path(out))

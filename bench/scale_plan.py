@@ -188,11 +188,11 @@ def monthly_cost(subscriptions: int, resources_per_subscription: int, events_per
 
 def cost_table(resources_per_subscription: int, events_per_subscription_day: int, prices: dict[str, float],
                queue_delivery: bool = False) -> str:
-    lines = ["| subscriptions | " + " | ".join(monthly_cost(10, 1, 1, prices, queue_delivery)) + " | in all |",
-             "|---:|" + "---:|" * (len(monthly_cost(10, 1, 1, prices, queue_delivery)) + 1)]
-    for subscriptions in SUBSCRIPTIONS:
-        cost = monthly_cost(subscriptions, resources_per_subscription, events_per_subscription_day, prices,
-                            queue_delivery)
+    costs = {subscriptions: monthly_cost(subscriptions, resources_per_subscription, events_per_subscription_day,
+                                         prices, queue_delivery) for subscriptions in SUBSCRIPTIONS}
+    meters_ = list(costs[SUBSCRIPTIONS[0]])
+    lines = ["| subscriptions | " + " | ".join(meters_) + " | in all |", "|---:|" + "---:|" * (len(meters_) + 1)]
+    for subscriptions, cost in costs.items():
         cells = [f"{low:,.2f}" if low == high else f"{low:,.2f} to {high:,.2f}" for low, high in cost.values()]
         total = (sum(c[0] for c in cost.values()), sum(c[1] for c in cost.values()))
         lines.append(f"| {subscriptions:,} | {' | '.join(cells)} | {total[0]:,.2f} to {total[1]:,.2f} |")

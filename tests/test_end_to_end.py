@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
@@ -104,18 +105,27 @@ def event_function():
     return deliver
 
 
-@pytest.fixture
-def pipeline(azurite_connection_string, monkeypatch):
-    """The function wired from app settings to Azurite and the local Azure endpoints."""
-    table_name = "e2e" + uuid.uuid4().hex[:12]
+@contextmanager
+def wired_app(monkeypatch, connection_string: str, prefix: str, **settings: str):
+    """The local Azure endpoints with the app's settings pointing at them and at a fresh state table in
+    Azurite (``local.table``), plus ``settings``; the app's dependencies and the table go afterwards."""
+    table_name = prefix + uuid.uuid4().hex[:12]
     with LocalAzure() as local:
-        configure_app(monkeypatch, local, azurite_connection_string, table_name, PIPELINE_CONTROLS)
-        deliver = event_function()
-        local.deliver = deliver
-        local.table = TableClient.from_connection_string(azurite_connection_string, table_name)
+        configure_app(monkeypatch, local, connection_string, table_name, PIPELINE_CONTROLS)
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        local.table = TableClient.from_connection_string(connection_string, table_name)
         yield local
         bootstrap.override(None)
         local.table.delete_table()
+
+
+@pytest.fixture
+def pipeline(azurite_connection_string, monkeypatch):
+    """The function wired from app settings to Azurite and the local Azure endpoints."""
+    with wired_app(monkeypatch, azurite_connection_string, "e2e") as local:
+        local.deliver = event_function()
+        yield local
 
 
 def seen(local):

@@ -14,12 +14,10 @@ subscription vended into the group later is admitted by its first event, without
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.data.tables import TableClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from shared import bootstrap
@@ -28,9 +26,8 @@ from shared.domain.resource_ids import parse_resource_id
 from shared.domain.scopes import InvalidScope, Scopes
 from shared.service.monitored_scopes import MonitoredScopes, ScopesUnavailable
 from shared.service.ports import ResourceAccessDenied, ResourceUnreadable
-from tests.conftest import PIPELINE_CONTROLS
 from tests.support.local_azure import LocalAzure
-from tests.test_end_to_end import SA_ID, SUB, arm_event, configure_app, event_function, storage
+from tests.test_end_to_end import SA_ID, SUB, arm_event, event_function, storage, wired_app
 
 MG = "/providers/Microsoft.Management/managementGroups/"
 VENDED = "5c0a7e29-8b1d-4f3e-a6c2-7d9e0f1a2b3c"
@@ -162,16 +159,10 @@ def test_policy_changes_are_taken_from_subscriptions_below_the_group(local):
 
 @pytest.fixture
 def grouped(azurite_connection_string, monkeypatch):
-    table_name = "mg" + uuid.uuid4().hex[:12]
-    with LocalAzure() as local:
-        configure_app(monkeypatch, local, azurite_connection_string, table_name, PIPELINE_CONTROLS)
-        monkeypatch.setenv("MONITORED_SCOPES", MG + "corp")
+    with wired_app(monkeypatch, azurite_connection_string, "mg", MONITORED_SCOPES=MG + "corp") as local:
         local.management_groups[SUB] = ["corp", "landingzones"]
         local.deliver = event_function()
-        local.table = TableClient.from_connection_string(azurite_connection_string, table_name)
         yield local
-        bootstrap.override(None)
-        local.table.delete_table()
 
 
 def test_the_function_evaluates_events_from_below_the_group_and_rejects_others_visibly(grouped):

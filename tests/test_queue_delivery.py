@@ -12,34 +12,24 @@ import base64
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import azure.functions as func
 import pytest
-from azure.data.tables import TableClient
 
-from shared import bootstrap
-from tests.support.local_azure import LocalAzure
-from tests.test_end_to_end import SA_ID, arm_event, configure_app, storage
-from tests.conftest import PIPELINE_CONTROLS
+from tests.test_end_to_end import SA_ID, arm_event, storage, wired_app
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def queued(azurite_connection_string, monkeypatch):
-    table_name = "queued" + uuid.uuid4().hex[:12]
-    with LocalAzure() as local:
-        configure_app(monkeypatch, local, azurite_connection_string, table_name, PIPELINE_CONTROLS)
+    with wired_app(monkeypatch, azurite_connection_string, "queued") as local:
         from handlers.queue_events import on_resource_change_queued
 
         function = on_resource_change_queued.build().get_user_function()
         local.deliver = lambda body, message_id="m-1": function(func.QueueMessage(id=message_id, body=body))
-        local.table = TableClient.from_connection_string(azurite_connection_string, table_name)
         yield local
-        bootstrap.override(None)
-        local.table.delete_table()
 
 
 def test_a_queued_event_is_evaluated_as_the_webhook_would(queued):

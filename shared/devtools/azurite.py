@@ -77,14 +77,18 @@ def _from_container() -> Iterator[str]:
 
 
 class AzuriteProcess:
-    """Azurite's table service from this repo's npm install, in its own process group.
+    """One Azurite service (``table`` by default, or ``queue``) from this repo's npm install, in its own
+    process group.
 
     ``location`` keeps data on disk (so a stop and start keeps it); without it
     data lives in memory. ``stop()`` and ``start()`` reuse the same port.
     """
 
-    def __init__(self, location: str | Path | None = None, port: int | None = None) -> None:
-        self.binary = REPO_ROOT / "node_modules" / ".bin" / "azurite-table"
+    def __init__(self, location: str | Path | None = None, port: int | None = None, service: str = "table") -> None:
+        if service not in ("table", "queue"):
+            raise ValueError(f"Azurite service must be 'table' or 'queue', not {service!r}")
+        self.service = service
+        self.binary = REPO_ROOT / "node_modules" / ".bin" / f"azurite-{service}"
         if not self.binary.exists():
             raise AzuriteUnavailable(
                 f"{self.binary} not found: run 'npm install' in {REPO_ROOT} (or 'make install'), "
@@ -100,10 +104,15 @@ class AzuriteProcess:
     def connection_string(self) -> str:
         return connection_string("127.0.0.1", self.port)
 
+    @property
+    def endpoint(self) -> str:
+        """The service's endpoint for the development account (``http://127.0.0.1:<port>/devstoreaccount1``)."""
+        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
     def start(self) -> "AzuriteProcess":
         storage = ["--location", str(self.location)] if self.location else ["--inMemoryPersistence"]
         self.process = subprocess.Popen(
-            [str(self.binary), "--tableHost", "127.0.0.1", "--tablePort", str(self.port), *storage,
+            [str(self.binary), f"--{self.service}Host", "127.0.0.1", f"--{self.service}Port", str(self.port), *storage,
              "--disableTelemetry", "--skipApiVersionCheck", "--loose"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -112,7 +121,7 @@ class AzuriteProcess:
         except AzuriteUnavailable:
             self.stop()
             raise
-        log.info("Azurite (npm) table service on 127.0.0.1:%d, pid %d", self.port, self.process.pid)
+        log.info("Azurite (npm) %s service on 127.0.0.1:%d, pid %d", self.service, self.port, self.process.pid)
         return self
 
     def stop(self) -> None:
