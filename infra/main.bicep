@@ -30,6 +30,9 @@ param resourceGroupName string = 'rg-compliance-monitor'
 @description('Optional. Name of the resource group created in each monitored subscription for its system topics.')
 param eventResourceGroupName string = 'rg-compliance-monitor-events'
 
+@description('Optional. Existing Microsoft.Resources.Subscriptions system topics to reuse, by monitored subscription id: { \'<subscription id>\': \'<topic resource id>\' }. Event Grid allows one such topic per subscription, so a subscription that has one fails the deployment unless it is named here; the topic must carry the identity events are dead-lettered with (docs/DEPLOY.md).')
+param existingArmTopicResourceIds object = {}
+
 @description('Optional. Tags for every resource group and resource.')
 param tags object = {}
 
@@ -710,6 +713,7 @@ module monitored 'modules/monitored-subscription.bicep' = [for subscriptionId in
     eventsQueueName: eventsQueueName
     enableResourceLocks: enableResourceLocks
     topicIdentityResourceId: topicIdentityResourceId
+    existingArmTopicResourceId: contains(existingArmTopicResourceIds, subscriptionId) ? existingArmTopicResourceIds[subscriptionId] : ''
     deployEventSubscriptions: deployEventSubscriptions
     enableResourceNotifications: enableResourceNotifications
     enablePolicyStateEvents: enablePolicyStateEvents

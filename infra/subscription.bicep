@@ -35,6 +35,9 @@ param deadLetterContainerName string = 'eventgrid-deadletter'
 @description('Optional. Name of the resource group created for the system topics.')
 param eventResourceGroupName string = 'rg-compliance-monitor-events'
 
+@description('Optional. Resource id of this subscription\'s existing Microsoft.Resources.Subscriptions system topic, to reuse (Event Grid allows one per subscription); it must carry the shared topic identity (docs/DEPLOY.md). Empty: a topic is created.')
+param existingArmTopicResourceId string = ''
+
 @description('Optional. Tags for the resource group and the topics.')
 param tags object = {}
 
@@ -101,6 +104,7 @@ module monitored 'modules/monitored-subscription.bicep' = {
     functionResourceId: '' // queue delivery
     assignReader: false
     topicIdentityResourceId: topicIdentityResourceId
+    existingArmTopicResourceId: existingArmTopicResourceId
     resourceGroupName: eventResourceGroupName
     location: location
     tags: tags

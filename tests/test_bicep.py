@@ -52,7 +52,8 @@ def module(name: str) -> dict:
 
 
 def resources_of_type(tree: dict, resource_type: str) -> list[dict]:
-    return [r for r in tree.get("resources", {}).values() if r["type"] == resource_type]
+    """The resources of one type a file deploys (`existing` references deploy nothing and are left out)."""
+    return [r for r in tree.get("resources", {}).values() if r["type"] == resource_type and not r["existing"]]
 
 
 def body(resource_or_module: dict) -> dict:

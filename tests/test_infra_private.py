@@ -101,6 +101,14 @@ def _loop(expr: dict, scope: Scope) -> list:
 
 
 def _function(function: dict, scope: Scope) -> Any:
+    """A function call, and the index after it (``split(id, '/')[4]``)."""
+    value = _call(function, scope)
+    if function.get("index") is None:
+        return value
+    return Runtime(f"{value}[{function['index']}]") if isinstance(value, Runtime) else value[function["index"]]
+
+
+def _call(function: dict, scope: Scope) -> Any:
     kind, args = function["type"], function.get("parameters") or {}
     arg = lambda name: ev(args[name], scope)  # noqa: E731
     if kind == "environment":
@@ -118,6 +126,10 @@ def _function(function: dict, scope: Scope) -> Any:
         return merged
     if kind == "split":
         return arg("input_string").split(arg("delimiter"))
+    if kind == "last":
+        return arg("arg_1")[-1]
+    if kind == "resource_group" and function.get("property_name") == "name" and not any(args.values()):
+        return Runtime("resourceGroup().name")
     if kind == "take":
         return arg("original_value")[:arg("number_to_take")]
     if kind == "join":
@@ -152,7 +164,7 @@ def ev(expr: Any, scope: Scope) -> Any:
         return _loop(expr, scope)
     if "function" in expr:
         return _function(expr["function"], scope)
-    if "operator" not in expr:
+    if not isinstance(expr.get("operator"), dict):  # an object (a property may be named operator)
         return {key: ev(value, scope) for key, value in expr.items()}
     kind, operands = expr["operator"]["type"], expr["operator"]["operands"]
     if kind == "property_accessor":

@@ -2,8 +2,8 @@
 // Step 2 of the deployment: Event Grid checks that the function exists, so the code must
 // be published first (docs/DEPLOY.md).
 
-@description('Required. Name of the ARM events (Microsoft.Resources.Subscriptions) system topic.')
-param armTopicName string
+@description('Optional. Name of the ARM events (Microsoft.Resources.Subscriptions) system topic in this resource group; empty when it is elsewhere (a reused topic has its own deployment of this module in its resource group).')
+param armTopicName string = ''
 
 @description('Optional. Name of the Resource Notifications system topic; empty when it is not used.')
 param resourceNotificationsTopicName string = ''
@@ -115,7 +115,7 @@ var deadLetter = {
   }
 }
 
-resource armTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
+resource armTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = if (!empty(armTopicName)) {
   name: armTopicName
 }
 
@@ -127,7 +127,7 @@ resource policyTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = if
   name: policyStatesTopicName
 }
 
-resource armToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+resource armToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (!empty(armTopicName)) {
   parent: armTopic
   name: eventSubscriptionName
   properties: {
@@ -185,8 +185,8 @@ resource policyToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2
   }
 }
 
-@description('The name of the ARM event subscription.')
-output name string = armToFunction.name
+@description('The name of the ARM event subscription; empty when this deployment has no ARM topic.')
+output name string = empty(armTopicName) ? '' : armToFunction.name
 
-@description('The resource id of the ARM event subscription.')
-output resourceId string = armToFunction.id
+@description('The resource id of the ARM event subscription; empty when this deployment has no ARM topic.')
+output resourceId string = empty(armTopicName) ? '' : armToFunction.id

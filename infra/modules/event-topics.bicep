@@ -3,8 +3,10 @@
 // central storage account and, with queue delivery, the events to its queue), and an alert on each
 // topic's dead-lettered events.
 //
-// Only one system topic per source and topic type can exist: if the subscription already
-// has one of type Microsoft.Resources.Subscriptions, remove it or see docs/DEPLOY.md.
+// Only one system topic per source and topic type can exist: if the subscription already has one
+// of type Microsoft.Resources.Subscriptions, name it in existingArmTopicResourceId and it is reused,
+// not changed: no lock, no diagnostic setting and no identity is put on a topic this module did not
+// create; it must carry the identity the event subscriptions deliver with (docs/DEPLOY.md).
 
 @description('Required. The subscription the topics take events from.')
 param subscriptionId string
@@ -39,6 +41,14 @@ param resourceNotificationsTopicName string = 'evgt-compliance-monitor-arn'
 @description('Optional. Name of the Azure Policy state changes system topic.')
 param policyStatesTopicName string = 'evgt-compliance-monitor-policy'
 
+@description('Optional. Resource id of this subscription\'s existing Microsoft.Resources.Subscriptions system topic, to reuse instead of creating one (Event Grid allows one per subscription). It must carry the identity the events are dead-lettered with: the shared user-assigned one (identityResourceId) or, without it, its own system-assigned one. Empty: create the topic.')
+param existingArmTopicResourceId string = ''
+
+var reuseArmTopic = !empty(existingArmTopicResourceId)
+// /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.EventGrid/systemTopics/<name>
+var reusedArmTopicGroup = reuseArmTopic ? split(existingArmTopicResourceId, '/')[4] : resourceGroup().name
+var reusedArmTopicName = reuseArmTopic ? last(split(existingArmTopicResourceId, '/')) : armTopicName
+
 var topicIdentity = empty(identityResourceId) ? {
   type: 'SystemAssigned'
 } : {
@@ -54,7 +64,7 @@ var alertActions = empty(actionGroupResourceId) ? [] : [
   }
 ]
 
-resource armTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+resource armTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (!reuseArmTopic) {
   name: armTopicName
   location: 'global'
   tags: tags
@@ -64,6 +74,13 @@ resource armTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
     topicType: 'Microsoft.Resources.Subscriptions'
   }
 }
+
+resource reusedArmTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = if (reuseArmTopic) {
+  name: reusedArmTopicName
+  scope: resourceGroup(reusedArmTopicGroup)
+}
+
+var armTopicResourceId = reuseArmTopic ? existingArmTopicResourceId : armTopic.id
 
 resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableResourceNotifications) {
   name: resourceNotificationsTopicName
@@ -94,7 +111,7 @@ var deliveryFailureLogs = [
   }
 ]
 
-resource armTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks) {
+resource armTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks && !reuseArmTopic) {
   name: 'compliance-monitor-do-not-delete'
   scope: armTopic
   properties: {
@@ -121,7 +138,7 @@ resource policyTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enable
   }
 }
 
-resource armTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(diagnosticsWorkspaceResourceId)) {
+resource armTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if ((!reuseArmTopic) && !empty(diagnosticsWorkspaceResourceId)) {
   name: 'compliance-monitor-self'
   scope: armTopic
   properties: {
@@ -157,7 +174,7 @@ resource armDeadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
     severity: 2
     enabled: true
     scopes: [
-      armTopic.id
+      armTopicResourceId
     ]
     evaluationFrequency: 'PT5M'
     windowSize: 'PT15M'
@@ -244,17 +261,20 @@ resource policyDeadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if
   }
 }
 
-@description('The name of the ARM events system topic.')
-output name string = armTopic.name
+@description('The name of the ARM events system topic (created, or reused).')
+output name string = reuseArmTopic ? reusedArmTopicName : armTopic.name
 
-@description('The resource id of the ARM events system topic.')
-output resourceId string = armTopic.id
+@description('The resource id of the ARM events system topic (created, or reused).')
+output resourceId string = armTopicResourceId
 
-@description('The name of the ARM events system topic.')
-output armTopicName string = armTopic.name
+@description('The name of the ARM events system topic (created, or reused).')
+output armTopicName string = reuseArmTopic ? reusedArmTopicName : armTopic.name
 
-@description('The resource id of the ARM events system topic.')
-output armTopicResourceId string = armTopic.id
+@description('The resource group of the ARM events system topic: this one, or the reused topic\'s.')
+output armTopicResourceGroupName string = reusedArmTopicGroup
+
+@description('The resource id of the ARM events system topic (created, or reused).')
+output armTopicResourceId string = armTopicResourceId
 
 @description('The name of the Resource Notifications system topic; empty when it is not enabled.')
 output resourceNotificationsTopicName string = enableResourceNotifications ? arnTopic.name : ''
@@ -262,11 +282,11 @@ output resourceNotificationsTopicName string = enableResourceNotifications ? arn
 @description('The name of the Azure Policy state changes system topic; empty when it is not enabled.')
 output policyStatesTopicName string = enablePolicyStateEvents ? policyTopic.name : ''
 
-@description('The principal ids of the topics\' system-assigned identities (they write dead-lettered events); empty with a shared user-assigned identity, whose roles are assigned once.')
-output principalIds array = !empty(identityResourceId) ? [] : concat([
-  armTopic.identity.principalId
+@description('The principal ids of the topics\' system-assigned identities (they write dead-lettered events); empty with a shared user-assigned identity, whose roles are assigned once. A reused ARM topic gives its own system-assigned identity.')
+output principalIds array = empty(identityResourceId) ? concat([
+  reuseArmTopic ? reusedArmTopic!.identity.principalId : armTopic!.identity.principalId
 ], enableResourceNotifications ? [
   arnTopic!.identity.principalId
 ] : [], enablePolicyStateEvents ? [
   policyTopic!.identity.principalId
-] : [])
+] : []) : []

@@ -86,7 +86,13 @@ param assignReader bool = true
 @description('Optional. Resource id of the user-assigned identity every monitored subscription\'s topics share (its dead-letter and queue roles are assigned once, centrally); empty: each topic\'s system-assigned identity, with its roles assigned here.')
 param topicIdentityResourceId string = ''
 
+@description('Optional. Resource id of this subscription\'s existing Microsoft.Resources.Subscriptions system topic, to reuse (Event Grid allows one per subscription): its event subscription is created in the topic\'s resource group, and the topic must carry the identity events are dead-lettered with (docs/DEPLOY.md). Empty: a topic is created.')
+param existingArmTopicResourceId string = ''
+
 var sharedTopicIdentity = !empty(topicIdentityResourceId)
+var reuseArmTopic = !empty(existingArmTopicResourceId)
+// /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.EventGrid/systemTopics/<name>
+var reusedArmTopicGroup = reuseArmTopic ? split(existingArmTopicResourceId, '/')[4] : resourceGroupName
 var storageAccountResourceId = resourceId(storageSubscriptionId, storageResourceGroupName, 'Microsoft.Storage/storageAccounts', storageAccountName)
 
 var readerRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')
@@ -119,6 +125,7 @@ module topics 'event-topics.bicep' = {
     diagnosticsWorkspaceResourceId: diagnosticsWorkspaceResourceId
     enableResourceLocks: enableResourceLocks
     identityResourceId: topicIdentityResourceId
+    existingArmTopicResourceId: existingArmTopicResourceId
   }
 }
 
@@ -137,7 +144,7 @@ module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscript
   name: 'compliance-event-subscriptions'
   scope: eventsGroup
   params: {
-    armTopicName: topics.outputs.armTopicName
+    armTopicName: reuseArmTopic ? '' : topics.outputs.armTopicName
     resourceNotificationsTopicName: topics.outputs.resourceNotificationsTopicName
     policyStatesTopicName: topics.outputs.policyStatesTopicName
     functionResourceId: functionResourceId
@@ -153,6 +160,29 @@ module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscript
   }
   dependsOn: [
     deadLetterRole // Event Grid checks the destination's role when the subscription is created
+  ]
+}
+
+// A reused ARM topic lives in a resource group of its own: its event subscription is deployed there
+// (a child resource deploys only at its parent's scope).
+module reusedArmTopicSubscription 'event-subscriptions.bicep' = if (deployEventSubscriptions && reuseArmTopic) {
+  name: 'compliance-event-subscription-arm'
+  scope: resourceGroup(reusedArmTopicGroup) // a module's scope is known when the deployment starts
+  params: {
+    armTopicName: topics.outputs.armTopicName
+    functionResourceId: functionResourceId
+    deadLetterStorageAccountResourceId: storageAccountResourceId
+    topicIdentityResourceId: topicIdentityResourceId
+    deadLetterContainerName: deadLetterContainerName
+    eventsQueueName: eventsQueueName
+    eventDeliverySchema: eventDeliverySchema
+    maxDeliveryAttempts: maxDeliveryAttempts
+    eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    ignoredOperationNamePrefixes: ignoredOperationNamePrefixes
+    ignoredOperationNameSuffixes: ignoredOperationNameSuffixes
+  }
+  dependsOn: [
+    deadLetterRole
   ]
 }
 
