@@ -16,11 +16,12 @@
 //   redeployment, and a failure stays in its own subscription's deployment.
 //
 // The deployment's management group must hold the monitored groups and the monitor's subscription (the
-// policy definition and the onboarding role are defined here). The private option of main.bicep comes only
-// with a vending pipeline (subscriptionOnboarding 'pipelinePrivate'): Event Grid delivers to a storage
-// firewall only with each topic's system-assigned identity, so each subscription's deployment assigns its
-// topics' storage roles, which the policy's identity may not do. See docs/DEPLOY.md, "Management groups:
-// 500 subscriptions and more".
+// policy definition and the onboarding role are defined here). With main.bicep's private option
+// (subscriptionOnboarding 'policyPrivate' or 'pipelinePrivate') Event Grid delivers to the storage firewall
+// only with each topic's system-assigned identity, so each subscription's deployment assigns its topics'
+// two storage roles: the policy's identity may assign exactly those two roles to service principals at
+// the monitor's storage account and nothing else (a role assignment condition). See docs/DEPLOY.md,
+// "Management groups: 500 subscriptions and more".
 targetScope = 'managementGroup'
 
 metadata name = 'Event-driven compliance monitor for management groups'
@@ -35,9 +36,10 @@ param monitoredManagementGroupIds array = [
   managementGroup().name
 ]
 
-@description('Optional. How each subscription gets its system topic: policy (a deployIfNotExists assignment at each monitored group; existing subscriptions by a remediation task), pipeline (your subscription vending pipeline deploys infra/subscription.bicep with the subscriptionParameters output), or pipelinePrivate (the same with main.bicep\'s private networking; the topics keep system-assigned identities and each subscription\'s deployment assigns their storage roles).')
+@description('Optional. How each subscription gets its system topic: policy (a deployIfNotExists assignment at each monitored group; existing subscriptions by a remediation task), pipeline (your subscription vending pipeline deploys infra/subscription.bicep with the subscriptionParameters output), or policyPrivate / pipelinePrivate (the same with main.bicep\'s private networking; the topics keep system-assigned identities and each subscription\'s deployment assigns their storage roles).')
 @allowed([
   'policy'
+  'policyPrivate'
   'pipeline'
   'pipelinePrivate'
 ])
@@ -113,20 +115,26 @@ param apiAuthClientId string = ''
 @description('Optional. Refuse HTTP API calls that did not pass App Service Authentication.')
 param requireApiAuthentication bool = false
 
-@description('Optional. With pipelinePrivate: an existing subnet (delegated to Microsoft.App/environments) for the app; give it with existingPrivateEndpointSubnetId, or neither to create a network (main.bicep).')
+@description('Optional. With private networking (policyPrivate, pipelinePrivate): an existing subnet (delegated to Microsoft.App/environments) for the app; give it with existingPrivateEndpointSubnetId, or neither to create a network (main.bicep).')
 param existingIntegrationSubnetId string = ''
 
-@description('Optional. With pipelinePrivate: an existing subnet for the storage private endpoints.')
+@description('Optional. With private networking (policyPrivate, pipelinePrivate): an existing subnet for the storage private endpoints.')
 param existingPrivateEndpointSubnetId string = ''
 
-@description('Optional. With pipelinePrivate: existing private DNS zone ids by service (blob, table, queue).')
+@description('Optional. With private networking (policyPrivate, pipelinePrivate): existing private DNS zone ids by service (blob, table, queue).')
 param existingPrivateDnsZoneIds object = {}
 
-@description('Optional. With pipelinePrivate: public IP ranges allowed to call the HTTP API and to publish.')
+@description('Optional. With private networking (policyPrivate, pipelinePrivate): public IP ranges allowed to call the HTTP API and to publish.')
 param apiAllowedIpRanges array = []
 
-var usePolicy = subscriptionOnboarding == 'policy'
-var usePrivateNetworking = subscriptionOnboarding == 'pipelinePrivate'
+var usePolicy = contains([
+  'policy'
+  'policyPrivate'
+], subscriptionOnboarding)
+var usePrivateNetworking = contains([
+  'policyPrivate'
+  'pipelinePrivate'
+], subscriptionOnboarding)
 var readerRoleId = tenantResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')
 var onboardingRoleName = guid(managementGroup().id, 'compliance-monitor-subscription-onboarding')
 // A custom role's id in the form role assignments and a policy's roleDefinitionIds take.
@@ -246,6 +254,7 @@ resource onboardingPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01'
       }
       topicIdentityResourceId: {
         type: 'String'
+        defaultValue: ''
       }
       eventsQueueName: {
         type: 'String'
@@ -306,8 +315,33 @@ resource onboardingPolicy 'Microsoft.Authorization/policyDefinitions@2023-04-01'
                 equals: 'StorageQueue'
               }
               {
-                field: 'Microsoft.EventGrid/systemTopics/eventSubscriptions/deliveryWithResourceIdentity.identity.userAssignedIdentity'
-                equals: '[parameters(\'topicIdentityResourceId\')]'
+                // the shared identity, or with private networking (no shared identity) the topic's own
+                anyOf: [
+                  {
+                    allOf: [
+                      {
+                        value: '[parameters(\'topicIdentityResourceId\')]'
+                        notEquals: ''
+                      }
+                      {
+                        field: 'Microsoft.EventGrid/systemTopics/eventSubscriptions/deliveryWithResourceIdentity.identity.userAssignedIdentity'
+                        equals: '[parameters(\'topicIdentityResourceId\')]'
+                      }
+                    ]
+                  }
+                  {
+                    allOf: [
+                      {
+                        value: '[parameters(\'topicIdentityResourceId\')]'
+                        equals: ''
+                      }
+                      {
+                        field: 'Microsoft.EventGrid/systemTopics/eventSubscriptions/deliveryWithResourceIdentity.identity.type'
+                        equals: 'SystemAssigned'
+                      }
+                    ]
+                  }
+                ]
               }
             ]
           }
@@ -416,12 +450,15 @@ module onboarding 'modules/subscription-onboarding.bicep' = [for groupId in moni
 
 // The same onboarding role on the monitor's resource group, for each assignment's identity: it assigns
 // the shared topic identity (in that group) and meets Event Grid's write check on the storage account.
+// With private networking, also the two storage roles of each subscription's topics, and only those.
 module onboardingMonitorAccess 'modules/role-assignments-onboarding.bicep' = if (usePolicy) {
   name: 'compliance-onboarding-monitor-access'
   scope: resourceGroup(monitorSubscriptionId, resourceGroupName)
   params: {
     roleDefinitionId: onboardingRoleId
     principalIds: [for (groupId, i) in monitoredManagementGroupIds: onboarding[i]!.outputs.principalId]
+    storageAccountName: last(split(templateParameters.storageAccountResourceId, '/'))
+    delegateTopicStorageRoles: usePrivateNetworking
   }
   dependsOn: [
     monitor

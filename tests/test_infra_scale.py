@@ -84,12 +84,15 @@ def test_the_management_group_deployment_grows_with_groups_never_with_subscripti
     assert params["identityType"] == "UserAssigned" and params["eventDelivery"] == "queue"
     assert params["monitoredManagementGroupIds"] == "monitoredManagementGroupIds"
     assert "monitoredSubscriptionIds" not in params
-    # [EG-QUEUE] private networking only with a pipeline: behind a storage firewall the topics need their own
-    # system-assigned identities, whose roles each subscription's deployment assigns (the policy may not).
+    # [EG-QUEUE] private networking with either onboarding: behind a storage firewall the topics need their
+    # own system-assigned identities, whose roles each subscription's deployment assigns
+    # (tests/test_infra_policy_private.py).
     assert params["enablePrivateNetworking"] == "usePrivateNetworking"
-    assert variable(tree, "usePrivateNetworking")["operator"]["operands"]["operand_2"] == "pipelinePrivate"
+    assert variable(tree, "usePrivateNetworking")["function"]["parameters"]["container"] == [
+        "policyPrivate", "pipelinePrivate"]
+    assert variable(tree, "usePolicy")["function"]["parameters"]["container"] == ["policy", "policyPrivate"]
     assert tree["parameters"]["subscriptionOnboarding"]["decorators"][1]["argument"] == [
-        "policy", "pipeline", "pipelinePrivate"]
+        "policy", "policyPrivate", "pipeline", "pipelinePrivate"]
 
 
 def test_reader_is_assigned_once_per_management_group_to_the_apps_user_assigned_identity():
