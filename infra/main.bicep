@@ -279,6 +279,15 @@ param apiAllowedIpRanges array = []
 @description('Optional. With private networking and eventDelivery queue: turn the Function App\'s public network access off (Event Grid then needs no inbound path). The HTTP API and publishing need a private endpoint for the app then, which these templates do not create. Ignored with webhook delivery.')
 param disableFunctionPublicNetworkAccess bool = false
 
+@description('Optional. With private networking: ingestion into Azure Monitor through an Azure Monitor Private Link Scope (docs/DEPLOY.md, "Private ingestion"): findings go to a data collection endpoint, and the endpoint, a created workspace and Application Insights refuse public ingestion. The scope is created with its private endpoint and DNS zones, or, with existingMonitorPrivateLinkScopeId, an existing (hub) scope serves them.')
+param enableMonitorPrivateLink bool = false
+
+@description('Optional. With enableMonitorPrivateLink: resource id of an existing Azure Monitor Private Link Scope (one per DNS, usually the hub\'s) to add the workspace, Application Insights and the data collection endpoint to; no scope, endpoint or zone is created then.')
+param existingMonitorPrivateLinkScopeId string = ''
+
+@description('Optional. With enableMonitorPrivateLink and a created network: address range of the Azure Monitor private endpoint subnet, outside virtualNetworkAddressPrefix (added to the address space).')
+param monitorPrivateEndpointSubnetAddressPrefix string = '10.100.0.64/27'
+
 @description('Optional. Refuse HTTP API calls that did not pass App Service Authentication (401), even with a valid function key (API_REQUIRE_AUTHENTICATION). Set apiAuthClientId with it; recommended in production.')
 param requireApiAuthentication bool = false
 
@@ -286,6 +295,11 @@ var useExistingSubnets = !(empty(existingIntegrationSubnetId) && empty(existingP
 var createNetwork = enablePrivateNetworking && !useExistingSubnets
 // The virtual network of an existing subnet: its id up to /virtualNetworks/<name>.
 var existingVirtualNetworkId = empty(existingIntegrationSubnetId) ? '' : join(take(split(existingIntegrationSubnetId, '/'), 9), '/')
+// Azure Monitor private link: an existing scope (joined), or one created here.
+var useMonitorPrivateLink = enablePrivateNetworking && enableMonitorPrivateLink
+var createMonitorScope = useMonitorPrivateLink && empty(existingMonitorPrivateLinkScopeId)
+// /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Insights/privateLinkScopes/<name>
+var monitorScopeParts = split(empty(existingMonitorPrivateLinkScopeId) ? '/subscriptions/${subscription().subscriptionId}/resourceGroups/${resourceGroupName}/providers/Microsoft.Insights/privateLinkScopes/ampls-cm-${resourceToken}' : existingMonitorPrivateLinkScopeId, '/')
 // The subnet the app integrates with: the created one, the given one, or none.
 var functionSubnetId = enablePrivateNetworking ? (createNetwork ? network!.outputs.integrationSubnetId : existingIntegrationSubnetId) : ''
 
@@ -355,6 +369,7 @@ module workspace 'modules/log-analytics.bicep' = if (!useExistingWorkspace) {
     location: location
     tags: tags
     retentionInDays: logAnalyticsRetentionInDays
+    publicIngestion: !useMonitorPrivateLink
   }
 }
 
@@ -429,6 +444,8 @@ module dataCollectionRule 'modules/data-collection-rule.bicep' = {
     snapshotTableName: snapshotTable.outputs.name
     parityTableName: parityTable.outputs.name
     rejectionsTableName: rejectionsTable.outputs.name
+    privateIngestion: useMonitorPrivateLink
+    endpointName: 'dce-cm-${resourceToken}'
   }
 }
 
@@ -440,6 +457,7 @@ module appInsights 'modules/app-insights.bicep' = {
     location: location
     tags: tags
     workspaceResourceId: workspaceResourceId
+    publicIngestion: !useMonitorPrivateLink
   }
 }
 
@@ -483,6 +501,7 @@ module network 'modules/network.bicep' = if (createNetwork) {
     addressPrefix: virtualNetworkAddressPrefix
     integrationSubnetPrefix: integrationSubnetAddressPrefix
     privateEndpointSubnetPrefix: privateEndpointSubnetAddressPrefix
+    monitorEndpointSubnetPrefix: createMonitorScope ? monitorPrivateEndpointSubnetAddressPrefix : ''
   }
 }
 
@@ -495,6 +514,39 @@ module storagePrivateEndpoints 'modules/storage-private-endpoints.bicep' = if (e
     tags: tags
     subnetId: createNetwork ? network!.outputs.privateEndpointSubnetId : existingPrivateEndpointSubnetId
     virtualNetworkId: createNetwork ? network!.outputs.resourceId : existingVirtualNetworkId
+    existingPrivateDnsZoneIds: existingPrivateDnsZoneIds
+  }
+}
+
+module monitorScope 'modules/monitor-private-link-scope.bicep' = if (useMonitorPrivateLink) {
+  name: 'compliance-monitor-private-link-scope'
+  scope: resourceGroup(monitorScopeParts[2], monitorScopeParts[4])
+  params: {
+    name: last(monitorScopeParts)
+    create: createMonitorScope
+    tags: tags
+    linkedResourceIds: [
+      workspaceResourceId
+      appInsights.outputs.resourceId
+      dataCollectionRule.outputs.endpointResourceId
+    ]
+  }
+  dependsOn: [
+    monitorGroup
+  ]
+}
+
+module monitorPrivateEndpoint 'modules/monitor-private-endpoint.bicep' = if (createMonitorScope) {
+  name: 'compliance-monitor-private-endpoint'
+  scope: monitorGroup
+  params: {
+    scopeResourceId: monitorScope!.outputs.resourceId
+    name: 'pe-ampls-cm-${resourceToken}'
+    location: location
+    tags: tags
+    subnetId: createNetwork ? network!.outputs.monitorEndpointSubnetId : existingPrivateEndpointSubnetId
+    virtualNetworkId: createNetwork ? network!.outputs.resourceId : existingVirtualNetworkId
+    blobPrivateDnsZoneId: storagePrivateEndpoints!.outputs.privateDnsZoneIds[0] // services[0] is blob
     existingPrivateDnsZoneIds: existingPrivateDnsZoneIds
   }
 }
@@ -785,6 +837,9 @@ output subscriptionParameters object = {
   actionGroupResourceId: alerts.outputs.resourceId
   diagnosticsWorkspaceResourceId: deployDiagnosticSettings ? workspaceResourceId : ''
 }
+
+@description('The Azure Monitor Private Link Scope the monitor\'s ingestion goes through; empty without enableMonitorPrivateLink.')
+output monitorPrivateLinkScopeId string = useMonitorPrivateLink ? monitorScope!.outputs.resourceId : ''
 
 @description('The subnet the Function App integrates with (private networking); empty without it.')
 output integrationSubnetId string = functionSubnetId

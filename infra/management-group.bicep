@@ -127,6 +127,12 @@ param existingPrivateDnsZoneIds object = {}
 @description('Optional. With private networking (policyPrivate, pipelinePrivate): public IP ranges allowed to call the HTTP API and to publish.')
 param apiAllowedIpRanges array = []
 
+@description('Optional. With private networking (policyPrivate, pipelinePrivate): ingestion into Azure Monitor through an Azure Monitor Private Link Scope (main.bicep enableMonitorPrivateLink).')
+param enableMonitorPrivateLink bool = false
+
+@description('Optional. With enableMonitorPrivateLink: an existing (hub) Azure Monitor Private Link Scope to join.')
+param existingMonitorPrivateLinkScopeId string = ''
+
 var usePolicy = contains([
   'policy'
   'policyPrivate'
@@ -167,6 +173,8 @@ module monitor 'main.bicep' = {
     existingPrivateEndpointSubnetId: existingPrivateEndpointSubnetId
     existingPrivateDnsZoneIds: existingPrivateDnsZoneIds
     apiAllowedIpRanges: apiAllowedIpRanges
+    enableMonitorPrivateLink: enableMonitorPrivateLink
+    existingMonitorPrivateLinkScopeId: existingMonitorPrivateLinkScopeId
   }
 }
 

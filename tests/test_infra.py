@@ -111,7 +111,9 @@ def test_dcr_stream_declares_the_finding_record_and_flows_to_the_table():
     tree = parsed(path)
     (dcr,) = resources_of_type(tree, "Microsoft.Insights/dataCollectionRules")
     config = body(dcr)
-    assert config["kind"] == "Direct"
+    # kind Direct (the rule's own ingestion endpoint), but not with private ingestion through a DCE
+    assert config["kind"]["operator"]["operands"] == {"condition": "privateIngestion", "true_value": None,
+                                                      "false_value": "Direct"}
     props = config["properties"]
     assert list(props["streamDeclarations"]) == ["'${streamName}'", "'${snapshotStreamName}'", "'${parityStreamName}'",
                                                  "'${rejectionsStreamName}'"]
@@ -132,7 +134,10 @@ def test_dcr_stream_declares_the_finding_record_and_flows_to_the_table():
     params = body(main["modules"]["dataCollectionRule"])["params"]
     assert params["streamName"] == "findingsStreamName"
     assert dotted(params["tableName"]) == "findingsTable.outputs.name"
-    assert dotted(tree["outputs"]["logsIngestionEndpoint"]["value"]) == "dcr.properties.endpoints.logsIngestion"
+    endpoint = tree["outputs"]["logsIngestionEndpoint"]["value"]["operator"]["operands"]  # the rule's, or the DCE's
+    assert endpoint["condition"] == "privateIngestion"
+    assert dotted(endpoint["false_value"]) == "dcr.properties.endpoints.logsIngestion"
+    assert dotted(endpoint["true_value"]) == "endpoint.properties.logsIngestion.endpoint"
     assert dotted(tree["outputs"]["immutableId"]["value"]) == "dcr.properties.immutableId"
 
 

@@ -37,7 +37,8 @@ ENVIRONMENT = {"suffixes": {"storage": "core.windows.net"}, "resourceManager": "
 PRIVATE_PARAMETERS = ("enablePrivateNetworking", "virtualNetworkAddressPrefix", "integrationSubnetAddressPrefix",
                       "privateEndpointSubnetAddressPrefix", "existingIntegrationSubnetId",
                       "existingPrivateEndpointSubnetId", "existingPrivateDnsZoneIds", "apiAllowedIpRanges",
-                      "disableFunctionPublicNetworkAccess", "requireApiAuthentication")
+                      "disableFunctionPublicNetworkAccess", "requireApiAuthentication", "enableMonitorPrivateLink",
+                      "existingMonitorPrivateLinkScopeId", "monitorPrivateEndpointSubnetAddressPrefix")
 
 
 # ----------------------------------------------------------------- a small Bicep evaluator
@@ -336,7 +337,7 @@ def test_network_resources_use_known_api_versions_and_properties_the_network_api
     storage_version = {r["api_version"] for r in parsed(STORAGE)["resources"].values()
                        if r["type"] == "Microsoft.Storage/storageAccounts"}
     seen = set()
-    for path in (NETWORK, ENDPOINTS):
+    for path in (NETWORK, ENDPOINTS, INFRA / "modules" / "monitor-private-endpoint.bicep"):
         for symbol, res in parsed(path)["resources"].items():
             where, version = f"{path.name}:{symbol}", res["api_version"]
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", version), f"{where}: {version} is not a stable version"
@@ -364,7 +365,8 @@ def test_by_default_everything_stays_public_and_unchanged():
     assert {name: main[name]["default"] for name in PRIVATE_PARAMETERS if isinstance(main[name]["default"], (bool, str))
             and not name.endswith("Prefix")} == {
         "enablePrivateNetworking": False, "existingIntegrationSubnetId": "", "existingPrivateEndpointSubnetId": "",
-        "disableFunctionPublicNetworkAccess": False, "requireApiAuthentication": False}
+        "disableFunctionPublicNetworkAccess": False, "requireApiAuthentication": False,
+        "enableMonitorPrivateLink": False, "existingMonitorPrivateLinkScopeId": ""}
     assert main["apiAllowedIpRanges"]["default"] == [] and main["existingPrivateDnsZoneIds"]["default"] == {}
     _, assignments = bicepparam_assignments(PARAMS.read_text(encoding="utf-8"))
     assert not set(assignments) & set(PRIVATE_PARAMETERS)
@@ -544,4 +546,4 @@ def test_deploy_doc_explains_the_private_option_and_no_longer_lists_it_as_missin
                   "Logs Ingestion", "AMPLS", "app-package", "learn.microsoft.com"):
         assert words in section, words
     missing = text.split("## Not there yet", 1)[1].split("\n## ", 1)[0]
-    assert "**Private networking**" not in missing and "AMPLS" in missing  # what is still missing, said plainly
+    assert "**Private networking**" not in missing and "private inbound path" in missing  # still missing, said plainly

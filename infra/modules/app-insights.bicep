@@ -13,6 +13,9 @@ param tags object = {}
 @description('Required. Resource id of the Log Analytics workspace the telemetry is stored in.')
 param workspaceResourceId string
 
+@description('Optional. Accept ingestion from public networks; false with the Azure Monitor private link (queries stay public: the portal, the alerts).')
+param publicIngestion bool = true
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: name
   location: location
@@ -23,7 +26,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
     WorkspaceResourceId: workspaceResourceId
     IngestionMode: 'LogAnalytics'
     DisableLocalAuth: true
-    publicNetworkAccessForIngestion: 'Enabled'
+    publicNetworkAccessForIngestion: publicIngestion ? 'Enabled' : 'Disabled'
     publicNetworkAccessForQuery: 'Enabled'
   }
 }

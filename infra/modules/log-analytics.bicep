@@ -15,6 +15,9 @@ param tags object = {}
 @maxValue(730)
 param retentionInDays int = 90
 
+@description('Optional. Accept ingestion from public networks; false with the Azure Monitor private link (queries stay public: the portal, the alerts).')
+param publicIngestion bool = true
+
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: name
   location: location
@@ -29,7 +32,7 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
       // Entra ID only: no workspace keys for queries or the legacy agents' ingestion.
       disableLocalAuth: true
     }
-    publicNetworkAccessForIngestion: 'Enabled'
+    publicNetworkAccessForIngestion: publicIngestion ? 'Enabled' : 'Disabled'
     publicNetworkAccessForQuery: 'Enabled'
   }
 }

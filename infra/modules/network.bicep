@@ -1,7 +1,9 @@
 // The virtual network of the private option (main.bicep enablePrivateNetworking), created only when no
 // existing subnets are given: one subnet the Flex Consumption app integrates with (delegated to
 // Microsoft.App/environments, the delegation Flex Consumption requires) and one for the storage private
-// endpoints, each with its own network security group.
+// endpoints, each with its own network security group; with the Azure Monitor private link
+// (main.bicep enableMonitorPrivateLink) a third, for the Azure Monitor Private Link Scope's endpoint, in an
+// address range of its own added to the network's address space.
 //
 // Sizes follow Microsoft's Functions networking guidance: a /27 integration subnet serves one Flex
 // Consumption app up to 1,000 instances (its outbound traffic goes through at most 27 shared gateways, one
@@ -28,8 +30,13 @@ param integrationSubnetPrefix string = '10.100.0.0/27'
 @description('Optional. Address range of the private endpoint subnet (three endpoints: blob, table, queue).')
 param privateEndpointSubnetPrefix string = '10.100.0.32/28'
 
+@description('Optional. Address range of the Azure Monitor private endpoint subnet, outside addressPrefix (it is added to the address space); empty: no such subnet.')
+param monitorEndpointSubnetPrefix string = ''
+
 var integrationSubnetName = 'snet-function-integration'
 var privateEndpointSubnetName = 'snet-private-endpoints'
+var monitorEndpointSubnetName = 'snet-monitor-endpoints'
+var withMonitorSubnet = !empty(monitorEndpointSubnetPrefix)
 
 // Outbound from the app stays as Azure's default rules allow it (ARM, Resource Graph, Logs Ingestion and
 // Entra ID are public endpoints the app must reach); inbound from the internet to either subnet is denied.
@@ -63,7 +70,7 @@ resource privateEndpointNsg 'Microsoft.Network/networkSecurityGroups@2024-05-01'
   location: location
   tags: tags
   properties: {
-    securityRules: [
+    securityRules: concat([
       {
         name: 'allow-https-from-integration-subnet'
         properties: {
@@ -77,8 +84,23 @@ resource privateEndpointNsg 'Microsoft.Network/networkSecurityGroups@2024-05-01'
           destinationPortRange: '443'
         }
       }
+    ], withMonitorSubnet ? [
+      {
+        name: 'allow-https-from-integration-subnet-to-monitor'
+        properties: {
+          priority: 110
+          direction: 'Inbound'
+          access: 'Allow'
+          protocol: 'Tcp'
+          sourceAddressPrefix: integrationSubnetPrefix
+          sourcePortRange: '*'
+          destinationAddressPrefix: monitorEndpointSubnetPrefix
+          destinationPortRange: '443'
+        }
+      }
+    ] : [], [
       denyInternetInbound
-    ]
+    ])
   }
 }
 
@@ -90,11 +112,13 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
   tags: tags
   properties: {
     addressSpace: {
-      addressPrefixes: [
+      addressPrefixes: concat([
         addressPrefix
-      ]
+      ], withMonitorSubnet ? [
+        monitorEndpointSubnetPrefix
+      ] : [])
     }
-    subnets: [
+    subnets: concat([
       {
         name: integrationSubnetName
         properties: {
@@ -123,7 +147,18 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
           privateEndpointNetworkPolicies: 'Enabled'
         }
       }
-    ]
+    ], withMonitorSubnet ? [
+      {
+        name: monitorEndpointSubnetName
+        properties: {
+          addressPrefix: monitorEndpointSubnetPrefix
+          networkSecurityGroup: {
+            id: privateEndpointNsg.id
+          }
+          privateEndpointNetworkPolicies: 'Enabled'
+        }
+      }
+    ] : [])
   }
 }
 
@@ -138,3 +173,6 @@ output integrationSubnetId string = '${vnet.id}/subnets/${integrationSubnetName}
 
 @description('The resource id of the private endpoint subnet.')
 output privateEndpointSubnetId string = '${vnet.id}/subnets/${privateEndpointSubnetName}'
+
+@description('The resource id of the Azure Monitor private endpoint subnet; empty without it.')
+output monitorEndpointSubnetId string = withMonitorSubnet ? '${vnet.id}/subnets/${monitorEndpointSubnetName}' : ''
