@@ -270,7 +270,7 @@ param existingIntegrationSubnetId string = ''
 @description('Optional. Bring your own network: resource id of an existing subnet for the storage private endpoints.')
 param existingPrivateEndpointSubnetId string = ''
 
-@description('Optional. Bring your own DNS: existing private DNS zone ids by service, e.g. {"blob": ".../privatelink.blob.core.windows.net", "table": ..., "queue": ...} (a hub\'s central zones); no zone or link is created for a service given here.')
+@description('Optional. Bring your own DNS: existing private DNS zone ids by key, e.g. {"blob": ".../privatelink.blob.core.windows.net", "table": ..., "queue": ...} (a hub\'s central zones); also sites (privatelink.azurewebsites.net) and monitor, oms, ods, agentsvc (the Azure Monitor zones). No zone or link is created for a key given here.')
 param existingPrivateDnsZoneIds object = {}
 
 @description('Optional. With private networking: public IP ranges (CIDR) allowed to call the HTTP API and to publish through the SCM site (your operators\' and your build agents\' egress). Empty: only Event Grid gets in, and nobody can publish from outside.')
@@ -278,6 +278,9 @@ param apiAllowedIpRanges array = []
 
 @description('Optional. With private networking and eventDelivery queue: turn the Function App\'s public network access off (Event Grid then needs no inbound path). The HTTP API and publishing need a private endpoint for the app then, which these templates do not create. Ignored with webhook delivery.')
 param disableFunctionPublicNetworkAccess bool = false
+
+@description('Optional. With private networking: a private endpoint for the Function App (group id sites, zone privatelink.azurewebsites.net, or existingPrivateDnsZoneIds.sites), so the HTTP API and publishing are reached inside the network; with disableFunctionPublicNetworkAccess (queue delivery) that is the only way in.')
+param enableFunctionPrivateEndpoint bool = false
 
 @description('Optional. With private networking: ingestion into Azure Monitor through an Azure Monitor Private Link Scope (docs/DEPLOY.md, "Private ingestion"): findings go to a data collection endpoint, and the endpoint, a created workspace and Application Insights refuse public ingestion. The scope is created with its private endpoint and DNS zones, or, with existingMonitorPrivateLinkScopeId, an existing (hub) scope serves them.')
 param enableMonitorPrivateLink bool = false
@@ -596,6 +599,19 @@ module functionApp 'modules/function-app.bicep' = {
     allowedIpRanges: apiAllowedIpRanges
     disablePublicNetworkAccess: enablePrivateNetworking && useQueueDelivery && disableFunctionPublicNetworkAccess
     requireApiAuthentication: requireApiAuthentication
+  }
+}
+
+module functionPrivateEndpoint 'modules/function-app-private-endpoint.bicep' = if (enablePrivateNetworking && enableFunctionPrivateEndpoint) {
+  name: 'compliance-function-private-endpoint'
+  scope: monitorGroup
+  params: {
+    functionAppName: functionApp.outputs.name
+    location: location
+    tags: tags
+    subnetId: createNetwork ? network!.outputs.privateEndpointSubnetId : existingPrivateEndpointSubnetId
+    virtualNetworkId: createNetwork ? network!.outputs.resourceId : existingVirtualNetworkId
+    existingPrivateDnsZoneId: contains(existingPrivateDnsZoneIds, 'sites') ? existingPrivateDnsZoneIds.sites : ''
   }
 }
 

@@ -4,8 +4,9 @@ Ingestion API takes private link only through a DCE
 (https://learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview); the workspace and
 Application Insights refusing public ingestion; all three in an Azure Monitor Private Link Scope, created with
 its private endpoint and DNS zones, or an existing (hub) scope, as Microsoft's design guidance asks for one
-scope per DNS (https://learn.microsoft.com/azure/azure-monitor/logs/private-link-design). The templates are
-evaluated with the small Bicep evaluator of tests/test_infra_private.py.
+scope per DNS (https://learn.microsoft.com/azure/azure-monitor/logs/private-link-design). And the app's own
+private endpoint (``enableFunctionPrivateEndpoint``). The templates are evaluated with the small Bicep
+evaluator of tests/test_infra_private.py.
 """
 from __future__ import annotations
 
@@ -177,3 +178,45 @@ def test_the_management_group_deployment_passes_private_ingestion_through():
     assert scope(params["enablePrivateNetworking"]) is True
     assert (scope(params["enableMonitorPrivateLink"]), scope(params["existingMonitorPrivateLinkScopeId"])) == (
         True, HUB_SCOPE)
+
+
+# ------------------------------------------------------------------ the app's own private endpoint
+
+APP_ENDPOINT = INFRA / "modules" / "function-app-private-endpoint.bicep"
+
+
+def test_the_app_gets_a_private_endpoint_for_itself_and_its_scm_site_only_when_asked():
+    """Group id sites (the app and its SCM site) in the endpoint subnet, registering in
+    privatelink.azurewebsites.net (https://learn.microsoft.com/azure/private-link/private-endpoint-dns#web),
+    created and linked to the network, or the given zone as it is."""
+    assert not main_modules(enablePrivateNetworking=True)["functionPrivateEndpoint"]["deployed"]
+    assert not main_modules(enableFunctionPrivateEndpoint=True)["functionPrivateEndpoint"]["deployed"]
+    mods = main_modules(enablePrivateNetworking=True, enableFunctionPrivateEndpoint=True)
+    params = mods["functionPrivateEndpoint"]["params"]
+    assert mods["functionPrivateEndpoint"]["deployed"] and params["functionAppName"] == "functionApp.outputs.name"
+    assert params["subnetId"] == "network.outputs.privateEndpointSubnetId" and params["existingPrivateDnsZoneId"] == ""
+    scope = module_scope(APP_ENDPOINT, params)
+    (pe,) = created(scope, "Microsoft.Network/privateEndpoints")
+    (connection,) = pe["properties"]["privateLinkServiceConnections"]
+    assert connection["properties"] == {"privateLinkServiceId": "site.id", "groupIds": ["sites"]}
+    assert pe["properties"]["subnet"] == {"id": "network.outputs.privateEndpointSubnetId"}
+    assert [z["name"] for z in created(scope, "Microsoft.Network/privateDnsZones")] == ["privatelink.azurewebsites.net"]
+    (link,) = created(scope, "Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+    assert link["properties"]["virtualNetwork"] == {"id": "network.outputs.resourceId"}
+    (group,) = created(scope, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups")
+    assert group["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"] == \
+        "resourceId(Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net)"
+    net = module_scope(NETWORK, mods["network"]["params"])
+    (vnet,) = created(net, "Microsoft.Network/virtualNetworks")
+    (endpoints,) = [s for s in vnet["properties"]["subnets"] if s["name"] == "snet-private-endpoints"]
+    usable = ipaddress.ip_network(endpoints["properties"]["addressPrefix"]).num_addresses - 5  # Azure keeps five
+    assert usable >= 3 + 1  # blob, table, queue and the app
+
+    hub_zone = "/subscriptions/x/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"
+    mods = main_modules(enablePrivateNetworking=True, enableFunctionPrivateEndpoint=True,
+                        existingPrivateDnsZoneIds={"sites": hub_zone})
+    scope = module_scope(APP_ENDPOINT, mods["functionPrivateEndpoint"]["params"])
+    assert created(scope, "Microsoft.Network/privateDnsZones") == []
+    assert created(scope, "Microsoft.Network/privateDnsZones/virtualNetworkLinks") == []
+    (group,) = created(scope, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups")
+    assert group["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"] == hub_zone

@@ -38,7 +38,8 @@ PRIVATE_PARAMETERS = ("enablePrivateNetworking", "virtualNetworkAddressPrefix", 
                       "privateEndpointSubnetAddressPrefix", "existingIntegrationSubnetId",
                       "existingPrivateEndpointSubnetId", "existingPrivateDnsZoneIds", "apiAllowedIpRanges",
                       "disableFunctionPublicNetworkAccess", "requireApiAuthentication", "enableMonitorPrivateLink",
-                      "existingMonitorPrivateLinkScopeId", "monitorPrivateEndpointSubnetAddressPrefix")
+                      "existingMonitorPrivateLinkScopeId", "monitorPrivateEndpointSubnetAddressPrefix",
+                      "enableFunctionPrivateEndpoint")
 
 
 # ----------------------------------------------------------------- a small Bicep evaluator
@@ -337,7 +338,8 @@ def test_network_resources_use_known_api_versions_and_properties_the_network_api
     storage_version = {r["api_version"] for r in parsed(STORAGE)["resources"].values()
                        if r["type"] == "Microsoft.Storage/storageAccounts"}
     seen = set()
-    for path in (NETWORK, ENDPOINTS, INFRA / "modules" / "monitor-private-endpoint.bicep"):
+    for path in (NETWORK, ENDPOINTS, *(INFRA / "modules" / f"{m}.bicep" for m in ("monitor-private-endpoint",
+                                                                      "function-app-private-endpoint"))):
         for symbol, res in parsed(path)["resources"].items():
             where, version = f"{path.name}:{symbol}", res["api_version"]
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", version), f"{where}: {version} is not a stable version"
@@ -345,6 +347,8 @@ def test_network_resources_use_known_api_versions_and_properties_the_network_api
                 assert version == "2024-06-01", where
             elif res["type"] == "Microsoft.Storage/storageAccounts":
                 assert {version} == storage_version, where
+            elif res["type"] == "Microsoft.Web/sites":  # the app the endpoint serves, as function-app.bicep has it
+                assert res["existing"] and version == parsed(FUNCTION_APP)["resources"]["site"]["api_version"], where
             else:
                 assert version <= sdk_version, f"{where}: {version} is newer than the Network API checked against"
                 props = body(res)["properties"]
@@ -366,7 +370,7 @@ def test_by_default_everything_stays_public_and_unchanged():
             and not name.endswith("Prefix")} == {
         "enablePrivateNetworking": False, "existingIntegrationSubnetId": "", "existingPrivateEndpointSubnetId": "",
         "disableFunctionPublicNetworkAccess": False, "requireApiAuthentication": False,
-        "enableMonitorPrivateLink": False, "existingMonitorPrivateLinkScopeId": ""}
+        "enableMonitorPrivateLink": False, "existingMonitorPrivateLinkScopeId": "", "enableFunctionPrivateEndpoint": False}
     assert main["apiAllowedIpRanges"]["default"] == [] and main["existingPrivateDnsZoneIds"]["default"] == {}
     _, assignments = bicepparam_assignments(PARAMS.read_text(encoding="utf-8"))
     assert not set(assignments) & set(PRIVATE_PARAMETERS)
@@ -546,4 +550,4 @@ def test_deploy_doc_explains_the_private_option_and_no_longer_lists_it_as_missin
                   "Logs Ingestion", "AMPLS", "app-package", "learn.microsoft.com"):
         assert words in section, words
     missing = text.split("## Not there yet", 1)[1].split("\n## ", 1)[0]
-    assert "**Private networking**" not in missing and "private inbound path" in missing  # still missing, said plainly
+    assert "**Private networking**" not in missing and "private webhook" in missing  # still missing, said plainly
