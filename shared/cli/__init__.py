@@ -2,8 +2,9 @@
 
 One module per command, each with its ``HELP``, its ``add_arguments(parser)`` and its
 ``run(args, settings)``; ``inputs`` reads what they share. Exit codes: 0 success (``evaluate``:
-everything compliant), 1 something is non-compliant (``evaluate``) or an event was rejected or
-failed (``replay``), 2 bad input or configuration (the message on stderr names the file and the problem).
+everything compliant), 1 something is non-compliant (``evaluate``), an event was rejected or
+failed (``replay``) or a system topic is in the way (``preflight``), 2 bad input or configuration (the
+message on stderr names the file and the problem).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Iterable
 
 from ..catalog import ControlLoadError
 from ..config import ConfigurationError, Settings
-from . import aliases, catalog, demo, evaluate, exempt, import_policy, parity, replay, report, scan_template
+from . import aliases, catalog, demo, evaluate, exempt, import_policy, parity, preflight, replay, report, scan_template
 from .catalog import catalog_markdown
 from .inputs import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, InputError, resources_from_document
 
@@ -23,7 +24,8 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_FINDINGS", "EXIT_OK", "InputError", "build_pa
            "resources_from_document"]
 
 COMMANDS = {"evaluate": evaluate, "scan-template": scan_template, "replay": replay, "import-policy": import_policy, "aliases": aliases,
-            "parity": parity, "exempt": exempt, "catalog": catalog, "report": report, "demo": demo}  # in the order --help lists them
+            "parity": parity, "preflight": preflight, "exempt": exempt, "catalog": catalog, "report": report,
+            "demo": demo}  # in the order --help lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
