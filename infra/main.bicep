@@ -33,6 +33,12 @@ param eventResourceGroupName string = 'rg-compliance-monitor-events'
 @description('Optional. Existing Microsoft.Resources.Subscriptions system topics to reuse, by monitored subscription id: { \'<subscription id>\': \'<topic resource id>\' }. Event Grid allows one such topic per subscription, so a subscription that has one fails the deployment unless it is named here; the topic must carry the identity events are dead-lettered with (docs/DEPLOY.md).')
 param existingArmTopicResourceIds object = {}
 
+@description('Optional. Existing Microsoft.ResourceNotifications.Resources system topics to reuse with enableResourceNotifications, by monitored subscription id (as existingArmTopicResourceIds).')
+param existingResourceNotificationsTopicResourceIds object = {}
+
+@description('Optional. Existing Microsoft.PolicyInsights.PolicyStates system topics to reuse with enablePolicyStateEvents, by monitored subscription id (as existingArmTopicResourceIds).')
+param existingPolicyStatesTopicResourceIds object = {}
+
 @description('Optional. Tags for every resource group and resource.')
 param tags object = {}
 
@@ -782,6 +788,8 @@ module monitored 'modules/monitored-subscription.bicep' = [for subscriptionId in
     enableResourceLocks: enableResourceLocks
     topicIdentityResourceId: topicIdentityResourceId
     existingArmTopicResourceId: contains(existingArmTopicResourceIds, subscriptionId) ? existingArmTopicResourceIds[subscriptionId] : ''
+    existingResourceNotificationsTopicResourceId: contains(existingResourceNotificationsTopicResourceIds, subscriptionId) ? existingResourceNotificationsTopicResourceIds[subscriptionId] : ''
+    existingPolicyStatesTopicResourceId: contains(existingPolicyStatesTopicResourceIds, subscriptionId) ? existingPolicyStatesTopicResourceIds[subscriptionId] : ''
     deployEventSubscriptions: deployEventSubscriptions
     enableResourceNotifications: enableResourceNotifications
     enablePolicyStateEvents: enablePolicyStateEvents

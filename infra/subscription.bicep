@@ -38,6 +38,12 @@ param eventResourceGroupName string = 'rg-compliance-monitor-events'
 @description('Optional. Resource id of this subscription\'s existing Microsoft.Resources.Subscriptions system topic, to reuse (Event Grid allows one per subscription); it must carry the shared topic identity (docs/DEPLOY.md). Empty: a topic is created.')
 param existingArmTopicResourceId string = ''
 
+@description('Optional. Resource id of this subscription\'s existing Microsoft.ResourceNotifications.Resources system topic, to reuse with enableResourceNotifications (it must carry the shared topic identity). Empty: one is created.')
+param existingResourceNotificationsTopicResourceId string = ''
+
+@description('Optional. Resource id of this subscription\'s existing Microsoft.PolicyInsights.PolicyStates system topic, to reuse with enablePolicyStateEvents (it must carry the shared topic identity). Empty: one is created.')
+param existingPolicyStatesTopicResourceId string = ''
+
 @description('Optional. Tags for the resource group and the topics.')
 param tags object = {}
 
@@ -105,6 +111,8 @@ module monitored 'modules/monitored-subscription.bicep' = {
     assignReader: false
     topicIdentityResourceId: topicIdentityResourceId
     existingArmTopicResourceId: existingArmTopicResourceId
+    existingResourceNotificationsTopicResourceId: existingResourceNotificationsTopicResourceId
+    existingPolicyStatesTopicResourceId: existingPolicyStatesTopicResourceId
     resourceGroupName: eventResourceGroupName
     location: location
     tags: tags

@@ -27,6 +27,8 @@ SUB = "00000000-0000-4000-8000-000000000001"
 OTHER_SUB = "00000000-0000-4000-8000-000000000002"
 EXISTING = (f"/subscriptions/{SUB}/resourceGroups/rg-platform-events/providers/Microsoft.EventGrid/systemTopics/"
             "subscription-events")
+EXISTING_ARN = EXISTING.replace("rg-platform-events", "rg-notifications").replace("subscription-events", "notifications")
+EXISTING_POLICY = EXISTING.replace("rg-platform-events", "rg-governance").replace("subscription-events", "policy-states")
 WORKSPACE = f"/subscriptions/{SUB}/resourceGroups/rg-logs/providers/Microsoft.OperationalInsights/workspaces/log-1"
 STORAGE_ID = f"/subscriptions/{SUB}/resourceGroups/rg-compliance-monitor/providers/Microsoft.Storage/storageAccounts/st1"
 SYSTEM_TOPIC = "Microsoft.EventGrid/systemTopics"
@@ -42,19 +44,27 @@ def output(scope: Scope, name: str) -> Any:
     return scope(scope.tree["outputs"][name]["value"])
 
 
-def modules(scope: Scope) -> dict[str, dict]:
-    """Each module of a file: deployed or not, the resource group it deploys to, its inputs, what it waits for."""
-    found = {}
+def _instance(config: dict, condition: Any, scope: Scope) -> dict:
+    target = config.get("scope")
+    group = None
+    if isinstance(target, dict) and target.get("function", {}).get("type") == "resource_group":
+        group = scope(target["function"]["parameters"]["resource_group_name"])
+    return {"deployed": condition is None or scope(condition) is True, "group": group,
+            "params": {k: scope(v) for k, v in config["params"].items()}, "dependsOn": config.get("dependsOn", [])}
+
+
+def modules(scope: Scope) -> dict[str, Any]:
+    """Each module of a file: deployed or not, the resource group it deploys to, its inputs, what it waits for;
+    a module loop gives a list of them, one per item."""
+    found: dict[str, Any] = {}
     for symbol, mod in scope.tree["modules"].items():
-        condition = mod["config"].get("condition")
-        config = body(mod)
-        target = config.get("scope")
-        group = None
-        if isinstance(target, dict) and target.get("function", {}).get("type") == "resource_group":
-            group = scope(target["function"]["parameters"]["resource_group_name"])
-        found[symbol] = {"deployed": condition is None or scope(condition) is True, "group": group,
-                         "params": {k: scope(v) for k, v in config["params"].items()},
-                         "dependsOn": config.get("dependsOn", [])}
+        config = mod["config"]
+        if "loop_type" in config:
+            detail = config["loop_type"]["detail"]
+            found[symbol] = [_instance(config["config"], config.get("condition"), scope.bound(**{detail["item_name"]: item}))
+                             for item in scope(detail["array_name"])]
+        else:
+            found[symbol] = _instance(body(mod), config.get("condition"), scope)
     return found
 
 
@@ -123,27 +133,57 @@ def test_a_named_existing_topic_is_reused_as_it_is_and_still_watched_for_dead_le
 
 def test_the_reused_topic_gets_the_same_event_subscription_in_its_own_resource_group():
     own = monitored()
-    assert not own["reusedArmTopicSubscription"]["deployed"]
+    assert own["reusedTopicSubscriptions"] == []
     (own_arm,) = event_subscriptions(own["eventSubscriptions"]["params"], arm_topic_name="evgt-compliance-monitor-arm")
 
     reused = monitored(existingArmTopicResourceId=EXISTING)
     assert reused["topics"]["params"]["existingArmTopicResourceId"] == EXISTING
-    events_group, topic_group = reused["eventSubscriptions"], reused["reusedArmTopicSubscription"]
+    events_group = reused["eventSubscriptions"]
+    (topic_group,) = reused["reusedTopicSubscriptions"]
     assert events_group["deployed"] and events_group["params"]["armTopicName"] == ""
     assert event_subscriptions(events_group["params"]) == []  # no second ARM subscription in the monitor's group
     assert topic_group["deployed"] and topic_group["group"] == "rg-platform-events"
-    assert topic_group["params"]["armTopicName"] == "topics.outputs.armTopicName"
-    (reused_arm,) = event_subscriptions(topic_group["params"], arm_topic_name="subscription-events")
-    assert reused_arm == own_arm  # same name, filter, delivery, retries and dead-letter destination
+    assert topic_group["params"]["armTopicName"] == "subscription-events"
+    (reused_arm,) = event_subscriptions(topic_group["params"])
+    assert reused_arm == {**own_arm, "parent": "armTopic"}  # same name, filter, delivery, retries, dead-letter
     assert reused_arm["properties"]["deadLetterWithResourceIdentity"]["deadLetterDestination"]["properties"][
         "resourceId"] == STORAGE_ID
     common = {k: v for k, v in events_group["params"].items() if not k.endswith("TopicName")}
-    assert {k: v for k, v in topic_group["params"].items() if k != "armTopicName"} == common
+    assert {k: v for k, v in topic_group["params"].items() if not k.endswith("TopicName")} == common
     # Event Grid checks the dead-letter destination's role when the subscription is created
     assert events_group["dependsOn"] == topic_group["dependsOn"] == ["deadLetterRole"]
     assert reused["deadLetterRole"]["params"]["principalIds"] == "topics.outputs.principalIds"
     step1 = monitored(existingArmTopicResourceId=EXISTING, deployEventSubscriptions=False)
-    assert not step1["reusedArmTopicSubscription"]["deployed"] and not step1["eventSubscriptions"]["deployed"]
+    assert [t["deployed"] for t in step1["reusedTopicSubscriptions"]] == [False]
+    assert not step1["eventSubscriptions"]["deployed"]
+
+
+def test_resource_notifications_and_policy_states_topics_are_reused_the_same_way_each_in_its_group():
+    """Each reused topic gets its own event subscription deployment in its own group, naming only that topic;
+    an id given for an option that is off reuses nothing; the topics module creates neither topic."""
+    every = {"enableResourceNotifications": True, "enablePolicyStateEvents": True,
+             "existingArmTopicResourceId": EXISTING, "existingResourceNotificationsTopicResourceId": EXISTING_ARN,
+             "existingPolicyStatesTopicResourceId": EXISTING_POLICY}
+    mods = monitored(**every)
+    made = {t["group"]: event_subscriptions(t["params"]) for t in mods["reusedTopicSubscriptions"]}
+    assert sorted(made) == ["rg-governance", "rg-notifications", "rg-platform-events"]
+    kinds = {group: [s["properties"]["filter"]["includedEventTypes"][0].rsplit(".", 1)[0] for s in subs]
+             for group, subs in made.items()}
+    assert kinds == {"rg-platform-events": ["Microsoft.Resources"],
+                     "rg-notifications": ["Microsoft.ResourceNotifications.Resources"],
+                     "rg-governance": ["Microsoft.PolicyInsights"]}
+    assert event_subscriptions(mods["eventSubscriptions"]["params"]) == []
+    scope = topics(**{k: v for k, v in every.items()})
+    assert created(scope, SYSTEM_TOPIC) == [] and created(scope, "Microsoft.Authorization/locks") == []
+    alerts = {a["name"]: a["properties"]["scopes"] for a in created(scope, "Microsoft.Insights/metricAlerts")}
+    assert alerts == {"alert-compliance-dead-lettered-arm": [EXISTING], "alert-compliance-dead-lettered-arn": [EXISTING_ARN],
+                      "alert-compliance-dead-lettered-policy": [EXISTING_POLICY]}
+    assert output(scope, "principalIds") == ["reusedArmTopic.identity.principalId", "reusedArnTopic.identity.principalId",
+                                             "reusedPolicyTopic.identity.principalId"]
+    off = monitored(existingResourceNotificationsTopicResourceId=EXISTING_ARN)  # the option is off
+    assert off["reusedTopicSubscriptions"] == []
+    assert created(topics(existingResourceNotificationsTopicResourceId=EXISTING_ARN), SYSTEM_TOPIC)[0]["properties"][
+        "topicType"] == "Microsoft.Resources.Subscriptions"
 
 
 # ------------------------------------------------------------------ the entry points
@@ -158,6 +198,11 @@ def test_main_reuses_topics_by_subscription_and_creates_them_everywhere_else():
                          "existingArmTopicResourceIds": {SUB: EXISTING}})
     per_subscription = [m["params"]["existingArmTopicResourceId"] for m in _loop(main["modules"]["monitored"]["config"], scope)]
     assert per_subscription == [EXISTING, ""]
+    scope = scope.bound(existingResourceNotificationsTopicResourceIds={OTHER_SUB: EXISTING_ARN},
+                        existingPolicyStatesTopicResourceIds={SUB: EXISTING_POLICY})
+    given = [(m["params"]["existingResourceNotificationsTopicResourceId"], m["params"]["existingPolicyStatesTopicResourceId"])
+             for m in _loop(main["modules"]["monitored"]["config"], scope)]
+    assert given == [("", EXISTING_POLICY), (EXISTING_ARN, "")]
     assert main_modules()["monitored"]["deployed"]  # the quick start's defaults still deploy as before
 
 
@@ -169,6 +214,11 @@ def test_the_vending_template_passes_the_subscription_s_own_topic_through():
                                                  "existingArmTopicResourceId": EXISTING})
     params = modules(scope)["monitored"]["params"]
     assert params["existingArmTopicResourceId"] == EXISTING and params["topicIdentityResourceId"] == TOPIC_IDENTITY
+    scope = scope.bound(existingResourceNotificationsTopicResourceId=EXISTING_ARN,
+                        existingPolicyStatesTopicResourceId=EXISTING_POLICY)
+    params = modules(scope)["monitored"]["params"]
+    assert (params["existingResourceNotificationsTopicResourceId"], params["existingPolicyStatesTopicResourceId"]) == (
+        EXISTING_ARN, EXISTING_POLICY)
 
 
 def test_the_onboarding_policy_counts_a_subscription_onboarded_on_its_reused_topic_as_compliant():
@@ -189,10 +239,12 @@ def test_the_deploy_guide_says_how_to_reuse_a_topic_and_what_it_must_carry():
     text = (REPO / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
     section = text.split("### A subscription that already has a system topic", 1)[1].split("\n## ", 1)[0]
     for needed in ("existingArmTopicResourceIds", "existingArmTopicResourceId", "system-assigned",
+                   "existingResourceNotificationsTopicResourceIds", "existingPolicyStatesTopicResourceIds",
+                   "python -m shared preflight",
                    "Update-AzEventGridSystemTopic", "subscription.bicep", "az eventgrid system-topic list"):
         assert needed in section, needed
     preflight = text.split("## Pre-flight checks", 1)[1].split("\n## ", 1)[0]
     assert "not supported" not in preflight and "existingArmTopicResourceIds" in preflight
     missing = text.split("## Not there yet", 1)[1]
-    assert "**Reusing an existing** `Microsoft.Resources.Subscriptions`" not in missing  # what this adds
-    assert "Policy states system topic" in missing  # what it does not
+    assert "**Reusing an existing" not in missing  # what this adds
+    assert "Reusing a topic with `deployIfNotExists`" in missing  # what it does not

@@ -323,8 +323,10 @@ def test_the_subscription_template_takes_what_the_monitor_outputs():
         "subscriptionParameters"] else parsed(MAIN)["outputs"]["subscriptionParameters"]["value"]
     declared = parsed(SUBSCRIPTION_TEMPLATE)["parameters"]
     # all but what only the subscription itself knows: the system topic it may already have
-    assert set(declared) - set(outputs) == {"existingArmTopicResourceId"} and set(outputs) <= set(declared)
-    assert declared["existingArmTopicResourceId"]["default"] == ""
+    own = {"existingArmTopicResourceId", "existingResourceNotificationsTopicResourceId",
+           "existingPolicyStatesTopicResourceId"}
+    assert set(declared) - set(outputs) == own and set(outputs) <= set(declared)
+    assert all(declared[name]["default"] == "" for name in own)
     required = {name for name, p in declared.items() if p["default"] is None}
     assert required == {"location", "storageAccountResourceId", "topicIdentityResourceId"}
     monitored = body(parsed(SUBSCRIPTION_TEMPLATE)["modules"]["monitored"])["params"]

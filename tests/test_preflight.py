@@ -2,10 +2,10 @@
 deployment, found before it fails on them.
 
 Event Grid allows one system topic per source ("Only one Azure Event Grid system topic is allowed per
-source", https://learn.microsoft.com/azure/event-grid/system-topics): another tool's
-``Microsoft.Resources.Subscriptions`` topic is reused (main.bicep ``existingArmTopicResourceIds``, which
-this prints), another tool's Resource Notifications or Policy states topic is a conflict when its option is
-on. The domain is tested on topics shaped as ARM returns them; the command against the local HTTPS
+source", https://learn.microsoft.com/azure/event-grid/system-topics): another tool's topic of a type the
+deployment creates is reused (main.bicep ``existingArmTopicResourceIds`` and, with their options,
+``existingResourceNotificationsTopicResourceIds``, ``existingPolicyStatesTopicResourceIds``, which this
+prints). The domain is tested on topics shaped as ARM returns them; the command against the local HTTPS
 Resource Graph and ARM endpoints with the real SDK clients.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from shared import bootstrap
 from shared.cli import main
-from shared.domain.preflight import (ARM_TOPIC_TYPE, CONFLICT, CREATE, OURS, POLICY_STATES_TOPIC_TYPE,
+from shared.domain.preflight import (ARM_TOPIC_TYPE, CREATE, OURS, POLICY_STATES_TOPIC_TYPE,
                                      RESOURCE_NOTIFICATIONS_TOPIC_TYPE, REUSE, UNUSED, check_topics)
 from tests.support.local_azure import OTHER_CREDENTIAL_SETTINGS, LocalAzure, graph_row
 
@@ -62,20 +62,23 @@ def test_each_subscription_and_topic_type_gets_what_the_deployment_will_do():
         (SUB_B, RESOURCE_NOTIFICATIONS_TOPIC_TYPE): UNUSED,  # in the way only with the option on
         (SUB_C, ARM_TOPIC_TYPE): CREATE,  # a storage or resource group topic is another source
     }
-    assert result.existing_arm_topic_resource_ids == {SUB_B: THEIRS_B["id"]}
-    assert result.conflicts == [] and result.unreadable == ()
+    assert result.parameters == {"existingArmTopicResourceIds": {SUB_B: THEIRS_B["id"]}}
+    assert result.unreadable == ()
+    assert "reused by existingResourceNotificationsTopicResourceIds if you turn the option on" in [
+        c.message for c in result.checks if c.outcome == UNUSED][0]
 
 
-def test_another_tool_s_resource_notifications_or_policy_topic_is_a_conflict_with_its_option_on():
+def test_another_tool_s_resource_notifications_or_policy_topic_is_reused_with_its_option_on():
     their_policy = topic(SUB_A, "rg-governance", "policy-events", POLICY_STATES_TOPIC_TYPE)
     result = check_topics([*ESTATE, their_policy], [SUB_A, SUB_B], resource_notifications=True, policy_states=True)
     assert outcomes(result) == {
         (SUB_A, ARM_TOPIC_TYPE): OURS, (SUB_A, RESOURCE_NOTIFICATIONS_TOPIC_TYPE): CREATE,
-        (SUB_A, POLICY_STATES_TOPIC_TYPE): CONFLICT,
-        (SUB_B, ARM_TOPIC_TYPE): REUSE, (SUB_B, RESOURCE_NOTIFICATIONS_TOPIC_TYPE): CONFLICT,
+        (SUB_A, POLICY_STATES_TOPIC_TYPE): REUSE,
+        (SUB_B, ARM_TOPIC_TYPE): REUSE, (SUB_B, RESOURCE_NOTIFICATIONS_TOPIC_TYPE): REUSE,
         (SUB_B, POLICY_STATES_TOPIC_TYPE): CREATE}
-    assert [c.topic_id for c in result.conflicts] == [their_policy["id"], THEIR_ARN_B["id"]]
-    assert "cannot be reused" in result.conflicts[0].message
+    assert result.parameters == {"existingArmTopicResourceIds": {SUB_B: THEIRS_B["id"]},
+                                 "existingResourceNotificationsTopicResourceIds": {SUB_B: THEIR_ARN_B["id"]},
+                                 "existingPolicyStatesTopicResourceIds": {SUB_A: their_policy["id"]}}
 
 
 def test_the_own_topic_is_recognised_only_in_the_events_resource_group():
@@ -101,7 +104,8 @@ def test_the_parameter_is_printed_as_bicepparam_and_json():
         "Microsoft.EventGrid/systemTopics/subscription-events'\n}\n")
     assert check_topics([], [SUB_A]).bicepparam() == "param existingArmTopicResourceIds = {}\n"
     body = result.as_json()
-    assert body["existingArmTopicResourceIds"] == {SUB_B: THEIRS_B["id"]} and body["conflicts"] == 0
+    assert body["existingArmTopicResourceIds"] == {SUB_B: THEIRS_B["id"]} and body["unreadableTopics"] == []
+    assert "existingResourceNotificationsTopicResourceIds" not in body  # its option is off
     assert {(c["subscriptionId"], c["outcome"]) for c in body["checks"]} == {
         (SUB_A, OURS), (SUB_B, REUSE), (SUB_B, UNUSED)}
 
@@ -136,16 +140,18 @@ def test_the_command_lists_the_groups_topics_and_prints_the_parameter(azure, cap
     assert azure.calls("arm", "/managementGroups/corp/descendants")
 
 
-def test_the_text_report_names_each_subscription_and_a_conflict_exits_1(azure, capsys):
+def test_the_text_report_names_each_subscription_and_prints_every_option_s_parameter(azure, capsys):
     code = main(["preflight", "--scope", f"/subscriptions/{SUB_B}", "--scope", f"/subscriptions/{SUB_C}",
                  "--resource-notifications"])
     captured = capsys.readouterr()
-    assert code == 1
-    assert f"{SUB_B}  ARM events: {THEIRS_B['id']} exists and is reused" in captured.out
+    assert code == 0 and captured.err == ""
+    assert f"{SUB_B}  ARM events: {THEIRS_B['id']} exists and is reused (existingArmTopicResourceIds)" in captured.out
+    assert f"{SUB_B}  Resource Notifications: {THEIR_ARN_B['id']} exists and is reused" in captured.out
     assert f"{SUB_C}  ARM events: none yet, one is created" in captured.out
-    assert "2 subscriptions, 4 system topics: 1 ARM topics reused, 1 in the way" in captured.out
-    assert f"'{SUB_B}': '{THEIRS_B['id']}'" in captured.out
-    assert f"error: {SUB_B}: Resource Notifications: {THEIR_ARN_B['id']} exists and cannot be reused" in captured.err
+    assert "2 subscriptions, 4 system topics: 2 reused" in captured.out
+    assert captured.out.endswith(
+        f"param existingArmTopicResourceIds = {{\n  '{SUB_B}': '{THEIRS_B['id']}'\n}}\n"
+        f"param existingResourceNotificationsTopicResourceIds = {{\n  '{SUB_B}': '{THEIR_ARN_B['id']}'\n}}\n")
 
 
 def test_json_output_and_monitored_scopes_as_the_default(azure, capsys, monkeypatch):

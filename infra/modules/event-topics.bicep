@@ -3,10 +3,11 @@
 // central storage account and, with queue delivery, the events to its queue), and an alert on each
 // topic's dead-lettered events.
 //
-// Only one system topic per source and topic type can exist: if the subscription already has one
-// of type Microsoft.Resources.Subscriptions, name it in existingArmTopicResourceId and it is reused,
-// not changed: no lock, no diagnostic setting and no identity is put on a topic this module did not
-// create; it must carry the identity the event subscriptions deliver with (docs/DEPLOY.md).
+// Only one system topic per source and topic type can exist: if the subscription already has one of a
+// type the monitor uses, name it (existingArmTopicResourceId, existingResourceNotificationsTopicResourceId,
+// existingPolicyStatesTopicResourceId) and it is reused, not changed: no lock, no diagnostic setting and no
+// identity is put on a topic this module did not create; it must carry the identity the event
+// subscriptions deliver with (docs/DEPLOY.md).
 
 @description('Required. The subscription the topics take events from.')
 param subscriptionId string
@@ -44,10 +45,24 @@ param policyStatesTopicName string = 'evgt-compliance-monitor-policy'
 @description('Optional. Resource id of this subscription\'s existing Microsoft.Resources.Subscriptions system topic, to reuse instead of creating one (Event Grid allows one per subscription). It must carry the identity the events are dead-lettered with: the shared user-assigned one (identityResourceId) or, without it, its own system-assigned one. Empty: create the topic.')
 param existingArmTopicResourceId string = ''
 
+@description('Optional. Resource id of this subscription\'s existing Microsoft.ResourceNotifications.Resources system topic, to reuse (with enableResourceNotifications); as existingArmTopicResourceId.')
+param existingResourceNotificationsTopicResourceId string = ''
+
+@description('Optional. Resource id of this subscription\'s existing Microsoft.PolicyInsights.PolicyStates system topic, to reuse (with enablePolicyStateEvents); as existingArmTopicResourceId.')
+param existingPolicyStatesTopicResourceId string = ''
+
 var reuseArmTopic = !empty(existingArmTopicResourceId)
+var reuseArnTopic = enableResourceNotifications && !empty(existingResourceNotificationsTopicResourceId)
+var createArnTopic = enableResourceNotifications && empty(existingResourceNotificationsTopicResourceId)
+var reusePolicyTopic = enablePolicyStateEvents && !empty(existingPolicyStatesTopicResourceId)
+var createPolicyTopic = enablePolicyStateEvents && empty(existingPolicyStatesTopicResourceId)
 // /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.EventGrid/systemTopics/<name>
 var reusedArmTopicGroup = reuseArmTopic ? split(existingArmTopicResourceId, '/')[4] : resourceGroup().name
 var reusedArmTopicName = reuseArmTopic ? last(split(existingArmTopicResourceId, '/')) : armTopicName
+var reusedArnTopicGroup = reuseArnTopic ? split(existingResourceNotificationsTopicResourceId, '/')[4] : resourceGroup().name
+var reusedArnTopicName = reuseArnTopic ? last(split(existingResourceNotificationsTopicResourceId, '/')) : resourceNotificationsTopicName
+var reusedPolicyTopicGroup = reusePolicyTopic ? split(existingPolicyStatesTopicResourceId, '/')[4] : resourceGroup().name
+var reusedPolicyTopicName = reusePolicyTopic ? last(split(existingPolicyStatesTopicResourceId, '/')) : policyStatesTopicName
 
 var topicIdentity = empty(identityResourceId) ? {
   type: 'SystemAssigned'
@@ -82,7 +97,7 @@ resource reusedArmTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing =
 
 var armTopicResourceId = reuseArmTopic ? existingArmTopicResourceId : armTopic.id
 
-resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableResourceNotifications) {
+resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (createArnTopic) {
   name: resourceNotificationsTopicName
   location: 'global'
   tags: tags
@@ -93,7 +108,7 @@ resource arnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableReso
   }
 }
 
-resource policyTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enablePolicyStateEvents) {
+resource policyTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (createPolicyTopic) {
   name: policyStatesTopicName
   location: 'global'
   tags: tags
@@ -103,6 +118,19 @@ resource policyTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (enableP
     topicType: 'Microsoft.PolicyInsights.PolicyStates'
   }
 }
+
+resource reusedArnTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = if (reuseArnTopic) {
+  name: reusedArnTopicName
+  scope: resourceGroup(reusedArnTopicGroup)
+}
+
+resource reusedPolicyTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = if (reusePolicyTopic) {
+  name: reusedPolicyTopicName
+  scope: resourceGroup(reusedPolicyTopicGroup)
+}
+
+var arnTopicResourceId = reuseArnTopic ? existingResourceNotificationsTopicResourceId : arnTopic.id
+var policyTopicResourceId = reusePolicyTopic ? existingPolicyStatesTopicResourceId : policyTopic.id
 
 var deliveryFailureLogs = [
   {
@@ -120,7 +148,7 @@ resource armTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableRes
   }
 }
 
-resource arnTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks && enableResourceNotifications) {
+resource arnTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks && createArnTopic) {
   name: 'compliance-monitor-do-not-delete'
   scope: arnTopic
   properties: {
@@ -129,7 +157,7 @@ resource arnTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableRes
   }
 }
 
-resource policyTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks && enablePolicyStateEvents) {
+resource policyTopicLock 'Microsoft.Authorization/locks@2020-05-01' = if (enableResourceLocks && createPolicyTopic) {
   name: 'compliance-monitor-do-not-delete'
   scope: policyTopic
   properties: {
@@ -147,7 +175,7 @@ resource armTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-p
   }
 }
 
-resource arnTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (enableResourceNotifications && !empty(diagnosticsWorkspaceResourceId)) {
+resource arnTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (createArnTopic && !empty(diagnosticsWorkspaceResourceId)) {
   name: 'compliance-monitor-self'
   scope: arnTopic
   properties: {
@@ -156,7 +184,7 @@ resource arnTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-p
   }
 }
 
-resource policyTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (enablePolicyStateEvents && !empty(diagnosticsWorkspaceResourceId)) {
+resource policyTopicDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (createPolicyTopic && !empty(diagnosticsWorkspaceResourceId)) {
   name: 'compliance-monitor-self'
   scope: policyTopic
   properties: {
@@ -206,7 +234,7 @@ resource arnDeadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if (e
     severity: 2
     enabled: true
     scopes: [
-      arnTopic.id
+      arnTopicResourceId
     ]
     evaluationFrequency: 'PT5M'
     windowSize: 'PT15M'
@@ -238,7 +266,7 @@ resource policyDeadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if
     severity: 2
     enabled: true
     scopes: [
-      policyTopic.id
+      policyTopicResourceId
     ]
     evaluationFrequency: 'PT5M'
     windowSize: 'PT15M'
@@ -276,17 +304,17 @@ output armTopicResourceGroupName string = reusedArmTopicGroup
 @description('The resource id of the ARM events system topic (created, or reused).')
 output armTopicResourceId string = armTopicResourceId
 
-@description('The name of the Resource Notifications system topic; empty when it is not enabled.')
-output resourceNotificationsTopicName string = enableResourceNotifications ? arnTopic.name : ''
+@description('The name of the Resource Notifications system topic this module created; empty when it is not enabled or is reused.')
+output resourceNotificationsTopicName string = createArnTopic ? arnTopic.name : ''
 
-@description('The name of the Azure Policy state changes system topic; empty when it is not enabled.')
-output policyStatesTopicName string = enablePolicyStateEvents ? policyTopic.name : ''
+@description('The name of the Azure Policy state changes system topic this module created; empty when it is not enabled or is reused.')
+output policyStatesTopicName string = createPolicyTopic ? policyTopic.name : ''
 
 @description('The principal ids of the topics\' system-assigned identities (they write dead-lettered events); empty with a shared user-assigned identity, whose roles are assigned once. A reused ARM topic gives its own system-assigned identity.')
 output principalIds array = empty(identityResourceId) ? concat([
   reuseArmTopic ? reusedArmTopic!.identity.principalId : armTopic!.identity.principalId
 ], enableResourceNotifications ? [
-  arnTopic!.identity.principalId
+  reuseArnTopic ? reusedArnTopic!.identity.principalId : arnTopic!.identity.principalId
 ] : [], enablePolicyStateEvents ? [
-  policyTopic!.identity.principalId
+  reusePolicyTopic ? reusedPolicyTopic!.identity.principalId : policyTopic!.identity.principalId
 ] : []) : []

@@ -89,10 +89,43 @@ param topicIdentityResourceId string = ''
 @description('Optional. Resource id of this subscription\'s existing Microsoft.Resources.Subscriptions system topic, to reuse (Event Grid allows one per subscription): its event subscription is created in the topic\'s resource group, and the topic must carry the identity events are dead-lettered with (docs/DEPLOY.md). Empty: a topic is created.')
 param existingArmTopicResourceId string = ''
 
+@description('Optional. Resource id of this subscription\'s existing Microsoft.ResourceNotifications.Resources system topic, to reuse with enableResourceNotifications; as existingArmTopicResourceId.')
+param existingResourceNotificationsTopicResourceId string = ''
+
+@description('Optional. Resource id of this subscription\'s existing Microsoft.PolicyInsights.PolicyStates system topic, to reuse with enablePolicyStateEvents; as existingArmTopicResourceId.')
+param existingPolicyStatesTopicResourceId string = ''
+
 var sharedTopicIdentity = !empty(topicIdentityResourceId)
 var reuseArmTopic = !empty(existingArmTopicResourceId)
-// /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.EventGrid/systemTopics/<name>
-var reusedArmTopicGroup = reuseArmTopic ? split(existingArmTopicResourceId, '/')[4] : resourceGroupName
+var reuseArnTopic = enableResourceNotifications && !empty(existingResourceNotificationsTopicResourceId)
+var reusePolicyTopic = enablePolicyStateEvents && !empty(existingPolicyStatesTopicResourceId)
+// Each reused topic, in its own resource group (/subscriptions/<id>/resourceGroups/<group>/providers/
+// Microsoft.EventGrid/systemTopics/<name>), with the one topic name its event subscription deployment takes.
+var reusedTopics = concat(reuseArmTopic ? [
+  {
+    kind: 'arm'
+    group: split(existingArmTopicResourceId, '/')[4]
+    arm: last(split(existingArmTopicResourceId, '/'))
+    arn: ''
+    policy: ''
+  }
+] : [], reuseArnTopic ? [
+  {
+    kind: 'arn'
+    group: split(existingResourceNotificationsTopicResourceId, '/')[4]
+    arm: ''
+    arn: last(split(existingResourceNotificationsTopicResourceId, '/'))
+    policy: ''
+  }
+] : [], reusePolicyTopic ? [
+  {
+    kind: 'policy'
+    group: split(existingPolicyStatesTopicResourceId, '/')[4]
+    arm: ''
+    arn: ''
+    policy: last(split(existingPolicyStatesTopicResourceId, '/'))
+  }
+] : [])
 var storageAccountResourceId = resourceId(storageSubscriptionId, storageResourceGroupName, 'Microsoft.Storage/storageAccounts', storageAccountName)
 
 var readerRoleId = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'acdd72a7-3385-48ef-bd42-f606fba81ae7')
@@ -126,6 +159,8 @@ module topics 'event-topics.bicep' = {
     enableResourceLocks: enableResourceLocks
     identityResourceId: topicIdentityResourceId
     existingArmTopicResourceId: existingArmTopicResourceId
+    existingResourceNotificationsTopicResourceId: existingResourceNotificationsTopicResourceId
+    existingPolicyStatesTopicResourceId: existingPolicyStatesTopicResourceId
   }
 }
 
@@ -163,13 +198,15 @@ module eventSubscriptions 'event-subscriptions.bicep' = if (deployEventSubscript
   ]
 }
 
-// A reused ARM topic lives in a resource group of its own: its event subscription is deployed there
-// (a child resource deploys only at its parent's scope).
-module reusedArmTopicSubscription 'event-subscriptions.bicep' = if (deployEventSubscriptions && reuseArmTopic) {
-  name: 'compliance-event-subscription-arm'
-  scope: resourceGroup(reusedArmTopicGroup) // a module's scope is known when the deployment starts
+// A reused topic lives in a resource group of its own: its event subscription is deployed there (a child
+// resource deploys only at its parent's scope).
+module reusedTopicSubscriptions 'event-subscriptions.bicep' = [for topic in reusedTopics: if (deployEventSubscriptions) {
+  name: 'compliance-event-subscription-${topic.kind}'
+  scope: resourceGroup(topic.group)
   params: {
-    armTopicName: topics.outputs.armTopicName
+    armTopicName: topic.arm
+    resourceNotificationsTopicName: topic.arn
+    policyStatesTopicName: topic.policy
     functionResourceId: functionResourceId
     deadLetterStorageAccountResourceId: storageAccountResourceId
     topicIdentityResourceId: topicIdentityResourceId
@@ -184,7 +221,7 @@ module reusedArmTopicSubscription 'event-subscriptions.bicep' = if (deployEventS
   dependsOn: [
     deadLetterRole
   ]
-}
+}]
 
 @description('The name of the resource group that holds the system topics.')
 output name string = eventsGroup.name

@@ -2,9 +2,8 @@
 
 One module per command, each with its ``HELP``, its ``add_arguments(parser)`` and its
 ``run(args, settings)``; ``inputs`` reads what they share. Exit codes: 0 success (``evaluate``:
-everything compliant), 1 something is non-compliant (``evaluate``), an event was rejected or
-failed (``replay``) or a system topic is in the way (``preflight``), 2 bad input or configuration (the
-message on stderr names the file and the problem).
+everything compliant), 1 something is non-compliant (``evaluate``) or an event was rejected or
+failed (``replay``), 2 bad input or configuration (the message on stderr names the file and the problem).
 """
 from __future__ import annotations
 

@@ -2,10 +2,9 @@
 
 Event Grid allows one system topic per source and topic type ("Only one Azure Event Grid system topic is
 allowed per source", https://learn.microsoft.com/azure/event-grid/system-topics), so a subscription where
-another tool made a ``Microsoft.Resources.Subscriptions`` topic fails the topic creation with a conflict,
-unless the deployment reuses that topic (main.bicep ``existingArmTopicResourceIds``). A Resource
-Notifications or Policy states topic of someone else's cannot be reused: it conflicts when the option
-that creates ours is on.
+another tool made a topic of a type the monitor uses fails the topic creation with a conflict, unless the
+deployment reuses that topic (main.bicep ``existingArmTopicResourceIds``,
+``existingResourceNotificationsTopicResourceIds``, ``existingPolicyStatesTopicResourceIds``).
 
 Pure: it takes the system topics (ARM or Resource Graph objects) and the monitored subscriptions, and says,
 per subscription and topic type, what the deployment will do.
@@ -26,10 +25,14 @@ OWN_TOPIC_NAMES = {ARM_TOPIC_TYPE: "evgt-compliance-monitor-arm",
 DEFAULT_EVENTS_RESOURCE_GROUP = "rg-compliance-monitor-events"
 SYSTEM_TOPIC_TYPE = "Microsoft.EventGrid/systemTopics"
 
+# main.bicep's parameter that reuses a topic of each type, by subscription id.
+REUSE_PARAMETERS = {ARM_TOPIC_TYPE: "existingArmTopicResourceIds",
+                    RESOURCE_NOTIFICATIONS_TOPIC_TYPE: "existingResourceNotificationsTopicResourceIds",
+                    POLICY_STATES_TOPIC_TYPE: "existingPolicyStatesTopicResourceIds"}
+
 # What the deployment does with a subscription's topic of one type.
 OURS = "ours"          # the monitor's own topic from an earlier run: updated in place
-REUSE = "reuse"        # another tool's ARM topic: reused when named in existingArmTopicResourceIds
-CONFLICT = "conflict"  # another tool's topic the deployment would try to create beside: it fails
+REUSE = "reuse"        # another tool's topic: reused when named in the type's parameter (REUSE_PARAMETERS)
 UNUSED = "unused"      # another tool's topic of a type whose option is off: nothing is created beside it
 CREATE = "create"      # no topic yet: one is created
 
@@ -47,11 +50,10 @@ class TopicCheck:
                 POLICY_STATES_TOPIC_TYPE: "Policy states"}[self.topic_type]
         return {
             OURS: f"{what}: the monitor's own topic, updated in place",
-            REUSE: f"{what}: {self.topic_id} exists and is reused (existingArmTopicResourceIds); it must carry the "
-                   "identity events are dead-lettered with (docs/DEPLOY.md)",
-            CONFLICT: f"{what}: {self.topic_id} exists and cannot be reused; the deployment would fail on this "
-                      "subscription: delete that topic or leave the option off",
-            UNUSED: f"{what}: {self.topic_id} exists; fine while the option stays off",
+            REUSE: f"{what}: {self.topic_id} exists and is reused ({REUSE_PARAMETERS[self.topic_type]}); it must "
+                   "carry the identity events are dead-lettered with (docs/DEPLOY.md)",
+            UNUSED: f"{what}: {self.topic_id} exists; reused by {REUSE_PARAMETERS[self.topic_type]} if you turn "
+                    "the option on",
             CREATE: f"{what}: none yet, one is created",
         }[self.outcome]
 
@@ -60,29 +62,33 @@ class TopicCheck:
 class Preflight:
     checks: tuple[TopicCheck, ...]
     unreadable: tuple[str, ...] = field(default=())  # topics whose type or source could not be read
+    topic_types: tuple[str, ...] = (ARM_TOPIC_TYPE,)  # the types the deployment creates (its options)
+
+    def reused(self, topic_type: str) -> dict[str, str]:
+        """The type's reuse parameter (REUSE_PARAMETERS): subscription id -> the topic to reuse."""
+        return {c.subscription_id: c.topic_id for c in self.checks if c.outcome == REUSE and c.topic_type == topic_type}
 
     @property
-    def existing_arm_topic_resource_ids(self) -> dict[str, str]:
-        """main.bicep's ``existingArmTopicResourceIds``: subscription id -> the topic to reuse."""
-        return {c.subscription_id: c.topic_id for c in self.checks if c.outcome == REUSE}
-
-    @property
-    def conflicts(self) -> list[TopicCheck]:
-        return [c for c in self.checks if c.outcome == CONFLICT]
+    def parameters(self) -> dict[str, dict[str, str]]:
+        """main.bicep's reuse parameters for the types the deployment creates."""
+        return {REUSE_PARAMETERS[t]: self.reused(t) for t in self.topic_types}
 
     def as_json(self) -> dict[str, Any]:
-        return {"existingArmTopicResourceIds": self.existing_arm_topic_resource_ids,
+        return {**self.parameters,
                 "checks": [{"subscriptionId": c.subscription_id, "topicType": c.topic_type, "outcome": c.outcome,
                             "topicId": c.topic_id, "message": c.message} for c in self.checks],
-                "conflicts": len(self.conflicts), "unreadableTopics": list(self.unreadable)}
+                "unreadableTopics": list(self.unreadable)}
 
     def bicepparam(self) -> str:
-        """The parameter assignment for infra/main.bicepparam (Bicep's string literals: single quotes)."""
-        ids = self.existing_arm_topic_resource_ids
-        if not ids:
-            return "param existingArmTopicResourceIds = {}\n"
-        lines = [f"  '{sub}': '{topic}'" for sub, topic in sorted(ids.items())]
-        return "param existingArmTopicResourceIds = {\n" + "\n".join(lines) + "\n}\n"
+        """The parameter assignments for infra/main.bicepparam (Bicep's string literals: single quotes)."""
+        out = []
+        for name, ids in self.parameters.items():
+            if not ids:
+                out.append(f"param {name} = {{}}\n")
+                continue
+            lines = [f"  '{sub}': '{topic}'" for sub, topic in sorted(ids.items())]
+            out.append(f"param {name} = {{\n" + "\n".join(lines) + "\n}\n")
+        return "".join(out)
 
 
 def _source_subscription(topic: Mapping[str, Any]) -> str | None:
@@ -133,11 +139,6 @@ def check_topics(topics: Iterable[Mapping[str, Any]], subscriptions: Iterable[st
                 continue
             name = topic_id.rstrip("/").split("/")[-1].lower()
             ours = name == OWN_TOPIC_NAMES[topic_type] and _resource_group(topic_id) == events_resource_group.lower()
-            if ours:
-                outcome = OURS
-            elif topic_type == ARM_TOPIC_TYPE:
-                outcome = REUSE
-            else:
-                outcome = CONFLICT if enabled else UNUSED
+            outcome = OURS if ours else REUSE if enabled else UNUSED
             checks.append(TopicCheck(sub, topic_type, outcome, topic_id))
-    return Preflight(tuple(checks), tuple(unreadable))
+    return Preflight(tuple(checks), tuple(unreadable), tuple(t for t, enabled in wanted.items() if enabled))
