@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from .resource_ids import InvalidResourceId, ResourceId, parse_resource_id
+
 ARM_TOPIC_TYPE = "Microsoft.Resources.Subscriptions"
 RESOURCE_NOTIFICATIONS_TOPIC_TYPE = "Microsoft.ResourceNotifications.Resources"
 POLICY_STATES_TOPIC_TYPE = "Microsoft.PolicyInsights.PolicyStates"
@@ -91,18 +93,10 @@ class Preflight:
         return "".join(out)
 
 
-def _source_subscription(topic: Mapping[str, Any]) -> str | None:
+def _source_subscription(source: str) -> str | None:
     """The subscription a topic takes events from, when its source is a whole subscription."""
-    source = (topic.get("properties") or {}).get("source") if isinstance(topic.get("properties"), Mapping) else None
-    if not isinstance(source, str):
-        return None
-    parts = source.strip("/").split("/")
-    return parts[1].lower() if len(parts) == 2 and parts[0].lower() == "subscriptions" and parts[1] else None
-
-
-def _resource_group(resource_id: str) -> str:
-    parts = resource_id.split("/")
-    return parts[4].lower() if len(parts) > 4 and parts[3].lower() == "resourcegroups" else ""
+    rid = parse_resource_id(source)
+    return rid.subscription_id.lower() if rid.resource_type == "Microsoft.Resources/subscriptions" else None
 
 
 def check_topics(topics: Iterable[Mapping[str, Any]], subscriptions: Iterable[str], *,
@@ -114,31 +108,35 @@ def check_topics(topics: Iterable[Mapping[str, Any]], subscriptions: Iterable[st
               POLICY_STATES_TOPIC_TYPE: policy_states}
     types_by_lower = {t.lower(): t for t in wanted}
     subs = sorted({s.lower() for s in subscriptions})
-    found: dict[tuple[str, str], str] = {}
+    found: dict[tuple[str, str], ResourceId] = {}
     unreadable: list[str] = []
     for topic in topics:
-        topic_id = topic.get("id") if isinstance(topic.get("id"), str) else ""
         if str(topic.get("type", "")).lower() != SYSTEM_TOPIC_TYPE.lower():
             continue
         props = topic.get("properties") if isinstance(topic.get("properties"), Mapping) else {}
-        topic_type = types_by_lower.get(str(props.get("topicType", "")).lower())
-        subscription = _source_subscription(topic)
-        if not topic_id or not props.get("topicType") or not props.get("source"):
-            unreadable.append(topic_id or json.dumps(topic, sort_keys=True, default=str)[:200])
+        try:
+            if not props.get("topicType") or not props.get("source"):
+                raise InvalidResourceId("no topic type or source")
+            topic_id = parse_resource_id(topic.get("id"))
+            subscription = _source_subscription(props["source"])
+        except InvalidResourceId:
+            unreadable.append(topic["id"] if isinstance(topic.get("id"), str) and topic["id"]
+                              else json.dumps(topic, sort_keys=True, default=str)[:200])
             continue
+        topic_type = types_by_lower.get(str(props["topicType"]).lower())
         if topic_type is None or subscription is None or subscription not in subs:
             continue  # another type (storage, ...), another source (a resource group, a resource), or not monitored
         found[(subscription, topic_type)] = topic_id
     checks = []
     for sub in subs:
         for topic_type, enabled in wanted.items():
-            topic_id = found.get((sub, topic_type), "")
-            if not topic_id:
+            topic = found.get((sub, topic_type))
+            if topic is None:
                 if enabled:
                     checks.append(TopicCheck(sub, topic_type, CREATE))
                 continue
-            name = topic_id.rstrip("/").split("/")[-1].lower()
-            ours = name == OWN_TOPIC_NAMES[topic_type] and _resource_group(topic_id) == events_resource_group.lower()
+            ours = (topic.name.lower() == OWN_TOPIC_NAMES[topic_type]
+                    and (topic.resource_group or "").lower() == events_resource_group.lower())
             outcome = OURS if ours else REUSE if enabled else UNUSED
-            checks.append(TopicCheck(sub, topic_type, outcome, topic_id))
+            checks.append(TopicCheck(sub, topic_type, outcome, topic.value))
     return Preflight(tuple(checks), tuple(unreadable), tuple(t for t, enabled in wanted.items() if enabled))
