@@ -96,6 +96,16 @@ def test_a_topic_that_cannot_be_read_is_reported_not_skipped():
     assert outcomes(result) == {(SUB_B, ARM_TOPIC_TYPE): CREATE}
 
 
+def test_a_topic_whose_id_or_source_is_not_an_arm_id_is_reported_not_trusted():
+    """Ids and sources go through the monitor's own resource id parser: a forged or broken one (a '..'
+    segment, no subscription) is reported, and never taken as a subscription's topic."""
+    forged_source = topic(SUB_B, "rg-platform-events", "forged", ARM_TOPIC_TYPE, source=f"/subscriptions/{SUB_B}/..")
+    broken_id = {**THEIRS_B, "id": "systemTopics/subscription-events"}
+    result = check_topics([forged_source, broken_id], [SUB_B])
+    assert result.unreadable == (forged_source["id"], "systemTopics/subscription-events")
+    assert outcomes(result) == {(SUB_B, ARM_TOPIC_TYPE): CREATE}
+
+
 def test_the_parameter_is_printed_as_bicepparam_and_json():
     result = check_topics(ESTATE, [SUB_A, SUB_B])
     assert result.bicepparam() == (
